@@ -1,0 +1,99 @@
+"""The `netanswer-bot` command."""
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+
+from adapters.console import Console
+from bot import runtime
+from bot.config import ConfigError, Settings
+from flows.enrollment import mermaid
+from flows.messages import LANGUAGES
+from storage import sandbox, schema
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.run(args) or 0)
+    except ConfigError as error:
+        print(f"netanswer-bot: {error}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="netanswer-bot", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log each turn to stderr")
+    commands = parser.add_subparsers(required=True, metavar="command")
+
+    chat = commands.add_parser("chat", help="enroll from the terminal")
+    chat.add_argument("--json", action="store_true", help="one JSON object per line, both ways")
+    chat.add_argument("--user", default="local", help="chat user id; the same id resumes")
+    chat.add_argument("--lang", choices=LANGUAGES, help="language of a new conversation")
+    chat.set_defaults(run=_chat)
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(required=True, metavar="action")
+    db_commands.add_parser("upgrade", help="apply the migrations").set_defaults(run=_db_upgrade)
+
+    graph = commands.add_parser("graph", help="print the conversation graph as Mermaid")
+    graph.set_defaults(run=_graph)
+
+    box = commands.add_parser("sandbox", help="the sandbox gateways")
+    box_commands = box.add_subparsers(required=True, metavar="action")
+    outbox = box_commands.add_parser("outbox", help="SMS and mail the sandbox 'sent'")
+    outbox.add_argument("--json", action="store_true", help="one JSON object per message")
+    outbox.set_defaults(run=_outbox)
+    return parser
+
+
+def _chat(args: argparse.Namespace) -> None:
+    async def session() -> None:
+        bot = runtime.start(Settings.from_env())
+        console = Console(bot.engine, bot.database, bot.vault, user_id=args.user, lang=args.lang)
+        try:
+            await (console.run_json() if args.json else console.run_interactive())
+        finally:
+            await bot.close()
+
+    asyncio.run(session())
+
+
+def _db_upgrade(args: argparse.Namespace) -> None:
+    schema.upgrade(Settings.from_env().database_url)
+
+
+def _graph(args: argparse.Namespace) -> None:
+    print(mermaid())
+
+
+def _outbox(args: argparse.Namespace) -> None:
+    async def listing() -> None:
+        bot = runtime.start(Settings.from_env())
+        try:
+            async with bot.database.transaction() as session:
+                messages = await sandbox.read(session, bot.vault)
+        finally:
+            await bot.close()
+        for message in messages:
+            if args.json:
+                row = {
+                    "at": message.at.isoformat(),
+                    "kind": message.kind,
+                    "to": message.to,
+                    "text": message.text,
+                }
+                print(json.dumps(row, ensure_ascii=False))
+            else:
+                print(
+                    f"{message.at:%Y-%m-%d %H:%M:%S} {message.kind:4} {message.to}: {message.text}"
+                )
+
+    asyncio.run(listing())

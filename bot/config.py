@@ -1,0 +1,69 @@
+"""Configuration from the environment, with the embedded default when nothing is set."""
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.vault import Vault, VaultError, VaultKey
+
+DEFAULT_DATABASE_URL = "sqlite:///netanswer-bot.sqlite3"
+_KEY_FILE = "netanswer-bot.keys.json"
+
+
+class ConfigError(Exception):
+    """The bot cannot start with this configuration."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    production: bool
+    vault_keys: str | None
+    vault_index_key: str | None
+    key_file: Path
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        return cls(
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            production=env.get("NETANSWER_ENV", "").lower() == "production",
+            vault_keys=env.get("VAULT_KEYS"),
+            vault_index_key=env.get("VAULT_INDEX_KEY"),
+            key_file=Path(env.get("NETANSWER_KEY_FILE") or _KEY_FILE),
+        )
+
+    def vault(self) -> Vault:
+        """The key ring from VAULT_KEYS/VAULT_INDEX_KEY; outside production a local key
+        file is created on first use so the embedded default needs no set-up."""
+        try:
+            if self.vault_keys or self.vault_index_key:
+                return _vault_from(self.vault_keys or "", self.vault_index_key or "")
+            if self.production:
+                raise ConfigError("NETANSWER_ENV=production needs VAULT_KEYS and VAULT_INDEX_KEY")
+            return _vault_from(*_local_keys(self.key_file))
+        except VaultError as error:
+            raise ConfigError(str(error)) from error
+
+
+def _vault_from(keys: str, index_key: str) -> Vault:
+    ring = [VaultKey.parse(part) for part in keys.split(",") if part.strip()]
+    if not index_key:
+        raise VaultError("VAULT_INDEX_KEY is missing")
+    try:
+        index_secret = base64.urlsafe_b64decode(index_key)
+    except ValueError as error:
+        raise VaultError("VAULT_INDEX_KEY is not base64") from error
+    return Vault(ring, index_secret)
+
+
+def _local_keys(path: Path) -> tuple[str, str]:
+    if not path.exists():
+        index_key = base64.urlsafe_b64encode(os.urandom(32)).decode()
+        content = {"vault_keys": VaultKey.generate("k1").export(), "vault_index_key": index_key}
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(content, indent=2))
+    content = json.loads(path.read_text())
+    return content["vault_keys"], content["vault_index_key"]

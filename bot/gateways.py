@@ -1,0 +1,62 @@
+"""What the bot needs from the outside world: the card issuer, SMS and mail.
+
+Adapters implement these; the engine only sees the protocols.
+"""
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+from typing import Protocol
+
+from flows.cards import CardNumber, Expiry
+from flows.personal import Personal
+
+
+class CardKind(StrEnum):
+    PERSONAL = "personal"
+    CORPORATE = "corporate"
+    CLUB_ON = "club_on"  # Club-On / Millennium cards register on their own site
+
+
+@dataclass(frozen=True)
+class Cardholder:
+    kind: CardKind
+    registered: bool  # already enrolled in Net Answer with the issuer
+    personal: Personal
+    mobile: bool  # False when the phone on file is a landline
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    day: date
+    merchant: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class Account:
+    credit_limit: int
+    available: int
+    points: int
+    next_payment_date: date
+    next_payment_amount: int
+    statements: dict[str, list[StatementLine]]  # "YYYY-MM" -> lines
+
+
+class Issuer(Protocol):
+    async def verify_card(self, card: CardNumber, expiry: Expiry, code: str) -> Cardholder | None:
+        """The cardholder when number, expiry and code belong together, else None."""
+
+    async def cardholder(self, card: CardNumber) -> Cardholder | None: ...
+
+    async def verify_pin(self, card: CardNumber, pin: str) -> bool: ...
+
+    async def account(self, card: CardNumber) -> Account | None: ...
+
+
+class Sms(Protocol):
+    async def send_sms(self, phone: str, text: str, conversation_id: int | None) -> None: ...
+
+
+class Mail(Protocol):
+    async def send_mail(self, address: str, text: str, conversation_id: int | None) -> None: ...

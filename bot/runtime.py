@@ -1,0 +1,61 @@
+"""The running bot: settings turned into a database, a vault, gateways and an engine."""
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from adapters.sandbox_issuer import SandboxIssuer
+from adapters.sandbox_outbox import SandboxOutbox
+from bot.config import ConfigError, Settings
+from bot.engine import Engine
+from bot.turn import Services
+from storage import schema
+from storage.database import Database
+from storage.vault import Vault
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database: Database
+    vault: Vault
+    engine: Engine
+
+    async def close(self) -> None:
+        await self.database.close()
+
+
+def start(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    rng: random.Random | None = None,
+    upgrade: bool = True,
+) -> Runtime:
+    """Build the bot. Only the sandbox gateways exist so far, and they never run in
+    production: there the bot refuses to start instead of faking an issuer."""
+    if settings.production:
+        raise ConfigError(
+            "NETANSWER_ENV=production needs a real issuer, SMS and mail gateway; "
+            "the sandbox ones refuse to run in production"
+        )
+    vault = settings.vault()
+    if upgrade:
+        schema.upgrade(settings.database_url)
+    database = Database(settings.database_url)
+    outbox = SandboxOutbox(database, vault, clock)
+    services = Services(
+        database=database,
+        vault=vault,
+        issuer=SandboxIssuer(today=clock().date()),
+        sms=outbox,
+        mail=outbox,
+        clock=clock,
+        rng=rng or random.SystemRandom(),
+    )
+    return Runtime(settings, database, vault, Engine(services))

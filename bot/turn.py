@@ -1,0 +1,78 @@
+"""One member message being handled: what the handlers read and what they produce."""
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.gateways import Issuer, Mail, Sms
+from flows.cards import CardNumber, brand_of
+from flows.dialogue import Dialogue
+from flows.messages import text
+from flows.replies import Reply
+from storage.database import Database
+from storage.vault import Vault
+
+CARD_PURPOSE = "card"
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything outside the flow. Clock and randomness are injected so a test or a
+    replay sees exactly the same passcodes, IDs and times."""
+
+    database: Database
+    vault: Vault
+    issuer: Issuer
+    sms: Sms
+    mail: Mail
+    clock: Callable[[], datetime]
+    rng: random.Random = field(default_factory=random.SystemRandom)
+
+
+@dataclass(frozen=True)
+class Notification:
+    kind: str  # "sms" or "mail"
+    to: str
+    text: str = field(repr=False)  # may hold a passcode: never printed
+
+
+@dataclass
+class Turn:
+    services: Services
+    session: AsyncSession
+    dialogue: Dialogue
+    conversation_id: int
+    channel: str
+    user_id: str
+    lang: str
+    now: datetime
+    replies: list[Reply] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    redacted: str | None = None  # how a secret input appears in the transcript
+
+    @property
+    def slots(self) -> dict:  # type: ignore[type-arg]
+        return self.dialogue.slots
+
+    def say(self, key: str, *, sensitive: bool = False, **params: str | int) -> None:
+        self.replies.append(Reply(key, params, sensitive=sensitive))
+
+    def notify(self, kind: str, to: str, key: str, **params: str | int) -> None:
+        """Queue an SMS or mail, sent only after the turn is committed."""
+        self.notifications.append(Notification(kind, to, text(key, self.lang, params)))
+
+    def keep_card(self, card: CardNumber) -> None:
+        vault = self.services.vault
+        self.slots["card_token"] = vault.encrypt(card.digits, CARD_PURPOSE)
+        self.slots["card_index"] = vault.index(card.digits, CARD_PURPOSE)
+        self.slots["card_masked"] = card.masked
+        self.slots["brand"] = card.brand.value
+
+    def card(self) -> CardNumber:
+        digits = self.services.vault.decrypt(self.slots["card_token"], CARD_PURPOSE)
+        brand = brand_of(digits)
+        assert brand is not None, "a stored card always has a brand"
+        return CardNumber(digits, brand)

@@ -1,0 +1,194 @@
+"""Card number, expiry and security code as members type them."""
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from flows.problems import Invalid, Problem
+from flows.text import fold, strip_separators
+
+
+class Brand(StrEnum):
+    VISA = "visa"
+    MASTERCARD = "mastercard"
+    JCB = "jcb"
+    AMEX = "amex"
+    DINERS = "diners"
+
+    @property
+    def length(self) -> int:
+        return _LENGTH[self]
+
+    @property
+    def code_length(self) -> int:
+        return 4 if self is Brand.AMEX else 3
+
+    @property
+    def code_on_front(self) -> bool:
+        return self is Brand.AMEX
+
+    @property
+    def label(self) -> str:
+        return _LABEL[self]
+
+
+_LENGTH = {
+    Brand.VISA: 16,
+    Brand.MASTERCARD: 16,
+    Brand.JCB: 16,
+    Brand.AMEX: 15,
+    Brand.DINERS: 14,
+}
+_LABEL = {
+    Brand.VISA: "VISA",
+    Brand.MASTERCARD: "Mastercard",
+    Brand.JCB: "JCB",
+    Brand.AMEX: "American Express",
+    Brand.DINERS: "Diners Club",
+}
+# Digit groups printed on the card, by number length.
+_GROUPS = {16: (4, 4, 4, 4), 15: (4, 6, 5), 14: (4, 6, 4)}
+_SHOWN_HEAD = 6
+_SHOWN_TAIL = 4
+_MIN_LENGTH = 14
+_MAX_LENGTH = 16
+
+
+def _prefix(digits: str, size: int) -> int | None:
+    return int(digits[:size]) if len(digits) >= size else None
+
+
+def _in(value: int | None, low: int, high: int) -> bool:
+    return value is not None and low <= value <= high
+
+
+def brand_of(digits: str) -> Brand | None:
+    """The brand a number's prefix belongs to, or None (expects ASCII digits)."""
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    two, three, four = _prefix(digits, 2), _prefix(digits, 3), _prefix(digits, 4)
+    if digits.startswith("4"):
+        return Brand.VISA
+    if _in(two, 51, 55) or _in(four, 2221, 2720):
+        return Brand.MASTERCARD
+    if _in(four, 3528, 3589):
+        return Brand.JCB
+    if two in (34, 37):
+        return Brand.AMEX
+    if two in (36, 38, 39) or _in(three, 300, 305):
+        return Brand.DINERS
+    return None
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+@dataclass(frozen=True, repr=False)
+class CardNumber:
+    digits: str
+    brand: Brand
+
+    @property
+    def last4(self) -> str:
+        return self.digits[-_SHOWN_TAIL:]
+
+    @property
+    def masked(self) -> str:
+        """At most the first six and last four digits, grouped as printed on the card."""
+        n = len(self.digits)
+        tail = min(_SHOWN_TAIL, n // 2)
+        head = min(_SHOWN_HEAD, max(n - tail - 4, 0))
+        hidden = self.digits[:head] + "*" * (n - head - tail) + self.digits[n - tail :]
+        groups = _GROUPS.get(n) or (4,) * ((n + 3) // 4)
+        parts, start = [], 0
+        for size in groups:
+            parts.append(hidden[start : start + size])
+            start += size
+        return " ".join(part for part in parts if part)
+
+    # The digits must never reach a log or a traceback through repr() or str().
+    def __repr__(self) -> str:
+        return f"CardNumber({self.masked!r}, {self.brand.value})"
+
+    def __str__(self) -> str:
+        return self.masked
+
+
+def parse_card_number(text: str) -> CardNumber:
+    digits = strip_separators(text)
+    if not digits:
+        raise Invalid(Problem("card.empty"))
+    if not (digits.isascii() and digits.isdigit()):
+        raise Invalid(Problem("card.characters"))
+    given = len(digits)
+    brand = brand_of(digits)
+    problems: list[Problem] = []
+    if brand is None:
+        problems.append(Problem("card.brand"))
+        if not _MIN_LENGTH <= given <= _MAX_LENGTH:
+            expected = f"{_MIN_LENGTH}-{_MAX_LENGTH}"
+            problems.append(Problem("card.length", {"expected": expected, "given": given}))
+    elif given != brand.length:
+        problems.append(Problem("card.length", {"expected": brand.length, "given": given}))
+    elif not _luhn_ok(digits):
+        problems.append(Problem("card.luhn"))
+    if problems or brand is None:
+        raise Invalid(*problems)
+    return CardNumber(digits, brand)
+
+
+@dataclass(frozen=True)
+class Expiry:
+    month: int
+    year: int
+
+    @property
+    def text(self) -> str:
+        return f"{self.month:02d}/{self.year % 100:02d}"
+
+    def is_past(self, today: date) -> bool:
+        """A card is valid through the last day of its expiry month."""
+        return (today.year, today.month) > (self.year, self.month)
+
+
+# After NFKC: "01/28", "1/28", "01-28", "01 28", "01.28", "01ー28", "01/2028".
+_EXPIRY_SEPARATED = re.compile(r"([0-9]{1,2})\s*[/\-.\sー‐‑‒–—―−ｰ]\s*([0-9]{2}|[0-9]{4})")
+# Without a separator: "0128" or "012028".
+_EXPIRY_JOINED = re.compile(r"([0-9]{2})([0-9]{2}|[0-9]{4})")
+
+
+def parse_expiry(text: str, today: date) -> Expiry:
+    folded = fold(text)
+    match = _EXPIRY_SEPARATED.fullmatch(folded) or _EXPIRY_JOINED.fullmatch(folded)
+    if match is None:
+        raise Invalid(Problem("expiry.format"))
+    month, year_text = int(match[1]), match[2]
+    year = int(year_text) if len(year_text) == 4 else 2000 + int(year_text)
+    if not 1 <= month <= 12:
+        raise Invalid(Problem("expiry.month"))
+    expiry = Expiry(month, year)
+    if expiry.is_past(today):
+        raise Invalid(Problem("expiry.past"))
+    return expiry
+
+
+def parse_security_code(text: str, brand: Brand) -> str:
+    code = fold(text)
+    problems: list[Problem] = []
+    if not (code.isascii() and code.isdigit()) and code:
+        problems.append(Problem("code.characters"))
+    if len(code) != brand.code_length:
+        problems.append(Problem("code.length", {"expected": brand.code_length}))
+    if problems:
+        raise Invalid(*problems)
+    return code

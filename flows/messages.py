@@ -1,0 +1,473 @@
+"""Every sentence the bot says, in Japanese (the default) and English.
+
+A reply names a key; its parameters are filled in with ``str.format``. A parameter
+whose value is itself a ``value.*`` key is translated first, so a step can say
+"yes" or "issued at completion" without knowing the member's language.
+"""
+
+from flows.replies import Choice, Reply
+
+DEFAULT_LANG = "ja"
+
+_JA: dict[str, str] = {
+    # Greeting and conversation-wide answers
+    "welcome": (
+        "こんにちは。Netアンサーの新規登録をこのチャットでお手伝いします。\n"
+        "お手元にカードとメールアドレスをご用意ください。\n"
+        "・コーポレートカードの会員さまはNetアンサーをご利用いただけません。\n"
+        "・クラブ・オン／ミレニアムカードの会員さまは専用の登録ページでお手続きください。\n"
+        "途中でやめるときは /cancel、最初からやり直すときは /start、説明は /help です。"
+    ),
+    "welcome.back": "おかえりなさい。前回の続きから進めます。",
+    "expired": (
+        "前回の入力から30分以上たったため、安全のため入力内容を消去しました。"
+        "お手数ですが、カード番号からもう一度お願いします。"
+    ),
+    "cancelled": "登録を中止し、入力いただいた内容をすべて消去しました。",
+    "nothing_to_cancel": "中止できる手続きはありません。",
+    "restarted": "最初からやり直します。入力いただいた内容は消去しました。",
+    "choose.one": "下のボタンからお選びください。",
+    "unreadable": "メッセージを読み取れませんでした。文字でご入力ください。",
+    "trouble": (
+        "申し訳ありません。ただいま処理できませんでした。入力内容は保たれています。"
+        "少し時間をおいてもう一度お送りください。"
+    ),
+    # Questions
+    "ask.card": (
+        "カード番号を入力してください（14〜16桁）。スペースやハイフンがあっても、"
+        "全角数字でもかまいません。"
+    ),
+    "ask.expiry": "カードの有効期限を「月/年」で入力してください。例：カードの表示が「01/28」なら 01/28",
+    "ask.code": (
+        "セキュリティコード（{brand}：カード{side}に記載の{digits}桁）を入力してください。"
+    ),
+    "ask.reregister": (
+        "このカードはすでにNetアンサーに登録されています。再登録すると新しいNetアンサーIDになり、"
+        "セゾンポケット・大和コネクト証券・セゾン投信など外部サービスとの連携は"
+        "各サービスで再連携が必要になります。再登録しますか？"
+    ),
+    "ask.password": (
+        "Netアンサーのパスワードを決めて入力してください。\n"
+        "・半角8〜16文字、英字と数字の両方を含める\n"
+        "・使える記号は - = @ _ のみ\n"
+        "・生年月日・電話番号・メールアドレスに含まれる文字は使わない\n"
+        "NetアンサーIDはご登録完了時に発行します。ご自分で決めたい場合は下のボタンからどうぞ。"
+    ),
+    "ask.netid": (
+        "ご希望のNetアンサーIDを入力してください（半角英数字8〜16文字、"
+        "生年月日や電話番号の数字は使えません）。"
+    ),
+    "ask.repeat": "確認のため、同じパスワードをもう一度入力してください。",
+    "ask.email": (
+        "メールアドレスを入力してください（パソコン・携帯電話のどちらか1つは必須、"
+        "2つの場合はスペースで区切ってください）。\n"
+        "「saisonid.com」「mail.saisoncard.co.jp」からのメールを受信できるよう設定をお願いします。"
+    ),
+    "ask.newsletter": "キャンペーンやプレゼントなどのおトクなメール（メールマガジン）を受け取りますか？",
+    "ask.terms": (
+        "最後にNetアンサー規約（版 {version}）への同意をお願いします。主な変更点：\n"
+        "・ご利用明細はWeb明細になり、紙の明細書の郵送は止まります"
+        "（登録後にNetアンサーで郵送に戻せます）\n"
+        "・本人認証サービス（3Dセキュア）に自動で登録されます\n"
+        "・再登録の場合、外部サービスとの連携は再設定が必要です\n"
+        "規約全文は下のボタンから読めます。"
+    ),
+    "ask.confirm": (
+        "ご登録内容をご確認ください。\n"
+        "カード番号：{card}\n有効期限：{expiry}\nNetアンサーID：{netid}\n"
+        "パスワード：（表示しません）\nメールアドレス：{emails}\nメールマガジン：{newsletter}\n"
+        "よろしければ「本人確認へ進む」を押してください。"
+    ),
+    "ask.fix": "修正する項目を選んでください。",
+    "ask.otp": "{via}（{to}）にお送りした6桁のワンタイムパスコードを入力してください。有効期限は5分です。",
+    "ask.wallet": "Apple Pay／Google Payにカードを追加しますか？あとから設定することもできます。",
+    "ask.member": (
+        "カード {card} はNetアンサーID {netid} でこのチャットと連携済みです。"
+        "別のカードを登録するときは /start を送ってください。"
+    ),
+    "ask.closed": "手続きは終了しました。新しく始めるときは「はじめる」を押すか /start を送ってください。",
+    # Help per step
+    "help.card": "カード表面の番号を入力します。AMEXは15桁、ダイナースは14桁です。番号は保存時に暗号化されます。",
+    "help.expiry": "カードに「月/年」で印字されている有効期限です。0128 や 1/28 の形でも受け付けます。",
+    "help.code": (
+        "VISA・Mastercard・JCB・ダイナースはカード裏面の右端3桁、AMEXはカード表面の4桁です。"
+        "照合にだけ使い、保存しません。"
+    ),
+    "help.reregister": "再登録すると外部サービスとの連携が解除されます。続けるか、やめるかを選んでください。",
+    "help.password": (
+        "半角8〜16文字で、英字と数字を両方含めてください。記号は - = @ _ だけ使えます。"
+        "生年月日（西暦・和暦の年、月日）や電話番号、メールアドレスの@より前の部分は含められません。"
+    ),
+    "help.netid": "半角英数字8〜16文字で、ほかの方と重ならないIDです。生年月日や電話番号の数字は使えません。",
+    "help.repeat": "直前に決めたパスワードを、確認のためもう一度入力します。",
+    "help.email": (
+        "パソコンか携帯電話のメールアドレスを1つ以上入力します。"
+        "ドコモ・au などで「..」や「.@」を含む古いアドレスも受け付けます。"
+    ),
+    "help.newsletter": "メールマガジンの受け取りを選びます。あとから変更できます。",
+    "help.terms": "規約に同意いただくと登録内容の確認に進みます。同意しない場合は登録を終了します。",
+    "help.confirm": "内容が正しければ本人確認へ進みます。違う項目があれば「戻って修正する」を押してください。",
+    "help.fix": "直したい項目を選ぶと、その項目だけ入力し直して確認画面に戻ります。",
+    "help.otp": (
+        "ご登録の連絡先に届いた6桁の数字を入力します。届かないときは「再発行」を押してください。"
+    ),
+    "help.wallet": "スマートフォンのウォレットにカードを追加するかどうかを選びます。",
+    "help.member": "登録済みです。/start で別のカードを登録できます。",
+    "help.closed": "/start で新しく登録を始められます。",
+    # Problems with what was typed
+    "card.empty": "カード番号が入力されていません。",
+    "card.characters": "カード番号には数字だけを入力してください（スペース・ハイフンは使えます）。",
+    "card.brand": "この番号はお取り扱いのカードの番号ではないようです。先頭の数字をご確認ください。",
+    "card.length": "カード番号は{expected}桁です（入力は{given}桁でした）。",
+    "card.luhn": "カード番号に誤りがあるようです。もう一度ご確認ください。",
+    "card.accepted": "{brand} {card} を受け付けました。",
+    "card.mismatch": (
+        "カード番号・有効期限・セキュリティコードの組み合わせを確認できませんでした。"
+        "お手数ですが、カード番号からもう一度入力してください。"
+    ),
+    "eligibility.corporate": (
+        "申し訳ありません。コーポレートカードの会員さまはNetアンサーをご利用いただけません。"
+    ),
+    "eligibility.clubon": (
+        "クラブ・オン／ミレニアムカードの会員さまは、こちらのチャットではなく"
+        "クラブ・オン／ミレニアムカード専用の登録ページからお手続きください。"
+    ),
+    "expiry.format": "有効期限を読み取れませんでした。「01/28」のように月/年で入力してください。",
+    "expiry.month": "月は01〜12で入力してください。",
+    "expiry.past": "この有効期限はすでに過ぎています。お手元の新しいカードの有効期限をご確認ください。",
+    "code.characters": "セキュリティコードは数字だけで入力してください。",
+    "code.length": "セキュリティコードは{expected}桁です。",
+    "password.length": "パスワードは{min}〜{max}文字にしてください。",
+    "password.characters": "パスワードに使えるのは半角英字・数字と記号 - = @ _ だけです。",
+    "password.letter": "パスワードに半角英字を含めてください。",
+    "password.digit": "パスワードに半角数字を含めてください。",
+    "password.birth": "パスワードに生年月日（年・月日）が含まれています。",
+    "password.phone": "パスワードにご登録の電話番号（または下4桁）が含まれています。",
+    "password.email": "パスワードにメールアドレスの@より前の部分が含まれています。",
+    "password.strength": "パスワードを受け付けました。安全性：{strength}",
+    "password.email_collision": (
+        "パスワードにメールアドレスの@より前の部分が含まれているため、このパスワードは使えません。"
+        "新しいパスワードを決めてください（メールアドレスは保存済みです）。"
+    ),
+    "repeat.mismatch": "1回目のパスワードと一致しませんでした。パスワードをもう一度決めてください。",
+    "netid.length": "NetアンサーIDは{min}〜{max}文字にしてください。",
+    "netid.characters": "NetアンサーIDに使えるのは半角英字と数字だけです。",
+    "netid.birth": "NetアンサーIDに生年月日（年・月日）が含まれています。",
+    "netid.phone": "NetアンサーIDにご登録の電話番号（または下4桁）が含まれています。",
+    "netid.email": "NetアンサーIDにメールアドレスの@より前の部分が含まれています。",
+    "netid.taken": "このNetアンサーIDはすでに使われています。別のIDをお考えください。",
+    "netid.chosen": "NetアンサーID {netid} で登録します。",
+    "netid.will_issue": "NetアンサーIDはご登録完了時に発行します。",
+    "email.empty": "メールアドレスが入力されていません。",
+    "email.invalid": "「{address}」はメールアドレスとして正しくないようです。",
+    "email.too_many": "メールアドレスは2つまで（パソコン・携帯電話）です。",
+    "email.duplicate": "同じメールアドレスが2回入力されています。",
+    "email.legacy": (
+        "「{address}」は「..」や「.@」を含むため、一部のメールが届かない場合があります。"
+        "このまま登録しますが、届かないときは別のアドレスへの変更をご検討ください。"
+    ),
+    "terms.full": (
+        "Netアンサー規約（版 {version}）の要点\n"
+        "第1条 Netアンサーは、当社発行のカード会員がインターネットから当社所定の方法で"
+        "依頼した場合に当社が提供するサービスです。登録はカードごとに行います。\n"
+        "第2条 会員はNetアンサーIDとパスワードを自ら管理し、第三者に知らせないものとします。\n"
+        "電磁的方法による請求通知に関する特則：毎月のご請求のお知らせはWebでお届けし、"
+        "紙の明細書は郵送しません（当社が必要と認めた場合を除く）。\n"
+        "本人認証サービス（3Dセキュア）：登録と同時に自動で登録されます。"
+    ),
+    "terms.declined": "規約に同意いただけなかったため、登録を終了し入力内容を消去しました。",
+    "otp.format": "ワンタイムパスコードは6桁の数字です。",
+    "otp.sent": "{via}（{to}）にワンタイムパスコードをお送りしました。",
+    "otp.resent": "新しいワンタイムパスコードを{via}（{to}）にお送りしました。前のパスコードは使えません。",
+    "otp.resend_wait": "再発行は{seconds}秒後からできます。",
+    "otp.resend_limit": "再発行できる回数を超えました。届いているパスコードを入力してください。",
+    "otp.expired": "パスコードの有効期限（5分）が切れました。「再発行」を押してください。",
+    "otp.wrong": "パスコードが違います。あと{remaining}回まで入力できます。",
+    "otp.locked": "パスコードを5回間違えたため、安全のため手続きを終了し入力内容を消去しました。",
+    "done": (
+        "ご登録ありがとうございました。あなたのNetアンサーIDは {netid} です。"
+        "同じIDをご登録のメールアドレスにもお送りしました。"
+    ),
+    "wallet.add": (
+        "スマートフォンのウォレット（Apple Pay／Google Pay）アプリを開き、"
+        "「カードを追加」から {card} を追加してください。"
+    ),
+    "wallet.later": "承知しました。ウォレットへの追加はあとからいつでもできます。",
+    # SMS and mail
+    "sms.passcode": "【Netアンサー】ワンタイムパスコード：{code}（5分間有効）。他人には絶対に教えないでください。",
+    "mail.passcode": (
+        "Netアンサー ご本人確認\n\nワンタイムパスコード：{code}\n"
+        "5分間有効です。このパスコードを他人に教えないでください。"
+    ),
+    "mail.done": (
+        "Netアンサーのご登録が完了しました。\n\nNetアンサーID：{netid}\n\n"
+        "パスワードはご自身で大切に管理してください。お心当たりのない場合は当社までご連絡ください。"
+    ),
+    # Button labels
+    "choice.start": "はじめる",
+    "choice.reregister.continue": "再登録する",
+    "choice.reregister.stop": "やめる",
+    "choice.netid.own": "IDを自分で決める",
+    "choice.netid.issue": "IDは発行してもらう",
+    "choice.newsletter.yes": "受け取る",
+    "choice.newsletter.no": "受け取らない",
+    "choice.terms.agree": "規約に同意して確認画面へ",
+    "choice.terms.full": "規約全文を読む",
+    "choice.terms.decline": "同意しない",
+    "choice.confirm.ok": "本人確認へ進む",
+    "choice.confirm.edit": "戻って修正する",
+    "choice.fix.card": "カード情報",
+    "choice.fix.netid": "NetアンサーID",
+    "choice.fix.password": "パスワード",
+    "choice.fix.email": "メールアドレス",
+    "choice.fix.back": "修正せずに戻る",
+    "choice.otp.resend": "ワンタイムパスコードを再発行する",
+    "choice.wallet.add": "ウォレットに追加する",
+    "choice.wallet.later": "今はしない",
+    # Values inside sentences
+    "value.yes": "受け取る",
+    "value.no": "受け取らない",
+    "value.netid.issued": "（登録完了時に発行）",
+    "value.side.front": "表面",
+    "value.side.back": "裏面",
+    "value.via.sms": "SMS",
+    "value.via.mail": "メール",
+    "value.strength.very_high": "非常に高い",
+    "value.strength.high": "高い",
+    "value.strength.medium": "普通",
+    "value.strength.low": "低い（より長く複雑なパスワードをおすすめします）",
+}
+
+_EN: dict[str, str] = {
+    "welcome": (
+        "Hello. I will help you register for Net Answer right here in the chat.\n"
+        "Please have your card and an email address ready.\n"
+        "- Corporate card members cannot use Net Answer.\n"
+        "- Club-On / Millennium card members register on their own registration page.\n"
+        "Send /cancel to stop, /start to begin again, /help for an explanation."
+    ),
+    "welcome.back": "Welcome back. Let's continue where you left off.",
+    "expired": (
+        "More than 30 minutes passed since your last answer, so for your safety I erased "
+        "what you entered. Please start again with your card number."
+    ),
+    "cancelled": "Registration cancelled. Everything you entered has been erased.",
+    "nothing_to_cancel": "There is nothing to cancel.",
+    "restarted": "Starting over. Everything you entered has been erased.",
+    "choose.one": "Please choose one of the buttons below.",
+    "unreadable": "I could not read that message. Please type your answer as text.",
+    "trouble": (
+        "Sorry, I could not process that just now. Nothing you entered is lost. "
+        "Please send it again in a moment."
+    ),
+    "ask.card": (
+        "Please enter your card number (14-16 digits). Spaces, hyphens and full-width "
+        "digits are fine."
+    ),
+    "ask.expiry": "Please enter the card's expiry as month/year, e.g. 01/28 if the card shows 01/28.",
+    "ask.code": "Please enter the security code ({brand}: the {digits} digits on the {side}).",
+    "ask.reregister": (
+        "This card is already registered for Net Answer. Registering again gives you a new Net "
+        "Answer ID, and external services (Saison Pocket, Daiwa Connect Securities, Saison Asset "
+        "Management and others) must be linked again at each service. Register again?"
+    ),
+    "ask.password": (
+        "Please choose your Net Answer password.\n"
+        "- 8-16 half-width characters with both letters and digits\n"
+        "- the only symbols allowed are - = @ _\n"
+        "- nothing from your birth date, phone number or email address\n"
+        "Your Net Answer ID is issued when you finish. To choose your own, use the button below."
+    ),
+    "ask.netid": (
+        "Please enter the Net Answer ID you would like (8-16 half-width letters and digits, "
+        "no birth-date or phone digits)."
+    ),
+    "ask.repeat": "Please type the same password once more to confirm it.",
+    "ask.email": (
+        "Please enter your email address (a PC or a mobile address; at least one, two "
+        "separated by a space).\n"
+        "Please allow mail from saisonid.com and mail.saisoncard.co.jp."
+    ),
+    "ask.newsletter": "Would you like our newsletter with campaigns and special offers?",
+    "ask.terms": (
+        "Finally, please agree to the Net Answer terms (version {version}). What changes:\n"
+        "- statements move to the web and paper statements stop (you can switch back later "
+        "in Net Answer)\n"
+        "- you are enrolled in 3-D Secure automatically\n"
+        "- if you register again, external services must be linked again\n"
+        "The full terms are one tap away below."
+    ),
+    "ask.confirm": (
+        "Please check your registration.\n"
+        "Card number: {card}\nExpiry: {expiry}\nNet Answer ID: {netid}\n"
+        "Password: (not shown)\nEmail: {emails}\nNewsletter: {newsletter}\n"
+        "If everything is right, continue to the identity check."
+    ),
+    "ask.fix": "Which item would you like to change?",
+    "ask.otp": "Please enter the 6-digit one-time passcode sent by {via} to {to}. It is valid for 5 minutes.",
+    "ask.wallet": "Add your card to Apple Pay / Google Pay? You can also do this later.",
+    "ask.member": (
+        "Card {card} is linked to this chat with Net Answer ID {netid}. "
+        "Send /start to register another card."
+    ),
+    "ask.closed": "This registration has ended. Press Start or send /start to begin a new one.",
+    "help.card": "The number on the front of your card. AMEX has 15 digits, Diners 14. It is stored encrypted.",
+    "help.expiry": "The month/year printed on your card. 0128 or 1/28 work too.",
+    "help.code": (
+        "VISA, Mastercard, JCB and Diners: the last 3 digits on the back. AMEX: the 4 digits on "
+        "the front. It is only checked, never stored."
+    ),
+    "help.reregister": "Registering again unlinks external services. Choose to continue or stop.",
+    "help.password": (
+        "8-16 half-width characters including letters and digits; symbols - = @ _ only. "
+        "It may not contain your birth date, phone number or the part of your email before @."
+    ),
+    "help.netid": "8-16 half-width letters and digits, not used by anyone else, without birth-date or phone digits.",
+    "help.repeat": "Type the password you just chose once more.",
+    "help.email": (
+        "At least one PC or mobile address. Older carrier addresses with '..' or '.@' are accepted."
+    ),
+    "help.newsletter": "Choose whether to receive the newsletter. You can change this later.",
+    "help.terms": "Agreeing takes you to the confirmation. Declining ends the registration.",
+    "help.confirm": "If everything is right, continue to the identity check; otherwise go back to fix one item.",
+    "help.fix": "Choose an item; you re-enter only that item and come back to the confirmation.",
+    "help.otp": "Enter the 6 digits sent to your registered contact. Didn't get it? Press re-issue.",
+    "help.wallet": "Choose whether to add the card to your phone's wallet.",
+    "help.member": "You are registered. Send /start to register another card.",
+    "help.closed": "Send /start to begin a new registration.",
+    "card.empty": "No card number was entered.",
+    "card.characters": "Please use digits only in the card number (spaces and hyphens are fine).",
+    "card.brand": "This does not look like the number of a card we issue. Please check the first digits.",
+    "card.length": "A card number has {expected} digits (you entered {given}).",
+    "card.luhn": "The card number seems to contain a mistake. Please check it.",
+    "card.accepted": "Got it: {brand} {card}.",
+    "card.mismatch": (
+        "We could not confirm that card number, expiry and security code. "
+        "Please start again with the card number."
+    ),
+    "eligibility.corporate": "Sorry, corporate card members cannot use Net Answer.",
+    "eligibility.clubon": (
+        "Club-On / Millennium card members register on the Club-On / Millennium card "
+        "registration page rather than here."
+    ),
+    "expiry.format": "I could not read the expiry. Please write it as month/year, e.g. 01/28.",
+    "expiry.month": "The month must be between 01 and 12.",
+    "expiry.past": "This expiry date has passed. Please check the expiry on your newest card.",
+    "code.characters": "The security code is made of digits only.",
+    "code.length": "The security code has {expected} digits.",
+    "password.length": "The password must be {min}-{max} characters long.",
+    "password.characters": "Only half-width letters, digits and the symbols - = @ _ can be used.",
+    "password.letter": "The password needs at least one half-width letter.",
+    "password.digit": "The password needs at least one half-width digit.",
+    "password.birth": "The password contains your birth date (year or month and day).",
+    "password.phone": "The password contains your phone number (or its last 4 digits).",
+    "password.email": "The password contains the part of your email address before @.",
+    "password.strength": "Password accepted. Strength: {strength}",
+    "password.email_collision": (
+        "Your password contains the part of your email address before @, so it cannot be "
+        "used. Please choose a new password (your email address is kept)."
+    ),
+    "repeat.mismatch": "That did not match the first password. Please choose your password again.",
+    "netid.length": "The Net Answer ID must be {min}-{max} characters long.",
+    "netid.characters": "The Net Answer ID may contain half-width letters and digits only.",
+    "netid.birth": "The Net Answer ID contains your birth date (year or month and day).",
+    "netid.phone": "The Net Answer ID contains your phone number (or its last 4 digits).",
+    "netid.email": "The Net Answer ID contains the part of your email address before @.",
+    "netid.taken": "This Net Answer ID is already taken. Please think of another.",
+    "netid.chosen": "You will be registered as {netid}.",
+    "netid.will_issue": "Your Net Answer ID will be issued when you finish.",
+    "email.empty": "No email address was entered.",
+    "email.invalid": "'{address}' does not look like a valid email address.",
+    "email.too_many": "At most two addresses (PC and mobile), please.",
+    "email.duplicate": "The same address was entered twice.",
+    "email.legacy": (
+        "'{address}' contains '..' or '.@', so some mail may not reach it. I will register it; "
+        "if mail does not arrive, please consider another address."
+    ),
+    "terms.full": (
+        "Net Answer terms (version {version}), key points\n"
+        "Art. 1 Net Answer is the service we provide to our card members who make requests over "
+        "the internet in the way we specify. Registration is per card.\n"
+        "Art. 2 Members keep their Net Answer ID and password to themselves.\n"
+        "Electronic billing notices: monthly bills are delivered on the web and paper statements "
+        "stop (unless we decide one is needed).\n"
+        "3-D Secure: you are enrolled automatically when you register."
+    ),
+    "terms.declined": "You did not agree to the terms, so the registration ended and your entries were erased.",
+    "otp.format": "The one-time passcode is 6 digits.",
+    "otp.sent": "A one-time passcode was sent by {via} to {to}.",
+    "otp.resent": "A new passcode was sent by {via} to {to}. The previous one no longer works.",
+    "otp.resend_wait": "You can ask for a new passcode in {seconds} seconds.",
+    "otp.resend_limit": "No more re-issues are possible. Please enter the passcode you received.",
+    "otp.expired": "The passcode has expired (5 minutes). Please press re-issue.",
+    "otp.wrong": "That passcode is not right. {remaining} attempts left.",
+    "otp.locked": "Five wrong passcodes: for your safety the registration ended and your entries were erased.",
+    "done": (
+        "Thank you for registering. Your Net Answer ID is {netid}. "
+        "We have also sent it to your email address."
+    ),
+    "wallet.add": (
+        "Open your phone's wallet app (Apple Pay / Google Pay) and choose 'Add card' to add {card}."
+    ),
+    "wallet.later": "All right. You can add the card to your wallet at any time.",
+    "sms.passcode": "[Net Answer] One-time passcode: {code} (valid 5 minutes). Never share it.",
+    "mail.passcode": (
+        "Net Answer identity check\n\nOne-time passcode: {code}\n"
+        "Valid for 5 minutes. Never share this passcode."
+    ),
+    "mail.done": (
+        "Your Net Answer registration is complete.\n\nNet Answer ID: {netid}\n\n"
+        "Please keep your password to yourself. If you did not register, please contact us."
+    ),
+    "choice.start": "Start",
+    "choice.reregister.continue": "Register again",
+    "choice.reregister.stop": "Stop",
+    "choice.netid.own": "Choose my own ID",
+    "choice.netid.issue": "Issue an ID for me",
+    "choice.newsletter.yes": "Yes, please",
+    "choice.newsletter.no": "No, thanks",
+    "choice.terms.agree": "Agree and continue",
+    "choice.terms.full": "Read the full terms",
+    "choice.terms.decline": "Do not agree",
+    "choice.confirm.ok": "Continue to identity check",
+    "choice.confirm.edit": "Go back and fix",
+    "choice.fix.card": "Card details",
+    "choice.fix.netid": "Net Answer ID",
+    "choice.fix.password": "Password",
+    "choice.fix.email": "Email address",
+    "choice.fix.back": "Back without changes",
+    "choice.otp.resend": "Re-issue the passcode",
+    "choice.wallet.add": "Add to wallet",
+    "choice.wallet.later": "Not now",
+    "value.yes": "yes",
+    "value.no": "no",
+    "value.netid.issued": "(issued when you finish)",
+    "value.side.front": "front",
+    "value.side.back": "back",
+    "value.via.sms": "SMS",
+    "value.via.mail": "email",
+    "value.strength.very_high": "very high",
+    "value.strength.high": "high",
+    "value.strength.medium": "medium",
+    "value.strength.low": "low (a longer, more varied password is recommended)",
+}
+
+CATALOG: dict[str, dict[str, str]] = {"ja": _JA, "en": _EN}
+LANGUAGES = tuple(CATALOG)
+
+
+def text(key: str, lang: str, params: dict[str, str | int] | None = None) -> str:
+    catalog = CATALOG.get(lang, _JA)
+    values = {
+        name: catalog[value] if isinstance(value, str) and value.startswith("value.") else value
+        for name, value in (params or {}).items()
+    }
+    return catalog[key].format(**values)
+
+
+def render(reply: Reply, lang: str) -> str:
+    return text(reply.key, lang, dict(reply.params))
+
+
+def label(choice: Choice, lang: str) -> str:
+    return text(choice.label, lang)

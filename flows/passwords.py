@@ -1,0 +1,83 @@
+"""The Net Answer password: the issuer's rules and a strength rating."""
+
+import re
+import threading
+from collections.abc import Sequence
+from enum import StrEnum
+
+from zxcvbn import zxcvbn
+
+from flows.personal import Personal
+from flows.problems import Invalid, Problem
+
+MIN_LENGTH = 8
+MAX_LENGTH = 16
+# Shorter local parts ("ab@...") would forbid too many ordinary passwords.
+_MIN_EMAIL_LOCAL = 4
+
+# Only full-width ASCII is folded: NFKC would also turn e.g. "①" or "ｶ" into
+# characters the issuer's form would never have received.
+_FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+_ALLOWED = re.compile(r"[A-Za-z0-9\-=@_]*")
+_LETTER = re.compile(r"[A-Za-z]")
+_DIGIT = re.compile(r"[0-9]")
+
+# zxcvbn keeps the user inputs in a module-level dictionary while it rates.
+_ZXCVBN_LOCK = threading.Lock()
+
+
+def fold_password(text: str) -> str:
+    return text.translate(_FULL_WIDTH)
+
+
+def check_password(text: str, personal: Personal, email_locals: Sequence[str] = ()) -> str:
+    password = fold_password(text)
+    problems: list[Problem] = []
+    if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
+        problems.append(Problem("password.length", {"min": MIN_LENGTH, "max": MAX_LENGTH}))
+    if not _ALLOWED.fullmatch(password):
+        problems.append(Problem("password.characters"))
+    if not _LETTER.search(password):
+        problems.append(Problem("password.letter"))
+    if not _DIGIT.search(password):
+        problems.append(Problem("password.digit"))
+    collisions = personal.collisions(password)
+    problems.extend(
+        Problem(f"password.{rule}") for rule in ("birth", "phone") if rule in collisions
+    )
+    if _contains_email_local(password, email_locals):
+        problems.append(Problem("password.email"))
+    if problems:
+        raise Invalid(*problems)
+    return password
+
+
+def _contains_email_local(text: str, email_locals: Sequence[str]) -> bool:
+    lowered = text.lower()
+    return any(
+        len(local) >= _MIN_EMAIL_LOCAL and local.lower() in lowered for local in email_locals
+    )
+
+
+class Strength(StrEnum):
+    VERY_HIGH = "very_high"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+_BY_SCORE = {4: Strength.VERY_HIGH, 3: Strength.HIGH, 2: Strength.MEDIUM}
+
+
+def strength(password: str, personal: Personal) -> Strength:
+    """Rate a password that passed check_password (longer ones raise ValueError)."""
+    user_inputs = [fragment for _, fragment in personal.fragments()]
+    with _ZXCVBN_LOCK:
+        result = zxcvbn(password, user_inputs=user_inputs, max_length=MAX_LENGTH)
+    return _BY_SCORE.get(result["score"], Strength.LOW)
+
+
+def substrings(text: str, min_length: int = 4) -> set[str]:
+    lowered = text.lower()
+    n = len(lowered)
+    return {lowered[start:end] for start in range(n) for end in range(start + min_length, n + 1)}

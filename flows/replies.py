@@ -1,0 +1,26 @@
+"""What the bot says: message keys with parameters, rendered per language by the
+channel after the turn is committed, plus the buttons offered with them."""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Choice:
+    data: str  # stable value a button sends, e.g. "terms:agree"
+    label: str  # message key of the button label
+
+
+@dataclass(frozen=True)
+class Reply:
+    key: str
+    params: Mapping[str, str | int] = field(default_factory=dict)
+    choices: tuple[Choice, ...] = ()
+    sensitive: bool = False  # about card data: channels may protect it from forwarding
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "key": self.key,
+            "params": dict(self.params),
+            "choices": [choice.data for choice in self.choices],
+        }

@@ -1,0 +1,85 @@
+"""Conversation rows, the processed-event ledger and the transcript."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Conversation, ProcessedEvent, TranscriptEntry
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
+
+
+async def claim_event(session: AsyncSession, channel: str, event_id: str, at: datetime) -> bool:
+    """Record the event id; False when it was processed before (a redelivery)."""
+    statement = (
+        _insert(session, ProcessedEvent)
+        .values(channel=channel, event_id=event_id, at=at)
+        .on_conflict_do_nothing()
+    )
+    result = await session.execute(statement)
+    return bool(result.rowcount)
+
+
+async def lock(
+    session: AsyncSession, channel: str, user_id: str, *, state: str, lang: str, at: datetime
+) -> tuple[Conversation, bool]:
+    """The conversation row, locked until the transaction ends, and whether it is new."""
+    statement = (
+        _insert(session, Conversation)
+        .values(
+            channel=channel,
+            user_id=user_id,
+            state=state,
+            slots={},
+            lang=lang,
+            started_at=at,
+            updated_at=at,
+        )
+        .on_conflict_do_nothing()
+    )
+    created = bool((await session.execute(statement)).rowcount)
+    query = (
+        select(Conversation)
+        .where(Conversation.channel == channel, Conversation.user_id == user_id)
+        .with_for_update()
+    )
+    return (await session.scalars(query)).one(), created
+
+
+async def find(session: AsyncSession, channel: str, user_id: str) -> Conversation | None:
+    query = select(Conversation).where(
+        Conversation.channel == channel, Conversation.user_id == user_id
+    )
+    return await session.scalar(query)
+
+
+def append(
+    session: AsyncSession,
+    conversation_id: int,
+    *,
+    at: datetime,
+    direction: str,
+    state: str,
+    body: dict[str, Any],
+) -> None:
+    session.add(
+        TranscriptEntry(
+            conversation_id=conversation_id, at=at, direction=direction, state=state, body=body
+        )
+    )
+
+
+async def transcript(session: AsyncSession, conversation_id: int) -> list[TranscriptEntry]:
+    query = (
+        select(TranscriptEntry)
+        .where(TranscriptEntry.conversation_id == conversation_id)
+        .order_by(TranscriptEntry.id)
+    )
+    return list((await session.scalars(query)).all())

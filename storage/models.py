@@ -1,0 +1,96 @@
+"""Tables. Card numbers are stored only encrypted plus a keyed index; no column
+ever holds a security code, PIN, passcode or password in clear."""
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+    }
+
+
+class Conversation(Base):
+    """Where one chat user stands in the flow, and what they have entered so far."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("channel", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(32))
+    slots: Mapped[dict[str, Any]]
+    lang: Mapped[str] = mapped_column(String(8))
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ProcessedEvent(Base):
+    """One row per channel event id: a redelivered event finds its row and is skipped."""
+
+    __tablename__ = "processed_events"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    at: Mapped[datetime]
+
+
+class Member(Base):
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    net_answer_id: Mapped[str] = mapped_column(String(16), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    card_token: Mapped[str] = mapped_column(Text)
+    card_index: Mapped[str] = mapped_column(String(64), unique=True)
+    card_masked: Mapped[str] = mapped_column(String(32))
+    emails: Mapped[dict[str, Any]]
+    newsletter: Mapped[bool]
+    terms_version: Mapped[str] = mapped_column(String(16))
+    terms_agreed_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
+class ChatIdentity(Base):
+    """A chat account linked to a member."""
+
+    __tablename__ = "chat_identities"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    linked_at: Mapped[datetime]
+
+
+class TranscriptEntry(Base):
+    """What a member sent (already redacted) or what the bot replied (message keys)."""
+
+    __tablename__ = "transcript_entries"
+    __table_args__ = (Index("ix_transcript_conversation", "conversation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    at: Mapped[datetime]
+    direction: Mapped[str] = mapped_column(String(3))
+    state: Mapped[str] = mapped_column(String(32))
+    body: Mapped[dict[str, Any]]
+
+
+class SandboxMessage(Base):
+    """An SMS or mail the sandbox gateways 'sent'; the body is encrypted like any
+    secret-bearing field because it may hold a one-time passcode."""
+
+    __tablename__ = "sandbox_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int | None] = mapped_column(index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(8))
+    recipient: Mapped[str] = mapped_column(String(320))
+    body_token: Mapped[str] = mapped_column(Text)
