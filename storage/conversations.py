@@ -22,9 +22,9 @@ async def claim_event(session: AsyncSession, channel: str, event_id: str, at: da
         _insert(session, ProcessedEvent)
         .values(channel=channel, event_id=event_id, at=at)
         .on_conflict_do_nothing()
+        .returning(ProcessedEvent.event_id)
     )
-    result = await session.execute(statement)
-    return bool(result.rowcount)
+    return (await session.scalar(statement)) is not None
 
 
 async def lock(
@@ -43,8 +43,9 @@ async def lock(
             updated_at=at,
         )
         .on_conflict_do_nothing()
+        .returning(Conversation.id)
     )
-    created = bool((await session.execute(statement)).rowcount)
+    created = (await session.scalar(statement)) is not None
     query = (
         select(Conversation)
         .where(Conversation.channel == channel, Conversation.user_id == user_id)

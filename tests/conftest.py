@@ -5,6 +5,7 @@ skipping)."""
 import asyncio
 import os
 import random
+import re
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -108,9 +109,7 @@ class Chat:
     async def passcode(self) -> str:
         messages = await self.sandbox()
         assert messages, "no passcode was delivered"
-        return "".join(c for c in messages[-1].text.split("：")[-1].split(":")[-1] if c.isdigit())[
-            :6
-        ]
+        return _passcode_in(messages[-1].text)
 
 
 @pytest.fixture
@@ -135,3 +134,9 @@ async def bot(settings: Settings, clock: Clock) -> AsyncIterator[Runtime]:
 @pytest.fixture
 def chat(bot: Runtime) -> Chat:
     return Chat(bot)
+
+
+def _passcode_in(text: str) -> str:
+    found = re.search(r"\b(\d{6})\b", text)
+    assert found, "the message holds no passcode"
+    return found[1]

@@ -1,0 +1,74 @@
+"""Walking a chat through the enrollment, step by step, for the tests."""
+
+from dataclasses import dataclass
+
+from tests.conftest import Chat
+
+
+@dataclass(frozen=True)
+class Card:
+    number: str
+    expiry: str
+    code: str
+    pin: str
+    phone: str
+
+
+VISA = Card("4980 0012 3456 7000", "12/29", "123", "1234", "09012345678")
+MASTERCARD = Card("5425 0012 3456 7000", "08/28", "456", "2580", "08023456789")
+JCB = Card("3540 0012 3456 7005", "03/30", "789", "1357", "07034567890")
+AMEX = Card("3712 345678 90104", "05/29", "4321", "9876", "09098765432")
+DINERS = Card("3612 345678 9013", "10/28", "246", "8642", "0312345678")
+MASTERCARD_2 = Card("2221 0012 3456 7003", "11/31", "135", "1122", "08011112222")
+CORPORATE = Card("4980 0055 5555 5007", "06/29", "555", "5555", "09055555555")
+CLUB_ON = Card("4980 0022 2222 2004", "09/29", "222", "2222", "09022222222")
+REGISTERED = Card("4980 0033 3333 3003", "04/30", "333", "3333", "09033333333")
+PERSONAL = (VISA, MASTERCARD, JCB, AMEX, DINERS, MASTERCARD_2)
+
+PASSWORD = "Sakura2024x"
+EMAIL = "hanako.sato@example.com"
+
+
+async def to_code(chat: Chat, card: Card = VISA) -> None:
+    await chat.send("/start")
+    await chat.send(card.number)
+    await chat.send(card.expiry)
+    assert chat.state == "code"
+
+
+async def to_password(chat: Chat, card: Card = VISA) -> None:
+    await to_code(chat, card)
+    await chat.send(card.code)
+    assert chat.state == "password", chat.keys
+
+
+async def to_email(chat: Chat, card: Card = VISA, password: str = PASSWORD) -> None:
+    await to_password(chat, card)
+    await chat.send(password)
+    await chat.send(password)
+    assert chat.state == "email", chat.keys
+
+
+async def to_confirm(chat: Chat, card: Card = VISA, email: str = EMAIL) -> None:
+    await to_email(chat, card)
+    await chat.send(email)
+    await chat.send(choice="newsletter:no")
+    await chat.send(choice="terms:agree")
+    assert chat.state == "confirm", chat.keys
+
+
+async def to_passcode(chat: Chat, card: Card = VISA, email: str = EMAIL) -> str:
+    """Reach the passcode step; returns the passcode the sandbox delivered."""
+    await to_confirm(chat, card, email)
+    await chat.sandbox()
+    await chat.send(choice="confirm:ok")
+    assert chat.state == "otp", chat.keys
+    return await chat.passcode()
+
+
+async def enroll(chat: Chat, card: Card = VISA, email: str = EMAIL) -> None:
+    code = await to_passcode(chat, card, email)
+    await chat.send(code)
+    assert chat.state == "wallet", chat.keys
+    await chat.send(choice="wallet:later")
+    assert chat.state == "member"

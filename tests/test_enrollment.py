@@ -1,0 +1,446 @@
+"""The enrollment conversation end to end through the engine, on SQLite and PostgreSQL."""
+
+import pytest
+from sqlalchemy import select
+
+from storage.models import ChatIdentity, Conversation, Member
+from tests.conftest import Chat
+from tests.enroll import (
+    AMEX,
+    DINERS,
+    EMAIL,
+    PASSWORD,
+    PERSONAL,
+    VISA,
+    Card,
+    enroll,
+    to_code,
+    to_confirm,
+    to_email,
+    to_password,
+)
+
+
+async def _members(chat: Chat) -> list[Member]:
+    async with chat.bot.database.transaction() as session:
+        return list((await session.scalars(select(Member))).all())
+
+
+@pytest.mark.parametrize("card", PERSONAL, ids=lambda card: card.number[:4])
+async def test_every_personal_demo_card_enrolls(chat: Chat, card: Card) -> None:
+    await enroll(chat, card)
+
+    [member] = await _members(chat)
+    assert 8 <= len(member.net_answer_id) <= 16 and member.net_answer_id.isalnum()
+    assert member.password_hash.startswith("$argon2id$")
+    digits = card.number.replace(" ", "")
+    assert member.card_masked.replace(" ", "").startswith(digits[:6])
+    assert member.card_masked.replace(" ", "").endswith(digits[-4:])
+    assert digits not in member.card_token
+    assert member.emails == {"addresses": [{"address": EMAIL, "mobile": False}]}
+    assert member.terms_version and member.terms_agreed_at
+    async with chat.bot.database.transaction() as session:
+        link = await session.get(ChatIdentity, ("console", chat.user))
+    assert link is not None and link.member_id == member.id
+
+
+async def test_completion_shows_and_mails_the_issued_id(chat: Chat) -> None:
+    code = await _passcode_step(chat)
+    await chat.send(code)
+    [member] = await _members(chat)
+    assert chat.keys[0] == "done"
+    assert member.net_answer_id in chat.texts[0]
+    [mail] = await chat.sandbox()
+    assert mail.kind == "mail" and mail.to == EMAIL and member.net_answer_id in mail.text
+    assert [c.data for c in chat.last.replies[-1].choices] == ["wallet:add", "wallet:later"]
+    await chat.send(choice="wallet:add")
+    assert chat.keys[0] == "wallet.add" and chat.state == "member"
+
+
+async def _passcode_step(chat: Chat, card: Card = VISA) -> str:
+    await to_confirm(chat, card)
+    await chat.sandbox()
+    await chat.send(choice="confirm:ok")
+    return await chat.passcode()
+
+
+async def test_passcode_goes_by_sms_to_the_masked_mobile(chat: Chat) -> None:
+    await to_confirm(chat)
+    await chat.sandbox()
+    await chat.send(choice="confirm:ok")
+    [sms] = await chat.sandbox()
+    assert sms.kind == "sms" and sms.to == VISA.phone
+    assert "*******5678" in chat.texts[-1]
+    assert VISA.phone not in " ".join(chat.texts)
+
+
+async def test_landline_member_gets_the_passcode_by_mail(chat: Chat) -> None:
+    await to_confirm(chat, DINERS)
+    await chat.sandbox()
+    await chat.send(choice="confirm:ok")
+    [mail] = await chat.sandbox()
+    assert mail.kind == "mail" and mail.to == EMAIL
+    assert "ha***@example.com" in chat.texts[-1]
+
+
+# Card number, expiry, security code ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["４９８０　００１２　３４５６　７０００", "4980-0012-3456-7000", "4980ー0012‐3456−7000",
+     "4980－0012－3456－7000", " 4980001234567000 "],
+)
+async def test_card_number_accepts_what_phones_type(chat: Chat, typed: str) -> None:
+    await chat.send("/start")
+    await chat.send(typed)
+    assert chat.state == "expiry"
+    assert "4980 00** **** 7000" in chat.texts[0]
+
+
+@pytest.mark.parametrize(
+    ("typed", "keys"),
+    [
+        ("4980abcd34567000", ["card.characters"]),
+        ("9999 0012 3456 7000", ["card.brand"]),
+        ("4980 0012 3456 700", ["card.length"]),
+        ("4980 0012 3456 7001", ["card.luhn"]),
+        ("", ["unreadable"]),
+        ("😀" * 3000, ["card.characters"]),
+    ],
+)
+async def test_card_number_errors_name_the_problem_and_ask_again(
+    chat: Chat, typed: str, keys: list[str]
+) -> None:
+    await chat.send("/start")
+    await chat.send(typed if typed else None)
+    assert chat.keys == [*keys, "ask.card"]
+    assert chat.state == "card"
+
+
+async def test_card_length_error_says_how_many_digits(chat: Chat) -> None:
+    await chat.send("/start")
+    await chat.send("3712 345678 9010")
+    assert "15" in chat.texts[0] and chat.state == "card"
+
+
+@pytest.mark.parametrize("typed", ["12/29", "1229", "12／29", "１２/２９", "12-29", "12/2029"])
+async def test_expiry_accepts_common_forms(chat: Chat, typed: str) -> None:
+    await chat.send("/start")
+    await chat.send(VISA.number)
+    await chat.send(typed)
+    assert chat.state == "code"
+
+
+async def test_expiry_one_digit_month(chat: Chat) -> None:
+    await chat.send("/start")
+    await chat.send(VISA.number)
+    await chat.send("1/28")
+    assert chat.state == "code"
+
+
+@pytest.mark.parametrize(
+    ("typed", "key"), [("tomorrow", "expiry.format"), ("13/29", "expiry.month"),
+                       ("01/20", "expiry.past")]
+)
+async def test_expiry_errors(chat: Chat, typed: str, key: str) -> None:
+    await chat.send("/start")
+    await chat.send(VISA.number)
+    await chat.send(typed)
+    assert chat.keys == [key, "ask.expiry"] and chat.state == "expiry"
+
+
+async def test_security_code_question_depends_on_the_brand(chat: Chat) -> None:
+    await to_code(chat, AMEX)
+    assert "4" in chat.texts[-1] and chat.last.replies[-1].params["side"] == "value.side.front"
+    await chat.send("123")
+    assert chat.keys == ["code.length", "ask.code"]
+    await chat.send("12a4")
+    assert chat.keys[0] == "code.characters"
+
+
+@pytest.mark.parametrize(
+    ("expiry", "code"), [("12/29", "999"), ("11/29", "123")], ids=["wrong-code", "wrong-expiry"]
+)
+async def test_a_wrong_triple_never_says_which_part(chat: Chat, expiry: str, code: str) -> None:
+    await chat.send("/start")
+    await chat.send(VISA.number)
+    await chat.send(expiry)
+    await chat.send(code)
+    assert chat.keys == ["card.mismatch", "ask.card"]
+    assert chat.state == "card"
+
+
+async def test_an_unknown_card_gets_the_same_answer_as_a_wrong_code(chat: Chat) -> None:
+    await chat.send("/start")
+    await chat.send("4111 1111 1111 1111")
+    await chat.send("12/29")
+    await chat.send("123")
+    assert chat.keys == ["card.mismatch", "ask.card"]
+
+
+# Eligibility --------------------------------------------------------------------------
+
+
+async def test_corporate_card_cannot_register(chat: Chat) -> None:
+    from tests.enroll import CORPORATE
+
+    await to_code(chat, CORPORATE)
+    await chat.send(CORPORATE.code)
+    assert chat.keys == ["eligibility.corporate", "ask.closed"] and chat.state == "closed"
+    await chat.send(choice="start")
+    assert chat.state == "card"
+
+
+async def test_club_on_card_is_sent_to_its_own_registration(chat: Chat) -> None:
+    from tests.enroll import CLUB_ON
+
+    await to_code(chat, CLUB_ON)
+    await chat.send(CLUB_ON.code)
+    assert chat.keys == ["eligibility.clubon", "ask.closed"] and chat.state == "closed"
+
+
+async def test_registered_card_is_told_about_re_registration_and_may_continue(chat: Chat) -> None:
+    from tests.enroll import REGISTERED
+
+    await to_code(chat, REGISTERED)
+    await chat.send(REGISTERED.code)
+    assert chat.state == "reregister" and "再連携" in chat.texts[-1]
+    await chat.send(choice="reregister:continue")
+    assert chat.state == "password"
+
+
+async def test_registered_card_may_stop(chat: Chat) -> None:
+    from tests.enroll import REGISTERED
+
+    await to_code(chat, REGISTERED)
+    await chat.send(REGISTERED.code)
+    await chat.send("やめる")  # typing a label works like pressing it
+    assert chat.state == "closed"
+
+
+async def test_re_registering_replaces_the_earlier_member(chat: Chat) -> None:
+    await enroll(chat)
+    [first] = await _members(chat)
+    other = Chat(chat.bot, user="member-2")
+    await to_code(other)
+    await other.send(VISA.code)
+    assert other.state == "reregister"
+    await other.send(choice="reregister:continue")
+    await other.send(PASSWORD)
+    await other.send(PASSWORD)
+    await other.send(EMAIL)
+    await other.send(choice="newsletter:yes")
+    await other.send(choice="terms:agree")
+    await other.sandbox()
+    await other.send(choice="confirm:ok")
+    await other.send(await other.passcode())
+    [second] = await _members(chat)
+    assert second.net_answer_id != first.net_answer_id
+    async with chat.bot.database.transaction() as session:
+        assert await session.get(ChatIdentity, ("console", chat.user)) is None
+
+
+# Password and Net Answer ID -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "keys"),
+    [
+        ("Ab1", ["password.length"]),
+        ("Abcdefgh1234567XY", ["password.length"]),
+        ("Sakura 2024x!", ["password.characters"]),
+        ("24681357", ["password.letter"]),
+        ("Sakuraabc", ["password.digit"]),
+        ("Sakura19850412", ["password.birth"]),
+        ("Sakura0412x", ["password.birth"]),
+        ("Sakura5678x", ["password.phone"]),
+        ("ab", ["password.length", "password.digit"]),
+    ],
+)
+async def test_password_rules_each_get_their_own_message(
+    chat: Chat, typed: str, keys: list[str]
+) -> None:
+    await to_password(chat)
+    await chat.send(typed)
+    assert chat.keys == [*keys, "ask.password"] and chat.state == "password"
+
+
+async def test_password_strength_is_shown(chat: Chat) -> None:
+    await to_password(chat)
+    await chat.send("k7-Zq@w2_Lm9=Rt")
+    assert chat.keys[0] == "password.strength"
+    assert chat.last.replies[0].params["strength"] == "value.strength.very_high"
+    assert "非常に高い" in chat.texts[0]
+
+
+async def test_full_width_password_is_folded(chat: Chat) -> None:
+    await to_password(chat)
+    await chat.send("Ｓａｋｕｒａ２０２４ｘ")
+    await chat.send(PASSWORD)
+    assert chat.state == "email"
+
+
+async def test_password_typed_differently_the_second_time(chat: Chat) -> None:
+    await to_password(chat)
+    await chat.send(PASSWORD)
+    await chat.send("Sakura2024y")
+    assert chat.keys == ["repeat.mismatch", "ask.password"] and chat.state == "password"
+
+
+async def test_email_local_part_in_password_asks_for_a_new_password(chat: Chat) -> None:
+    await to_password(chat)
+    await chat.send("hanako2024x")
+    await chat.send("hanako2024x")
+    await chat.send("Hanako@example.com")
+    assert chat.keys == ["password.email_collision", "ask.password"]
+    await chat.send(PASSWORD)
+    await chat.send(PASSWORD)
+    assert chat.state == "newsletter"  # the address was kept
+
+
+async def test_password_checked_against_known_email(chat: Chat) -> None:
+    await to_email(chat)
+    await chat.send(EMAIL)
+    await chat.send(choice="newsletter:no")
+    await chat.send(choice="terms:agree")
+    await chat.send(choice="confirm:edit")
+    await chat.send(choice="fix:password")
+    await chat.send("x1hanako.sato")
+    assert chat.keys == ["password.characters", "password.email", "ask.password"]
+
+
+async def test_member_may_choose_their_own_id(chat: Chat) -> None:
+    await to_password(chat)
+    await chat.send(choice="netid:own")
+    assert chat.state == "netid"
+    for typed, key in [("abc", "netid.length"), ("taro_yamada1", "netid.characters"),
+                       ("taro19850412", "netid.birth"), ("taro12345678", "netid.phone")]:
+        await chat.send(typed)
+        assert chat.keys[0] == key and chat.state == "netid"
+    await chat.send("ｔａｒｏｙａｍａｄａ7")
+    assert chat.keys[0] == "netid.chosen" and chat.state == "password"
+    await chat.send(PASSWORD)
+    await chat.send(PASSWORD)
+    await chat.send(EMAIL)
+    await chat.send(choice="newsletter:no")
+    await chat.send(choice="terms:agree")
+    assert "taroyamada7" in chat.texts[-1]
+    await chat.sandbox()
+    await chat.send(choice="confirm:ok")
+    await chat.send(await chat.passcode())
+    [member] = await _members(chat)
+    assert member.net_answer_id == "taroyamada7"
+
+
+async def test_a_taken_id_is_refused(chat: Chat) -> None:
+    await enroll(chat)
+    [member] = await _members(chat)
+    other = Chat(chat.bot, user="member-2")
+    await to_password(other, PERSONAL[1])
+    await other.send(choice="netid:own")
+    await other.send(member.net_answer_id)
+    assert other.keys == ["netid.taken", "ask.netid"]
+
+
+# Email, newsletter, terms ------------------------------------------------------------------
+
+
+async def test_carrier_address_with_dots_is_accepted_with_a_warning(chat: Chat) -> None:
+    await to_email(chat)
+    await chat.send("taro..yamada.@docomo.ne.jp")
+    assert chat.keys == ["email.legacy", "ask.newsletter"]
+
+
+async def test_two_addresses_pc_and_mobile(chat: Chat) -> None:
+    await to_email(chat)
+    await chat.send("hanako.sato@example.com、ｈａｎａｋｏ＠ｅｚｗｅｂ．ｎｅ．ｊｐ")
+    assert chat.state == "newsletter"
+    await chat.send(choice="newsletter:yes")
+    await chat.send(choice="terms:agree")
+    assert "hanako.sato@example.com / hanako@ezweb.ne.jp" in chat.texts[-1]
+
+
+@pytest.mark.parametrize(
+    ("typed", "key"),
+    [("taro@", "email.invalid"), ("a..b@gmail.com", "email.invalid"),
+     ("a@example.com b@example.com c@example.com", "email.too_many"),
+     ("a@example.com a@example.com", "email.duplicate")],
+)
+async def test_broken_addresses_are_refused(chat: Chat, typed: str, key: str) -> None:
+    await to_email(chat)
+    await chat.send(typed)
+    assert chat.keys == [key, "ask.email"]
+
+
+async def test_button_steps_ask_for_a_button(chat: Chat) -> None:
+    await to_email(chat)
+    await chat.send(EMAIL)
+    await chat.send("maybe")
+    assert chat.keys == ["choose.one", "ask.newsletter"]
+    await chat.send(choice="terms:agree")  # a button of another step
+    assert chat.keys == ["choose.one", "ask.newsletter"]
+
+
+async def test_terms_summary_full_text_and_decline(chat: Chat) -> None:
+    await to_email(chat)
+    await chat.send(EMAIL)
+    await chat.send(choice="newsletter:no")
+    summary = chat.texts[-1]
+    assert "Web明細" in summary and "3Dセキュア" in summary and "再連携" not in summary
+    await chat.send(choice="terms:full")
+    assert chat.keys == ["terms.full", "ask.terms"]
+    await chat.send(choice="terms:decline")
+    assert chat.keys == ["terms.declined", "ask.closed"] and chat.state == "closed"
+    async with chat.bot.database.transaction() as session:
+        row = await session.scalar(select(Conversation))
+    assert row is not None and row.slots == {}
+
+
+# Confirmation and "back to fix" -------------------------------------------------------------
+
+
+async def test_confirmation_shows_every_field_masked(chat: Chat) -> None:
+    await to_confirm(chat)
+    shown = chat.texts[-1]
+    assert "4980 00** **** 7000" in shown and "12/29" in shown and EMAIL in shown
+    assert PASSWORD not in shown and VISA.code not in shown.replace("12/29", "")
+    assert [c.data for c in chat.last.replies[-1].choices] == ["confirm:ok", "confirm:edit"]
+
+
+async def test_fix_the_card_and_return_to_confirmation(chat: Chat) -> None:
+    from tests.enroll import MASTERCARD
+
+    await to_confirm(chat)
+    await chat.send(choice="confirm:edit")
+    await chat.send(choice="fix:card")
+    await chat.send(MASTERCARD.number)
+    await chat.send(MASTERCARD.expiry)
+    await chat.send(MASTERCARD.code)
+    assert chat.state == "confirm"
+    assert "5425 00** **** 7000" in chat.texts[-1]
+
+
+async def test_fix_the_email_and_return_to_confirmation(chat: Chat) -> None:
+    await to_confirm(chat)
+    await chat.send(choice="confirm:edit")
+    await chat.send(choice="fix:email")
+    await chat.send("new.address@example.jp")
+    await chat.send(choice="newsletter:yes")
+    assert chat.state == "confirm" and "new.address@example.jp" in chat.texts[-1]
+
+
+async def test_fix_the_password_and_the_id(chat: Chat) -> None:
+    await to_confirm(chat)
+    await chat.send(choice="confirm:edit")
+    await chat.send(choice="fix:password")
+    await chat.send("Momiji2025z")
+    await chat.send("Momiji2025z")
+    assert chat.state == "confirm"
+    await chat.send(choice="confirm:edit")
+    await chat.send(choice="fix:netid")
+    await chat.send("momijisan7")
+    assert chat.state == "confirm" and "momijisan7" in chat.texts[-1]
+    await chat.send(choice="confirm:edit")
+    await chat.send(choice="fix:back")
+    assert chat.state == "confirm"
