@@ -85,8 +85,9 @@ class Engine:
             before = row.state
             idle = now - _aware(row.updated_at, now)
             await _step(turn, inbound, created=created, idle=idle)
-            secret = STEPS[before].secret is not None and inbound.text is not None
-            _write_transcript(turn, inbound, before, secret)
+            command = command_in(inbound.text) if inbound.text else None
+            secret = STEPS[before].secret is not None and inbound.text is not None and not command
+            _write_transcript(turn, inbound, before, secret, command)
             row.state = turn.dialogue.state
             row.slots = turn.dialogue.slots
             row.updated_at = now
@@ -142,8 +143,9 @@ def _command(turn: Turn, command: Command) -> None:
     if command is Command.HELP:
         turn.say(f"help.{dialogue.state}")
     elif command is Command.START:
+        fresh = dialogue.state == START and not dialogue.slots
         machine.events["restart"].trigger(dialogue)
-        turn.say("restarted" if dialogue.state != START else "welcome")
+        turn.say("welcome" if fresh else "restarted")
     elif dialogue.state in ENROLLING:
         machine.events["cancel"].trigger(dialogue)
         turn.say("cancelled")
@@ -172,9 +174,13 @@ def _ask(turn: Turn) -> None:
     turn.replies.append(Reply(step.prompt, params, step.choices, sensitive=step.secret is not None))
 
 
-def _write_transcript(turn: Turn, inbound: Inbound, before: str, secret: bool) -> None:
+def _write_transcript(
+    turn: Turn, inbound: Inbound, before: str, secret: bool, command: Command | None
+) -> None:
     if inbound.choice is not None:
         body: dict[str, object] = {"choice": inbound.choice}
+    elif command is not None:
+        body = {"command": command.value}
     elif inbound.text is not None:
         shown = turn.redacted or (f"⟨{STEPS[before].secret}⟩" if secret else redact(inbound.text))
         body = {"text": shown}

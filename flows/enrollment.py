@@ -32,6 +32,7 @@ class Step:
 START = "card"
 MEMBER = "member"
 CLOSED = "closed"
+WALLET = "wallet"
 TERMS_VERSION = "2026-04"
 
 STEPS: dict[str, Step] = {
@@ -86,7 +87,7 @@ STEPS: dict[str, Step] = {
         free_text=False,
     ),
     "otp": Step("ask.otp", (Choice("otp:resend", "choice.otp.resend"),), secret=Secret.PASSCODE),
-    "wallet": Step(
+    WALLET: Step(
         "ask.wallet",
         (Choice("wallet:add", "choice.wallet.add"), Choice("wallet:later", "choice.wallet.later")),
         free_text=False,
@@ -95,7 +96,8 @@ STEPS: dict[str, Step] = {
     CLOSED: Step("ask.closed", (Choice("start", "choice.start"),), free_text=False),
 }
 
-ENROLLING = frozenset(STEPS) - {MEMBER, CLOSED}
+#: States of an unfinished enrollment: /cancel and the idle limit apply here.
+ENROLLING = frozenset(STEPS) - {WALLET, MEMBER, CLOSED}
 
 _FIXING = {"conditions": "fixing"}
 
@@ -131,11 +133,11 @@ TRANSITIONS: list[dict[str, object]] = [
         for field in ("card", "netid", "password", "email")
     ),
     {"trigger": "back", "source": "fix", "dest": "confirm"},
-    {"trigger": "next", "source": "otp", "dest": "wallet"},
+    {"trigger": "next", "source": "otp", "dest": WALLET},
     {"trigger": "fail", "source": "otp", "dest": CLOSED},
-    {"trigger": "next", "source": "wallet", "dest": MEMBER},
+    {"trigger": "next", "source": WALLET, "dest": MEMBER},
     {"trigger": "cancel", "source": sorted(ENROLLING), "dest": CLOSED},
-    {"trigger": "restart", "source": sorted(ENROLLING | {CLOSED}), "dest": START, "before": "wipe"},
+    {"trigger": "restart", "source": "*", "dest": START, "before": "wipe"},
 ]
 
 _STATES = [

@@ -88,8 +88,13 @@ async def test_landline_member_gets_the_passcode_by_mail(chat: Chat) -> None:
 
 @pytest.mark.parametrize(
     "typed",
-    ["４９８０　００１２　３４５６　７０００", "4980-0012-3456-7000", "4980ー0012‐3456−7000",
-     "4980－0012－3456－7000", " 4980001234567000 "],
+    [
+        "４９８０　００１２　３４５６　７０００",
+        "4980-0012-3456-7000",
+        "4980ー0012‐3456−7000",
+        "4980－0012－3456－7000",
+        " 4980001234567000 ",
+    ],
 )
 async def test_card_number_accepts_what_phones_type(chat: Chat, typed: str) -> None:
     await chat.send("/start")
@@ -140,8 +145,8 @@ async def test_expiry_one_digit_month(chat: Chat) -> None:
 
 
 @pytest.mark.parametrize(
-    ("typed", "key"), [("tomorrow", "expiry.format"), ("13/29", "expiry.month"),
-                       ("01/20", "expiry.past")]
+    ("typed", "key"),
+    [("tomorrow", "expiry.format"), ("13/29", "expiry.month"), ("01/20", "expiry.past")],
 )
 async def test_expiry_errors(chat: Chat, typed: str, key: str) -> None:
     await chat.send("/start")
@@ -314,8 +319,12 @@ async def test_member_may_choose_their_own_id(chat: Chat) -> None:
     await to_password(chat)
     await chat.send(choice="netid:own")
     assert chat.state == "netid"
-    for typed, key in [("abc", "netid.length"), ("taro_yamada1", "netid.characters"),
-                       ("taro19850412", "netid.birth"), ("taro12345678", "netid.phone")]:
+    for typed, key in [
+        ("abc", "netid.length"),
+        ("taro_yamada1", "netid.characters"),
+        ("taro19850412", "netid.birth"),
+        ("taro12345678", "netid.phone"),
+    ]:
         await chat.send(typed)
         assert chat.keys[0] == key and chat.state == "netid"
     await chat.send("ｔａｒｏｙａｍａｄａ7")
@@ -363,9 +372,12 @@ async def test_two_addresses_pc_and_mobile(chat: Chat) -> None:
 
 @pytest.mark.parametrize(
     ("typed", "key"),
-    [("taro@", "email.invalid"), ("a..b@gmail.com", "email.invalid"),
-     ("a@example.com b@example.com c@example.com", "email.too_many"),
-     ("a@example.com a@example.com", "email.duplicate")],
+    [
+        ("taro@", "email.invalid"),
+        ("a..b@gmail.com", "email.invalid"),
+        ("a@example.com b@example.com c@example.com", "email.too_many"),
+        ("a@example.com a@example.com", "email.duplicate"),
+    ],
 )
 async def test_broken_addresses_are_refused(chat: Chat, typed: str, key: str) -> None:
     await to_email(chat)

@@ -1,0 +1,196 @@
+"""Conversation-wide behaviour: commands in every state, resuming, the idle limit."""
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from bot.config import Settings
+from bot.runtime import start
+from flows.enrollment import ENROLLING
+from storage.models import Conversation, TranscriptEntry
+from tests.conftest import Chat, Clock
+from tests.enroll import (
+    EMAIL,
+    PASSWORD,
+    REGISTERED,
+    VISA,
+    to_code,
+    to_confirm,
+    to_email,
+    to_passcode,
+    to_password,
+)
+
+
+async def _slots(chat: Chat) -> dict:
+    async with chat.bot.database.transaction() as session:
+        row = await session.scalar(select(Conversation).where(Conversation.user_id == chat.user))
+    assert row is not None
+    return row.slots
+
+
+async def _walk_to(chat: Chat, state: str) -> None:
+    """Reach any enrollment state the quickest way."""
+    if state == "card":
+        await chat.send("/start")
+    elif state in ("expiry", "code"):
+        await chat.send("/start")
+        await chat.send(VISA.number)
+        if state == "code":
+            await chat.send(VISA.expiry)
+    elif state == "password":
+        await to_password(chat)
+    elif state == "netid":
+        await to_password(chat)
+        await chat.send(choice="netid:own")
+    elif state == "repeat":
+        await to_password(chat)
+        await chat.send(PASSWORD)
+    elif state == "email":
+        await to_email(chat)
+    elif state == "newsletter":
+        await to_email(chat)
+        await chat.send(EMAIL)
+    elif state == "terms":
+        await to_email(chat)
+        await chat.send(EMAIL)
+        await chat.send(choice="newsletter:no")
+    elif state in ("confirm", "fix", "otp"):
+        await to_confirm(chat)
+        if state != "confirm":
+            await chat.send(choice="confirm:edit" if state == "fix" else "confirm:ok")
+    elif state == "reregister":
+        await to_code(chat, REGISTERED)
+        await chat.send(REGISTERED.code)
+    elif state == "wallet":
+        await chat.send(await to_passcode(chat))
+    assert chat.state == state
+
+
+@pytest.mark.parametrize("state", sorted(ENROLLING))
+async def test_cancel_works_in_every_state_and_wipes_what_was_entered(
+    chat: Chat, state: str
+) -> None:
+    await _walk_to(chat, state)
+    await chat.send("/cancel")
+    assert chat.keys == ["cancelled", "ask.closed"] and chat.state == "closed"
+    assert await _slots(chat) == {}
+
+
+@pytest.mark.parametrize("state", ["expiry", "password", "confirm"])
+async def test_start_restarts_from_the_card_number(chat: Chat, state: str) -> None:
+    await _walk_to(chat, state)
+    await chat.send("/start")
+    assert chat.keys == ["restarted", "ask.card"] and chat.state == "card"
+    assert await _slots(chat) == {}
+
+
+@pytest.mark.parametrize("state", ["card", "code", "password", "email", "terms", "otp"])
+async def test_help_explains_the_current_step_and_asks_again(chat: Chat, state: str) -> None:
+    await _walk_to(chat, state)
+    await chat.send("/help")
+    assert chat.keys == [f"help.{state}", f"ask.{state}"] and chat.state == state
+
+
+async def test_japanese_keywords_work_as_commands(chat: Chat) -> None:
+    await _walk_to(chat, "code")
+    await chat.send("ヘルプ")
+    assert chat.keys[0] == "help.code"
+    await chat.send("キャンセル")
+    assert chat.state == "closed"
+
+
+async def test_cancel_after_completion_cancels_nothing(chat: Chat) -> None:
+    await _walk_to(chat, "wallet")
+    await chat.send("/cancel")
+    assert chat.keys == ["nothing_to_cancel", "ask.wallet"] and chat.state == "wallet"
+
+
+async def test_cancel_with_nothing_to_cancel(chat: Chat) -> None:
+    await chat.send("/start")
+    await chat.send("/cancel")
+    await chat.send("/cancel")
+    assert chat.keys == ["nothing_to_cancel", "ask.closed"]
+
+
+async def test_english_conversation(chat: Chat) -> None:
+    chat.lang = "en"
+    await chat.send("/start")
+    assert chat.texts[0].startswith("Hello")
+    await chat.send("4980 0012 3456 7001")
+    assert chat.texts == [
+        "The card number seems to contain a mistake. Please check it.",
+        "Please enter your card number (14-16 digits). Spaces, hyphens and full-width digits "
+        "are fine.",
+    ]
+
+
+async def test_a_restarted_process_continues_where_the_member_was(
+    chat: Chat, settings: Settings, clock: Clock
+) -> None:
+    await to_email(chat)
+    await chat.bot.close()
+    again = await asyncio.to_thread(start, settings, clock=clock)
+    try:
+        resumed = Chat(again, user=chat.user)
+        await resumed.send(EMAIL)
+        assert resumed.state == "newsletter"
+    finally:
+        await again.close()
+
+
+async def test_coming_back_within_30_minutes_continues(chat: Chat, clock: Clock) -> None:
+    await to_code(chat)
+    clock.advance(minutes=29)
+    await chat.send(VISA.code)
+    assert chat.state == "password"
+
+
+async def test_an_enrollment_idle_for_30_minutes_restarts_and_wipes_card_data(
+    chat: Chat, clock: Clock
+) -> None:
+    await to_code(chat)
+    assert "card_token" in await _slots(chat)
+    clock.advance(minutes=31)
+    await chat.send(VISA.code)
+    assert chat.keys == ["expired", "ask.card"] and chat.state == "card"
+    assert await _slots(chat) == {}
+
+
+async def test_opening_the_chat_greets_new_and_returning_members(chat: Chat) -> None:
+    from bot.engine import Inbound
+
+    first = await chat.bot.engine.handle(Inbound("console", "opener", "e1", opened=True))
+    assert [r.key for r in first.replies] == ["welcome", "ask.card"]
+    again = await chat.bot.engine.handle(Inbound("console", "opener", "e2", opened=True))
+    assert [r.key for r in again.replies] == ["welcome.back", "ask.card"]
+
+
+async def test_a_redelivered_event_is_handled_once(chat: Chat) -> None:
+    from bot.engine import Inbound
+
+    event = Inbound("console", "twice", "same-id", text="/start")
+    first = await chat.bot.engine.handle(event)
+    second = await chat.bot.engine.handle(event)
+    assert first.replies and second.duplicate and not second.replies
+    async with chat.bot.database.transaction() as session:
+        entries = (await session.scalars(select(TranscriptEntry))).all()
+    assert [entry.direction for entry in entries] == ["in", "out", "out"]
+
+
+async def test_transcript_holds_typed_placeholders_not_secrets(chat: Chat) -> None:
+    await to_password(chat)
+    await chat.send(PASSWORD)
+    async with chat.bot.database.transaction() as session:
+        entries = (
+            await session.scalars(select(TranscriptEntry).order_by(TranscriptEntry.id))
+        ).all()
+    inputs = [entry.body.get("text") for entry in entries if entry.direction == "in"][1:]
+    assert entries[0].body == {"command": "start"}
+    assert inputs == [
+        "⟨card:visa:16:luhn-ok⟩",
+        "12/29",
+        "⟨cvc:3:match⟩",
+        "⟨password:11:ok⟩",
+    ]
