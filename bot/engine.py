@@ -6,6 +6,7 @@ the redacted transcript in the same transaction. SMS and mail go out after the
 commit, so a rolled-back turn never sends anything.
 """
 
+import copy
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -75,7 +76,7 @@ class Engine:
             turn = Turn(
                 services=services,
                 session=session,
-                dialogue=Dialogue(row.state, dict(row.slots)),
+                dialogue=Dialogue(row.state, copy.deepcopy(row.slots)),
                 conversation_id=row.id,
                 channel=inbound.channel,
                 user_id=inbound.user_id,
