@@ -1,0 +1,170 @@
+"""The `netanswer-bot` command as a tester uses it, in a real subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.enroll import EMAIL, PASSWORD, VISA
+
+_COMMAND = str(Path(sys.executable).parent / "netanswer-bot")
+
+
+@pytest.fixture
+def env(database_url: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "NETANSWER_KEY_FILE": str(tmp_path / "keys.json"),
+    }
+
+
+class JsonChat:
+    """`netanswer-bot chat --json`: one line in, one line out."""
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        self.process = subprocess.Popen(
+            [_COMMAND, "chat", "--json", *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+
+    def send(self, line: str) -> dict[str, Any]:
+        assert self.process.stdin and self.process.stdout
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())
+
+    def text(self, text: str) -> dict[str, Any]:
+        return self.send(json.dumps({"text": text}, ensure_ascii=False))
+
+    def choice(self, data: str) -> dict[str, Any]:
+        return self.send(json.dumps({"choice": data}))
+
+    def close(self) -> int:
+        assert self.process.stdin
+        self.process.stdin.close()
+        return self.process.wait(timeout=30)
+
+
+def test_json_chat_enrolls_a_card_end_to_end(env: dict[str, str]) -> None:
+    chat = JsonChat(env, "--user", "tester")
+    first = chat.text("/start")
+    assert first["state"] == "card" and first["sandbox"] == []
+    assert set(first["replies"][0]) == {"text", "choices"}
+    assert chat.text(VISA.number)["state"] == "expiry"
+    assert chat.text(VISA.expiry)["state"] == "code"
+    assert chat.text(VISA.code)["state"] == "password"
+    assert chat.text(PASSWORD)["state"] == "repeat"
+    assert chat.text(PASSWORD)["state"] == "email"
+    newsletter = chat.text(EMAIL)
+    assert newsletter["state"] == "newsletter"
+    assert [c["data"] for c in newsletter["replies"][-1]["choices"]] == [
+        "newsletter:yes",
+        "newsletter:no",
+    ]
+    assert chat.choice("newsletter:no")["state"] == "terms"
+    confirm = chat.text("規約に同意して確認画面へ")  # a label typed works like the button
+    assert confirm["state"] == "confirm"
+    labels = {c["data"]: c["label"] for c in confirm["replies"][-1]["choices"]}
+    assert labels == {"confirm:ok": "本人確認へ進む", "confirm:edit": "戻って修正する"}
+    otp = chat.choice("confirm:ok")
+    assert otp["state"] == "otp"
+    [sms] = otp["sandbox"]
+    assert sms["kind"] == "sms" and sms["to"] == VISA.phone
+    code = next(word for word in sms["text"].replace("：", " ").split() if word[:6].isdigit())[:6]
+    done = chat.text(code)
+    assert done["state"] == "wallet"
+    assert [m["kind"] for m in done["sandbox"]] == ["mail"]
+    assert chat.choice("wallet:later")["state"] == "member"
+    assert chat.close() == 0
+
+
+def test_the_same_user_continues_in_a_later_invocation(env: dict[str, str]) -> None:
+    first = JsonChat(env, "--user", "returning")
+    first.text("/start")
+    first.text(VISA.number)
+    assert first.close() == 0
+    second = JsonChat(env, "--user", "returning")
+    assert second.text(VISA.expiry)["state"] == "code"
+    assert second.close() == 0
+    other = JsonChat(env, "--user", "someone-else")
+    assert other.text(VISA.expiry)["replies"][0]["text"].startswith("こんにちは")
+    assert other.close() == 0
+
+
+def test_json_chat_in_english_and_bad_lines(env: dict[str, str]) -> None:
+    chat = JsonChat(env, "--lang", "en", "--user", "en-user")
+    assert chat.send("not json")["error"]
+    assert chat.send('{"text": 5}')["error"]
+    assert chat.text("/start")["replies"][0]["text"].startswith("Hello")
+    assert chat.close() == 0
+
+
+def test_sandbox_outbox_lists_messages_newest_last(env: dict[str, str]) -> None:
+    chat = JsonChat(env, "--user", "outbox")
+    for line in ("/start", VISA.number, VISA.expiry, VISA.code, PASSWORD, PASSWORD, EMAIL):
+        chat.text(line)
+    chat.choice("newsletter:no")
+    chat.choice("terms:agree")
+    chat.choice("confirm:ok")
+    chat.send(json.dumps({"choice": "otp:resend"}))
+    assert chat.close() == 0
+    listing = subprocess.run(
+        [_COMMAND, "sandbox", "outbox", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = [json.loads(line) for line in listing.stdout.splitlines()]
+    assert [row["kind"] for row in rows] == ["sms"]
+    assert rows[0]["to"] == VISA.phone and "ワンタイムパスコード" in rows[0]["text"]
+    plain = subprocess.run(
+        [_COMMAND, "sandbox", "outbox"], env=env, capture_output=True, text=True, check=True
+    )
+    assert VISA.phone in plain.stdout
+
+
+def test_interactive_chat_numbers_the_buttons(env: dict[str, str]) -> None:
+    lines = [VISA.number, VISA.expiry, VISA.code, PASSWORD, PASSWORD, EMAIL, "2"]
+    result = subprocess.run(
+        [_COMMAND, "chat", "--user", "keyboard"],
+        input="\n".join(lines) + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "[1] 受け取る" in result.stdout and "[2] 受け取らない" in result.stdout
+    assert "規約" in result.stdout.split("[2] 受け取らない")[-1]  # "2" chose "no" and moved on
+
+
+def test_graph_prints_mermaid_from_the_flow() -> None:
+    result = subprocess.run([_COMMAND, "graph"], capture_output=True, text=True, check=True)
+    assert "stateDiagram-v2" in result.stdout
+    assert "confirm --> otp: next" in result.stdout
+
+
+def test_db_upgrade(env: dict[str, str]) -> None:
+    result = subprocess.run([_COMMAND, "db", "upgrade"], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_production_refuses_the_sandbox(env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [_COMMAND, "chat", "--json"],
+        env={**env, "NETANSWER_ENV": "production"},
+        input="",
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "production" in result.stderr and "Traceback" not in result.stderr
