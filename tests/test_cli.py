@@ -168,3 +168,9 @@ def test_production_refuses_the_sandbox(env: dict[str, str]) -> None:
     )
     assert result.returncode == 2
     assert "production" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_readme_shows_the_current_graph() -> None:
+    result = subprocess.run([_COMMAND, "graph"], capture_output=True, text=True, check=True)
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    assert f"```mermaid\n{result.stdout}```" in readme, "paste `netanswer-bot graph` into README"
