@@ -10,17 +10,7 @@ from bot.runtime import start
 from flows.enrollment import ENROLLING
 from storage.models import Conversation, TranscriptEntry
 from tests.conftest import Chat, Clock
-from tests.enroll import (
-    EMAIL,
-    PASSWORD,
-    REGISTERED,
-    VISA,
-    to_code,
-    to_confirm,
-    to_email,
-    to_passcode,
-    to_password,
-)
+from tests.enroll import EMAIL, PASSWORD, VISA, to_code, to_email, to_password, walk_to
 
 
 async def _slots(chat: Chat) -> dict:
@@ -30,49 +20,11 @@ async def _slots(chat: Chat) -> dict:
     return row.slots
 
 
-async def _walk_to(chat: Chat, state: str) -> None:
-    """Reach any enrollment state the quickest way."""
-    if state == "card":
-        await chat.send("/start")
-    elif state in ("expiry", "code"):
-        await chat.send("/start")
-        await chat.send(VISA.number)
-        if state == "code":
-            await chat.send(VISA.expiry)
-    elif state == "password":
-        await to_password(chat)
-    elif state == "netid":
-        await to_password(chat)
-        await chat.send(choice="netid:own")
-    elif state == "repeat":
-        await to_password(chat)
-        await chat.send(PASSWORD)
-    elif state == "email":
-        await to_email(chat)
-    elif state == "newsletter":
-        await to_email(chat)
-        await chat.send(EMAIL)
-    elif state == "terms":
-        await to_email(chat)
-        await chat.send(EMAIL)
-        await chat.send(choice="newsletter:no")
-    elif state in ("confirm", "fix", "otp"):
-        await to_confirm(chat)
-        if state != "confirm":
-            await chat.send(choice="confirm:edit" if state == "fix" else "confirm:ok")
-    elif state == "reregister":
-        await to_code(chat, REGISTERED)
-        await chat.send(REGISTERED.code)
-    elif state == "wallet":
-        await chat.send(await to_passcode(chat))
-    assert chat.state == state
-
-
 @pytest.mark.parametrize("state", sorted(ENROLLING))
 async def test_cancel_works_in_every_state_and_wipes_what_was_entered(
     chat: Chat, state: str
 ) -> None:
-    await _walk_to(chat, state)
+    await walk_to(chat, state)
     await chat.send("/cancel")
     assert chat.keys == ["cancelled", "ask.closed"] and chat.state == "closed"
     assert await _slots(chat) == {}
@@ -80,7 +32,7 @@ async def test_cancel_works_in_every_state_and_wipes_what_was_entered(
 
 @pytest.mark.parametrize("state", ["expiry", "password", "confirm"])
 async def test_start_restarts_from_the_card_number(chat: Chat, state: str) -> None:
-    await _walk_to(chat, state)
+    await walk_to(chat, state)
     await chat.send("/start")
     assert chat.keys == ["restarted", "ask.card"] and chat.state == "card"
     assert await _slots(chat) == {}
@@ -88,13 +40,13 @@ async def test_start_restarts_from_the_card_number(chat: Chat, state: str) -> No
 
 @pytest.mark.parametrize("state", ["card", "code", "password", "email", "terms", "otp"])
 async def test_help_explains_the_current_step_and_asks_again(chat: Chat, state: str) -> None:
-    await _walk_to(chat, state)
+    await walk_to(chat, state)
     await chat.send("/help")
     assert chat.keys == [f"help.{state}", f"ask.{state}"] and chat.state == state
 
 
 async def test_japanese_keywords_work_as_commands(chat: Chat) -> None:
-    await _walk_to(chat, "code")
+    await walk_to(chat, "code")
     await chat.send("ヘルプ")
     assert chat.keys[0] == "help.code"
     await chat.send("キャンセル")
@@ -102,7 +54,7 @@ async def test_japanese_keywords_work_as_commands(chat: Chat) -> None:
 
 
 async def test_cancel_after_completion_cancels_nothing(chat: Chat) -> None:
-    await _walk_to(chat, "wallet")
+    await walk_to(chat, "wallet")
     await chat.send("/cancel")
     assert chat.keys == ["nothing_to_cancel", "ask.wallet"] and chat.state == "wallet"
 
