@@ -94,6 +94,8 @@ _MERCHANTS = (
 
 
 class SandboxIssuer:
+    verification_line = "0120-000-555"
+
     def __init__(self, today: date, cards: tuple[DemoCard, ...] = DEMO_CARDS) -> None:
         self._cards = {card.number: card for card in cards}
         self._today = today

@@ -6,12 +6,14 @@ import json
 import logging
 import sys
 
+import uvicorn
+
 from adapters.console import Console
-from bot import runtime
+from bot import runtime, server
 from bot.config import ConfigError, Settings
 from flows.enrollment import mermaid
 from flows.messages import LANGUAGES
-from storage import sandbox, schema
+from storage import rotation, sandbox, schema
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,6 +45,22 @@ def _parser() -> argparse.ArgumentParser:
     db_commands = db.add_subparsers(required=True, metavar="action")
     db_commands.add_parser("upgrade", help="apply the migrations").set_defaults(run=_db_upgrade)
 
+    serve = commands.add_parser("serve", help="the web server: channel webhooks and /healthz")
+    serve.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument(
+        "--telegram-polling",
+        action="store_true",
+        help="fetch Telegram updates by long polling instead of the webhook",
+    )
+    serve.set_defaults(run=_serve)
+
+    vault = commands.add_parser("vault", help="the encryption key ring")
+    vault_commands = vault.add_subparsers(required=True, metavar="action")
+    vault_commands.add_parser(
+        "rotate", help="re-encrypt every stored field under the newest VAULT_KEYS key"
+    ).set_defaults(run=_vault_rotate)
+
     graph = commands.add_parser("graph", help="print the conversation graph as Mermaid")
     graph.set_defaults(run=_graph)
 
@@ -68,6 +86,21 @@ def _chat(args: argparse.Namespace) -> None:
 
 def _db_upgrade(args: argparse.Namespace) -> None:
     schema.upgrade(Settings.from_env().database_url)
+
+
+def _serve(args: argparse.Namespace) -> None:
+    # httpx logs every request URL at INFO, and a Bot API URL carries the bot token.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    app = server.create_app(runtime.start(Settings.from_env()), polling=args.telegram_polling)
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning"
+    )
+
+
+def _vault_rotate(args: argparse.Namespace) -> None:
+    settings = Settings.from_env()
+    count = rotation.rotate(settings.database_url, settings.vault())
+    print(f"re-encrypted {count} fields under the newest key")
 
 
 def _graph(args: argparse.Namespace) -> None:

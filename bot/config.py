@@ -3,7 +3,7 @@
 import base64
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage.vault import Vault, VaultError, VaultKey
@@ -23,6 +23,11 @@ class Settings:
     vault_keys: str | None
     vault_index_key: str | None
     key_file: Path
+    check_floor: float = 0.4  # seconds every card check takes at least (NETANSWER_CHECK_FLOOR_MS)
+    rate_limit: int = 20  # messages per chat user per minute (NETANSWER_RATE_LIMIT)
+    telegram_bot_token: str | None = field(default=None, repr=False)
+    telegram_webhook_secret: str | None = field(default=None, repr=False)
+    telegram_api_base_url: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -33,6 +38,11 @@ class Settings:
             vault_keys=env.get("VAULT_KEYS"),
             vault_index_key=env.get("VAULT_INDEX_KEY"),
             key_file=Path(env.get("NETANSWER_KEY_FILE") or _KEY_FILE),
+            check_floor=int(env.get("NETANSWER_CHECK_FLOOR_MS", "400")) / 1000,
+            rate_limit=int(env.get("NETANSWER_RATE_LIMIT", "20")),
+            telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN") or None,
+            telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET") or None,
+            telegram_api_base_url=env.get("TELEGRAM_API_BASE_URL") or None,
         )
 
     def vault(self) -> Vault:

@@ -8,11 +8,16 @@ commit, so a rolled-back turn never sends anything.
 
 import copy
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from bot import dispatcher
 from bot.handlers import HANDLERS
-from bot.turn import Services, Turn
+from bot.turn import Notification, Services, Turn
 from flows.commands import Command, command_in
 from flows.dialogue import Dialogue
 from flows.enrollment import ENROLLING, START, STEPS, machine
@@ -22,7 +27,8 @@ from flows.prompts import prompt_params
 from flows.redaction import redact
 from flows.replies import Reply
 from flows.text import fold
-from storage import conversations
+from storage import conversations, message_counts
+from storage.database import aware
 
 IDLE_LIMIT = timedelta(minutes=30)
 
@@ -50,19 +56,50 @@ class Outcome:
     lang: str = DEFAULT_LANG
     secret_input: bool = False  # the message carried card data or a password: delete it
     duplicate: bool = False
+    failed: bool = False  # rolled back; the replies are an apology to send directly
 
 
 class Engine:
     def __init__(self, services: Services) -> None:
         self.services = services
 
-    async def handle(self, inbound: Inbound) -> Outcome:
+    async def handle(
+        self, inbound: Inbound, *, deliver_to: Mapping[str, Any] | None = None
+    ) -> Outcome:
+        """``deliver_to`` is how the channel reaches this chat (e.g. a Telegram chat id);
+        when given, the replies are queued in the outbox in the turn's transaction.
+
+        Whatever fails inside the turn rolls it back whole (the event id included, so a
+        redelivery is handled afresh) and the member gets an apology, never a trace. An
+        unreachable database is raised instead: the channel answers 503 and redelivers."""
+        try:
+            outcome, notifications = await self._turn(inbound, deliver_to)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            logger.exception("turn failed channel=%s event=%s", inbound.channel, inbound.event_id)
+            return Outcome(replies=[Reply("trouble")], failed=True)
+        for note in notifications:
+            try:
+                if note.kind == "sms":
+                    await self.services.sms.send_sms(note.to, note.text, outcome.conversation_id)
+                else:
+                    await self.services.mail.send_mail(note.to, note.text, outcome.conversation_id)
+            except Exception:  # the member can ask for a new passcode; the turn stands
+                logger.exception(
+                    "%s delivery failed conversation=%s", note.kind, outcome.conversation_id
+                )
+        return outcome
+
+    async def _turn(
+        self, inbound: Inbound, deliver_to: Mapping[str, Any] | None
+    ) -> tuple[Outcome, list[Notification]]:
         services = self.services
         now = services.clock()
         async with services.database.transaction() as session:
             fresh = await conversations.claim_event(session, inbound.channel, inbound.event_id, now)
             if not fresh:
-                return Outcome(duplicate=True)
+                return Outcome(duplicate=True), []
             row, created = await conversations.lock(
                 session,
                 inbound.channel,
@@ -84,27 +121,40 @@ class Engine:
                 now=now,
             )
             before = row.state
-            idle = now - _aware(row.updated_at, now)
-            await _step(turn, inbound, created=created, idle=idle)
+            sent = await message_counts.count(session, f"{inbound.channel}:{inbound.user_id}", now)
+            throttled = sent > services.rate_limit
+            if throttled:
+                if sent == services.rate_limit + 1:  # said once a minute, not every time
+                    turn.say("slow_down")
+            else:
+                idle = now - aware(row.updated_at)
+                await _step(turn, inbound, created=created, idle=idle)
             command = command_in(inbound.text) if inbound.text else None
             secret = STEPS[before].secret is not None and inbound.text is not None and not command
-            _write_transcript(turn, inbound, before, secret, command)
+            _write_transcript(turn, inbound, before, secret, command, throttled)
+            if deliver_to is not None:
+                dispatcher.queue(
+                    session,
+                    conversation_id=row.id,
+                    channel=inbound.channel,
+                    user_id=inbound.user_id,
+                    route=deliver_to,
+                    replies=turn.replies,
+                    lang=row.lang,
+                    at=now,
+                )
             row.state = turn.dialogue.state
             row.slots = turn.dialogue.slots
             row.updated_at = now
             logger.info("turn conversation=%s %s -> %s", row.id, before, row.state)
-        for note in turn.notifications:
-            if note.kind == "sms":
-                await services.sms.send_sms(note.to, note.text, row.id)
-            else:
-                await services.mail.send_mail(note.to, note.text, row.id)
-        return Outcome(
+        outcome = Outcome(
             replies=turn.replies,
             state=row.state,
             conversation_id=row.id,
             lang=row.lang,
             secret_input=secret,
         )
+        return outcome, turn.notifications
 
 
 async def _step(turn: Turn, inbound: Inbound, *, created: bool, idle: timedelta) -> None:
@@ -176,10 +226,17 @@ def _ask(turn: Turn) -> None:
 
 
 def _write_transcript(
-    turn: Turn, inbound: Inbound, before: str, secret: bool, command: Command | None
+    turn: Turn,
+    inbound: Inbound,
+    before: str,
+    secret: bool,
+    command: Command | None,
+    throttled: bool,
 ) -> None:
-    if inbound.choice is not None:
-        body: dict[str, object] = {"choice": inbound.choice}
+    if throttled:
+        body: dict[str, object] = {"throttled": True}
+    elif inbound.choice is not None:
+        body = {"choice": inbound.choice}
     elif command is not None:
         body = {"command": command.value}
     elif inbound.text is not None:
@@ -204,8 +261,3 @@ def _write_transcript(
 
 def _language(lang: str | None) -> str:
     return lang if lang in CATALOG else DEFAULT_LANG
-
-
-def _aware(moment: datetime, now: datetime) -> datetime:
-    """SQLite hands back naive datetimes; they were written in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=now.tzinfo)

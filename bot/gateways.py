@@ -44,6 +44,8 @@ class Account:
 
 
 class Issuer(Protocol):
+    verification_line: str  # toll-free number landline members call to prove who they are
+
     async def verify_card(self, card: CardNumber, expiry: Expiry, code: str) -> Cardholder | None:
         """The cardholder when number, expiry and code belong together, else None."""
 

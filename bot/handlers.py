@@ -2,11 +2,13 @@
 talk to the issuer where needed, keep what may be kept, and name the graph event
 to fire. A handler returns that event, or None to stay and ask again."""
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from bot import passcodes
-from bot.gateways import CardKind
+from bot.gateways import Cardholder, CardKind
 from bot.turn import Turn
 from flows.cards import parse_card_number, parse_expiry, parse_security_code
 from flows.emails import parse_emails
@@ -15,11 +17,16 @@ from flows.netids import issue_net_answer_id, parse_net_answer_id
 from flows.passwords import check_password, fold_password, strength, substrings
 from flows.personal import Personal
 from flows.problems import Invalid, Problem
-from storage import members
+from storage import call_checks, lockouts, members
+from storage.vault import Vault
 
 Handler = Callable[[Turn, str], Awaitable[str | None]]
 
 _PASSWORD_PART = "password-part"
+_JAPAN = timezone(timedelta(hours=9), "JST")
+GUESS_LIMIT = 5
+GUESS_LOCK = timedelta(minutes=30)
+CALL_WINDOW_MINUTES = 15
 
 
 async def card(turn: Turn, answer: str) -> str:
@@ -48,21 +55,57 @@ async def code(turn: Turn, answer: str) -> str:
     except Invalid:
         turn.redacted = "⟨cvc:invalid⟩"
         raise
-    expiry_date = parse_expiry(turn.slots["expiry"], turn.now.date())
-    holder = await turn.services.issuer.verify_card(number, expiry_date, security_code)
+    started = time.monotonic()
+    event = await _check_card(turn, security_code)
+    # Every outcome takes as long as the slowest, so timing tells nothing either.
+    await asyncio.sleep(max(0.0, turn.services.check_floor - (time.monotonic() - started)))
+    return event
+
+
+async def _check_card(turn: Turn, security_code: str) -> str:
+    """Number, expiry and code together. Until they match, every failure looks the
+    same: unknown card, wrong expiry, wrong code, registered or not, or paused."""
+    session, now = turn.session, turn.now
+    subjects = (
+        f"guess:user:{turn.channel}:{turn.user_id}",
+        f"guess:card:{turn.slots['card_index']}",
+    )
+    turn.redacted = f"⟨cvc:{len(security_code)}:unchecked⟩"
+    paused = [until for s in subjects if (until := await lockouts.locked_until(session, s, now))]
+    if paused:
+        turn.say("checks.locked", until=_local_time(max(paused)))
+        _forget_card(turn)
+        return "refused"
+    expiry_date = parse_expiry(turn.slots["expiry"], now.date())
+    holder = await turn.services.issuer.verify_card(turn.card(), expiry_date, security_code)
     if holder is None:
         turn.redacted = f"⟨cvc:{len(security_code)}:mismatch⟩"
-        turn.say("card.mismatch")
+        locks = [
+            await lockouts.fail(
+                session, s, now, limit=GUESS_LIMIT, window=GUESS_LOCK, lock_for=GUESS_LOCK
+            )
+            for s in subjects
+        ]
         _forget_card(turn)
+        if any(locks):
+            turn.say("checks.locked", until=_local_time(max(u for u in locks if u)))
+            return "refused"
+        turn.say("card.mismatch")
         return "mismatch"
     turn.redacted = f"⟨cvc:{len(security_code)}:match⟩"
+    for subject in subjects:
+        await lockouts.clear(session, subject)
     if holder.kind is CardKind.CORPORATE:
         turn.say("eligibility.corporate")
         return "refused"
     if holder.kind is CardKind.CLUB_ON:
         turn.say("eligibility.clubon")
         return "refused"
-    if holder.registered or await members.card_registered(turn.session, turn.slots["card_index"]):
+    paused_until = await passcodes.paused_until(turn)
+    if paused_until:
+        turn.say("identity.locked", until=_local_time(paused_until))
+        return "refused"
+    if holder.registered or await members.card_registered(session, turn.slots["card_index"]):
         turn.slots["registered"] = True
         return "registered"
     return "verified"
@@ -157,8 +200,12 @@ async def terms(turn: Turn, answer: str) -> str | None:
 async def confirm(turn: Turn, answer: str) -> str:
     if answer == "confirm:edit":
         return "edit"
-    await passcodes.send(turn)
-    return "next"
+    holder = await _holder(turn)
+    if holder.mobile:
+        await passcodes.send(turn)
+        return "next"
+    await _start_call(turn, holder.personal.phone)
+    return "call"
 
 
 async def fix(turn: Turn, answer: str) -> str:
@@ -171,19 +218,21 @@ async def fix(turn: Turn, answer: str) -> str:
 
 
 async def otp(turn: Turn, answer: str) -> str | None:
-    if answer == "otp:resend":
+    if answer == "otp:pin":
+        return "pin"
+    if answer in ("otp:resend", "otp:email"):
         refusal = passcodes.resend_refusal(turn)
         if refusal:
             key, params = refusal
             turn.say(key, **params)
             return None
         turn.slots["otp"]["resends"] += 1
-        await passcodes.send(turn)
+        await passcodes.send(turn, by_mail=answer == "otp:email")
         record = turn.slots["otp"]
         turn.say("otp.resent", via=f"value.via.{record['via']}", to=record["to"])
         return None
     try:
-        verdict = passcodes.check(turn, answer)
+        verdict = await passcodes.check(turn, answer)
     except Invalid:
         turn.redacted = "⟨otp:invalid⟩"
         raise
@@ -191,14 +240,75 @@ async def otp(turn: Turn, answer: str) -> str | None:
     if verdict == passcodes.Verdict.EXPIRED:
         turn.say("otp.expired")
         return None
+    return await _identity_outcome(turn, verdict, wrong="otp.wrong")
+
+
+async def pin(turn: Turn, answer: str) -> str | None:
+    if answer == "pin:back":
+        return "back"
+    try:
+        verdict = await passcodes.check_pin(turn, answer)
+    except Invalid:
+        turn.redacted = "⟨pin:invalid⟩"
+        raise
+    turn.redacted = f"⟨pin:{verdict}⟩"
+    return await _identity_outcome(turn, verdict, wrong="pin.wrong")
+
+
+async def call(turn: Turn, answer: str) -> str | None:
+    if answer == "otp:email":
+        await passcodes.send(turn, by_mail=True)
+        record = turn.slots["otp"]
+        turn.say("otp.sent", via=f"value.via.{record['via']}", to=record["to"])
+        await call_checks.finish(turn.session, turn.conversation_id)
+        return "email"
+    if answer == "call:again":
+        await _start_call(turn, (await _holder(turn)).personal.phone)
+        turn.say("call.restarted", minutes=CALL_WINDOW_MINUTES)
+        return None
+    check = await call_checks.find(turn.session, turn.conversation_id)
+    if call_checks.passed(check):
+        await call_checks.finish(turn.session, turn.conversation_id)
+        await _complete(turn)
+        return "next"
+    if check is None or call_checks.expired(check, turn.now):
+        turn.say("call.expired")
+    else:
+        turn.say("call.pending")
+    return None
+
+
+async def _identity_outcome(turn: Turn, verdict: str, *, wrong: str) -> str | None:
     if verdict == passcodes.Verdict.WRONG:
-        turn.say("otp.wrong", remaining=passcodes.attempts_left(turn))
+        turn.say(wrong, remaining=await passcodes.attempts_left(turn))
         return None
     if verdict == passcodes.Verdict.LOCKED:
-        turn.say("otp.locked")
+        until = await passcodes.paused_until(turn)
+        turn.say("identity.locked", until=_local_time(until or turn.now))
         return "fail"
     await _complete(turn)
     return "next"
+
+
+async def _start_call(turn: Turn, phone: str) -> None:
+    expires = turn.now + timedelta(minutes=CALL_WINDOW_MINUTES)
+    await call_checks.start(
+        turn.session,
+        turn.conversation_id,
+        phone_index(turn.services.vault, phone),
+        turn.now,
+        expires,
+    )
+    turn.slots["call"] = {
+        "number": turn.services.issuer.verification_line,
+        "phone": passcodes.mask_phone(phone),
+        "minutes": CALL_WINDOW_MINUTES,
+    }
+
+
+def phone_index(vault: Vault, phone: str) -> str:
+    """The keyed index a caller's number is matched by (digits only)."""
+    return vault.index("".join(c for c in phone if c.isdigit()), "phone")
 
 
 async def wallet(turn: Turn, answer: str) -> str:
@@ -231,17 +341,28 @@ HANDLERS: dict[str, Handler] = {
     "confirm": confirm,
     "fix": fix,
     "otp": otp,
+    "pin": pin,
+    "call": call,
     "wallet": wallet,
     "member": member,
     "closed": closed,
 }
 
 
-async def _personal(turn: Turn) -> Personal:
+async def _holder(turn: Turn) -> Cardholder:
     holder = await turn.services.issuer.cardholder(turn.card())
     if holder is None:
         raise LookupError("the issuer no longer knows this card")
-    return holder.personal
+    return holder
+
+
+async def _personal(turn: Turn) -> Personal:
+    return (await _holder(turn)).personal
+
+
+def _local_time(moment: datetime) -> str:
+    """Lock ends are told in Japan time, which has no daylight saving."""
+    return moment.astimezone(_JAPAN).strftime("%m/%d %H:%M")
 
 
 def _email_locals(turn: Turn) -> list[str]:

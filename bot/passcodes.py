@@ -1,5 +1,10 @@
-"""One-time passcodes for the identity check: 6 random digits, valid 5 minutes,
-single use, kept only as a keyed hash bound to the conversation."""
+"""The identity check before completion: one-time passcodes (6 random digits, valid
+5 minutes, single use, kept only as a keyed hash bound to the conversation), the
+card-PIN fallback, and the shared failure count that pauses a card's enrollment.
+
+Failures are counted per card in the database, not in the conversation, so neither
+/start nor a second chat account resets them; re-issuing a code never does either.
+"""
 
 import hmac
 from datetime import datetime, timedelta
@@ -8,11 +13,13 @@ from typing import Any
 from bot.turn import Turn
 from flows.problems import Invalid, Problem
 from flows.text import strip_separators
+from storage import lockouts
 
 TTL = timedelta(minutes=5)
 RESEND_SPACING = timedelta(seconds=60)
 MAX_RESENDS = 3
-MAX_ATTEMPTS = 5
+MAX_FAILURES = 5
+LOCK_FOR = timedelta(minutes=30)
 _PURPOSE = "passcode"
 
 
@@ -23,18 +30,19 @@ class Verdict:
     LOCKED = "locked"
 
 
-async def send(turn: Turn) -> None:
-    """Issue a new passcode (replacing any earlier one) and queue it for delivery."""
+async def send(turn: Turn, *, by_mail: bool = False) -> None:
+    """Issue a new passcode (replacing any earlier one) and queue it for delivery:
+    by SMS to a registered mobile, otherwise by mail to the first address given."""
     holder = await turn.services.issuer.cardholder(turn.card())
     if holder is None:
         raise LookupError("the issuer no longer knows this card")
     code = f"{turn.services.rng.randrange(10**6):06d}"
-    if holder.mobile:
-        via, to, shown = "sms", holder.personal.phone, _mask_phone(holder.personal.phone)
-    else:  # a landline cannot receive SMS: the passcode goes to the first email address
+    if holder.mobile and not by_mail:
+        via, to, shown = "sms", holder.personal.phone, mask_phone(holder.personal.phone)
+    else:
         address = turn.slots["emails"][0]["address"]
         via, to, shown = "mail", address, _mask_email(address)
-    record: dict[str, Any] = turn.slots.setdefault("otp", {"resends": 0, "attempts": 0})
+    record: dict[str, Any] = turn.slots.setdefault("otp", {"resends": 0})
     record.update(
         mac=_mac(turn, code),
         sent=turn.now.isoformat(),
@@ -56,9 +64,8 @@ def resend_refusal(turn: Turn) -> tuple[str, dict[str, int]] | None:
     return None
 
 
-def check(turn: Turn, typed: str) -> str:
-    """Compare a typed passcode. A wrong one counts against the limit; re-issues never
-    reset that count. A right one is used up."""
+async def check(turn: Turn, typed: str) -> str:
+    """Compare a typed passcode. A right one is used up; a wrong one counts."""
     code = strip_separators(typed)
     if not (len(code) == 6 and code.isascii() and code.isdigit()):
         raise Invalid(Problem("otp.format"))
@@ -67,20 +74,52 @@ def check(turn: Turn, typed: str) -> str:
         return Verdict.EXPIRED
     if hmac.compare_digest(record["mac"], _mac(turn, code)):
         turn.slots.pop("otp")
+        await lockouts.clear(turn.session, _subject(turn))
         return Verdict.RIGHT
-    record["attempts"] += 1
-    return Verdict.LOCKED if record["attempts"] >= MAX_ATTEMPTS else Verdict.WRONG
+    return await _fail(turn)
 
 
-def attempts_left(turn: Turn) -> int:
-    return MAX_ATTEMPTS - turn.slots["otp"]["attempts"]
+async def check_pin(turn: Turn, typed: str) -> str:
+    pin = strip_separators(typed)
+    if not (len(pin) == 4 and pin.isascii() and pin.isdigit()):
+        raise Invalid(Problem("pin.format"))
+    if await turn.services.issuer.verify_pin(turn.card(), pin):
+        turn.slots.pop("otp", None)
+        await lockouts.clear(turn.session, _subject(turn))
+        return Verdict.RIGHT
+    return await _fail(turn)
+
+
+async def paused_until(turn: Turn) -> datetime | None:
+    """When this card's enrollment may be tried again, while it is paused."""
+    return await lockouts.locked_until(turn.session, _subject(turn), turn.now)
+
+
+async def attempts_left(turn: Turn) -> int:
+    return MAX_FAILURES - await lockouts.failures(turn.session, _subject(turn))
+
+
+async def _fail(turn: Turn) -> str:
+    until = await lockouts.fail(
+        turn.session,
+        _subject(turn),
+        turn.now,
+        limit=MAX_FAILURES,
+        window=LOCK_FOR,
+        lock_for=LOCK_FOR,
+    )
+    return Verdict.LOCKED if until else Verdict.WRONG
+
+
+def _subject(turn: Turn) -> str:
+    return f"identity:{turn.slots['card_index']}"
 
 
 def _mac(turn: Turn, code: str) -> str:
     return turn.services.vault.index(f"{turn.conversation_id}:{code}", _PURPOSE)
 
 
-def _mask_phone(phone: str) -> str:
+def mask_phone(phone: str) -> str:
     return "*" * (len(phone) - 4) + phone[-4:]
 
 

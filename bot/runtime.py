@@ -10,9 +10,9 @@ from adapters.sandbox_outbox import SandboxOutbox
 from bot.config import ConfigError, Settings
 from bot.engine import Engine
 from bot.turn import Services
-from storage import schema
+from storage import rotation, schema
 from storage.database import Database
-from storage.vault import Vault
+from storage.vault import Vault, VaultError
 
 
 def utc_now() -> datetime:
@@ -47,6 +47,10 @@ def start(
     vault = settings.vault()
     if upgrade:
         schema.upgrade(settings.database_url)
+    try:
+        rotation.check_keys(settings.database_url, vault)
+    except VaultError as error:
+        raise ConfigError(str(error)) from error
     database = Database(settings.database_url)
     outbox = SandboxOutbox(database, vault, clock)
     services = Services(
@@ -57,5 +61,7 @@ def start(
         mail=outbox,
         clock=clock,
         rng=rng or random.SystemRandom(),
+        check_floor=settings.check_floor,
+        rate_limit=settings.rate_limit,
     )
     return Runtime(settings, database, vault, Engine(services))

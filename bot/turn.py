@@ -13,9 +13,7 @@ from flows.dialogue import Dialogue
 from flows.messages import text
 from flows.replies import Reply
 from storage.database import Database
-from storage.vault import Vault
-
-CARD_PURPOSE = "card"
+from storage.vault import CARD_PURPOSE, Vault
 
 
 @dataclass(frozen=True)
@@ -30,6 +28,8 @@ class Services:
     mail: Mail
     clock: Callable[[], datetime]
     rng: random.Random = field(default_factory=random.SystemRandom)
+    check_floor: float = 0.0  # seconds a card check takes at least, whatever its outcome
+    rate_limit: int = 20  # messages per chat user per minute, across every worker
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ class Secret(StrEnum):
     CODE = "code"
     PASSWORD = "password"
     PASSCODE = "passcode"
+    PIN = "pin"
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,25 @@ STEPS: dict[str, Step] = {
         ),
         free_text=False,
     ),
-    "otp": Step("ask.otp", (Choice("otp:resend", "choice.otp.resend"),), secret=Secret.PASSCODE),
+    "otp": Step(
+        "ask.otp",
+        (
+            Choice("otp:resend", "choice.otp.resend"),
+            Choice("otp:email", "choice.otp.email"),
+            Choice("otp:pin", "choice.otp.pin"),
+        ),
+        secret=Secret.PASSCODE,
+    ),
+    "pin": Step("ask.pin", (Choice("pin:back", "choice.pin.back"),), secret=Secret.PIN),
+    "call": Step(
+        "ask.call",
+        (
+            Choice("otp:called", "choice.call.done"),
+            Choice("call:again", "choice.call.again"),
+            Choice("otp:email", "choice.otp.email"),
+        ),
+        free_text=False,
+    ),
     WALLET: Step(
         "ask.wallet",
         (Choice("wallet:add", "choice.wallet.add"), Choice("wallet:later", "choice.wallet.later")),
@@ -133,8 +152,12 @@ TRANSITIONS: list[dict[str, object]] = [
         for field in ("card", "netid", "password", "email")
     ),
     {"trigger": "back", "source": "fix", "dest": "confirm"},
-    {"trigger": "next", "source": "otp", "dest": WALLET},
-    {"trigger": "fail", "source": "otp", "dest": CLOSED},
+    {"trigger": "call", "source": "confirm", "dest": "call"},
+    {"trigger": "next", "source": ["otp", "pin", "call"], "dest": WALLET},
+    {"trigger": "fail", "source": ["otp", "pin"], "dest": CLOSED},
+    {"trigger": "pin", "source": "otp", "dest": "pin"},
+    {"trigger": "back", "source": "pin", "dest": "otp"},
+    {"trigger": "email", "source": "call", "dest": "otp"},
     {"trigger": "next", "source": WALLET, "dest": MEMBER},
     {"trigger": "cancel", "source": sorted(ENROLLING), "dest": CLOSED},
     {"trigger": "restart", "source": "*", "dest": START, "before": "wipe"},

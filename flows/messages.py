@@ -27,6 +27,7 @@ _JA: dict[str, str] = {
     "nothing_to_cancel": "中止できる手続きはありません。",
     "restarted": "最初からやり直します。入力いただいた内容は消去しました。",
     "choose.one": "下のボタンからお選びください。",
+    "slow_down": "メッセージが続けて届いています。1分ほど待ってから、もう一度お送りください。",
     "unreadable": "メッセージを読み取れませんでした。文字でご入力ください。",
     "trouble": (
         "申し訳ありません。ただいま処理できませんでした。入力内容は保たれています。"
@@ -80,6 +81,32 @@ _JA: dict[str, str] = {
     ),
     "ask.fix": "修正する項目を選んでください。",
     "ask.otp": "{via}（{to}）にお送りした6桁のワンタイムパスコードを入力してください。有効期限は5分です。",
+    "ask.pin": "カードの暗証番号（4桁）を入力してください。SMSのパスコードの代わりにご本人確認に使います。照合にだけ使い、保存しません。",
+    "ask.call": (
+        "ご登録の電話番号（{phone}）から、{minutes}分以内に下記のフリーダイヤルへお電話ください（通話料無料、自動音声のためご発声は不要です）。\n"
+        "認証用電話番号：{number}\n"
+        "「ご本人確認ができました」のガイダンスが流れたら電話を切り、「認証を完了する」を押してください。"
+    ),
+    "help.pin": "カードの暗証番号4桁でご本人確認をします。SMSに戻るときは下のボタンを押してください。",
+    "help.call": "ご登録の固定電話からフリーダイヤルへ電話し、ガイダンスの後に「認証を完了する」を押します。",
+    "pin.format": "暗証番号は4桁の数字です。",
+    "pin.wrong": "暗証番号が違います。あと{remaining}回まで入力できます。",
+    "identity.locked": (
+        "ご本人確認に5回失敗したため、このカードの登録手続きを一時的に停止しました。"
+        "{until}以降にもう一度お試しください。"
+    ),
+    "checks.locked": (
+        "カード情報の確認に続けて失敗したため、確認を一時的に停止しています。"
+        "{until}以降にもう一度お試しください。"
+    ),
+    "call.pending": "まだお電話を確認できていません。ご登録の電話番号からおかけになってから、もう一度「認証を完了する」を押してください。",
+    "call.expired": "15分以内にお電話を確認できませんでした。「もう一度電話で認証する」を押すと、やり直せます。",
+    "call.restarted": "あらためて{minutes}分以内にお電話ください。",
+    "choice.otp.email": "メールでパスコードを受け取る",
+    "choice.otp.pin": "SMSが届かない（暗証番号で確認）",
+    "choice.pin.back": "SMSのパスコードに戻る",
+    "choice.call.done": "認証を完了する",
+    "choice.call.again": "もう一度電話で認証する",
     "ask.wallet": "Apple Pay／Google Payにカードを追加しますか？あとから設定することもできます。",
     "ask.member": (
         "カード {card} はNetアンサーID {netid} でこのチャットと連携済みです。"
@@ -183,7 +210,6 @@ _JA: dict[str, str] = {
     "otp.resend_limit": "再発行できる回数を超えました。届いているパスコードを入力してください。",
     "otp.expired": "パスコードの有効期限（5分）が切れました。「再発行」を押してください。",
     "otp.wrong": "パスコードが違います。あと{remaining}回まで入力できます。",
-    "otp.locked": "パスコードを5回間違えたため、安全のため手続きを終了し入力内容を消去しました。",
     "done": (
         "ご登録ありがとうございました。あなたのNetアンサーIDは {netid} です。"
         "同じIDをご登録のメールアドレスにもお送りしました。"
@@ -255,6 +281,7 @@ _EN: dict[str, str] = {
     "nothing_to_cancel": "There is nothing to cancel.",
     "restarted": "Starting over. Everything you entered has been erased.",
     "choose.one": "Please choose one of the buttons below.",
+    "slow_down": "Many messages are arriving at once. Please wait about a minute, then send yours again.",
     "unreadable": "I could not read that message. Please type your answer as text.",
     "trouble": (
         "Sorry, I could not process that just now. Nothing you entered is lost. "
@@ -305,6 +332,32 @@ _EN: dict[str, str] = {
     ),
     "ask.fix": "Which item would you like to change?",
     "ask.otp": "Please enter the 6-digit one-time passcode sent by {via} to {to}. It is valid for 5 minutes.",
+    "ask.pin": "Please enter your card's 4-digit PIN. It replaces the SMS passcode for the identity check; it is only checked, never stored.",
+    "ask.call": (
+        "Please call the toll-free number below from your registered phone ({phone}) within {minutes} minutes (free of charge; an automated line, no need to speak).\n"
+        "Verification number: {number}\n"
+        "When you hear that your identity was confirmed, hang up and press 'Complete the check'."
+    ),
+    "help.pin": "Your card's 4-digit PIN confirms it is you. Use the button below to go back to the SMS passcode.",
+    "help.call": "Call the toll-free number from your registered landline, then press 'Complete the check'.",
+    "pin.format": "The PIN is 4 digits.",
+    "pin.wrong": "That PIN is not right. {remaining} attempts left.",
+    "identity.locked": (
+        "The identity check failed 5 times, so registration for this card is paused. "
+        "Please try again after {until}."
+    ),
+    "checks.locked": (
+        "Too many card checks failed in a row, so checking is paused. "
+        "Please try again after {until}."
+    ),
+    "call.pending": "Your call has not arrived yet. Please call from your registered phone, then press 'Complete the check' again.",
+    "call.expired": "No call arrived within 15 minutes. Press 'Check by phone again' to start over.",
+    "call.restarted": "Please call again within {minutes} minutes.",
+    "choice.otp.email": "Get the passcode by email",
+    "choice.otp.pin": "No SMS? Use the card PIN",
+    "choice.pin.back": "Back to the SMS passcode",
+    "choice.call.done": "Complete the check",
+    "choice.call.again": "Check by phone again",
     "ask.wallet": "Add your card to Apple Pay / Google Pay? You can also do this later.",
     "ask.member": (
         "Card {card} is linked to this chat with Net Answer ID {netid}. "
@@ -401,7 +454,6 @@ _EN: dict[str, str] = {
     "otp.resend_limit": "No more re-issues are possible. Please enter the passcode you received.",
     "otp.expired": "The passcode has expired (5 minutes). Please press re-issue.",
     "otp.wrong": "That passcode is not right. {remaining} attempts left.",
-    "otp.locked": "Five wrong passcodes: for your safety the registration ended and your entries were erased.",
     "done": (
         "Thank you for registering. Your Net Answer ID is {netid}. "
         "We have also sent it to your email address."

@@ -28,6 +28,8 @@ def prompt_params(state: str, slots: Mapping[str, Any]) -> dict[str, str | int]:
         }
     if state == "otp":
         return {"to": slots["otp"]["to"], "via": f"value.via.{slots['otp']['via']}"}
+    if state == "call":
+        return dict(slots["call"])
     if state == "member":
         return {"netid": slots.get("netid", ""), "card": slots.get("card_masked", "")}
     return {}

@@ -4,22 +4,16 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.database import insert
 from storage.models import Conversation, ProcessedEvent, TranscriptEntry
-
-
-def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (pg_insert if dialect == "postgresql" else sqlite_insert)(table)
 
 
 async def claim_event(session: AsyncSession, channel: str, event_id: str, at: datetime) -> bool:
     """Record the event id; False when it was processed before (a redelivery)."""
     statement = (
-        _insert(session, ProcessedEvent)
+        insert(session, ProcessedEvent)
         .values(channel=channel, event_id=event_id, at=at)
         .on_conflict_do_nothing()
         .returning(ProcessedEvent.event_id)
@@ -32,7 +26,7 @@ async def lock(
 ) -> tuple[Conversation, bool]:
     """The conversation row, locked until the transaction ends, and whether it is new."""
     statement = (
-        _insert(session, Conversation)
+        insert(session, Conversation)
         .values(
             channel=channel,
             user_id=user_id,

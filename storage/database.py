@@ -4,8 +4,12 @@ lock up front (``BEGIN IMMEDIATE``) so two writers never deadlock."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as _pg_insert
+from sqlalchemy.dialects.sqlite import insert as _sqlite_insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -50,8 +54,8 @@ class Database:
 def _create_engine(url: str) -> AsyncEngine:
     target = async_url(url)
     if target.get_backend_name() != "sqlite":
-        return create_async_engine(target, pool_pre_ping=True)
-    engine = create_async_engine(target, connect_args={"timeout": 30})
+        return create_async_engine(target, pool_pre_ping=True, hide_parameters=True)
+    engine = create_async_engine(target, connect_args={"timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _autocommit_driver(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -67,3 +71,14 @@ def _create_engine(url: str) -> AsyncEngine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def insert(session: AsyncSession, table: Any) -> Any:
+    """An INSERT of the session's dialect, so ``on_conflict_do_nothing`` is available."""
+    dialect = session.get_bind().dialect.name
+    return (_pg_insert if dialect == "postgresql" else _sqlite_insert)(table)
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every one was written in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

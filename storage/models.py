@@ -94,3 +94,71 @@ class SandboxMessage(Base):
     kind: Mapped[str] = mapped_column(String(8))
     recipient: Mapped[str] = mapped_column(String(320))
     body_token: Mapped[str] = mapped_column(Text)
+
+
+class OutboxMessage(Base):
+    """A reply waiting for its channel, written in the same transaction as the turn.
+
+    Rows of one chat go out strictly in id order: only the oldest pending row may be
+    claimed (``leased_until``), and a failed row holds the ones behind it until its
+    ``next_attempt_at``. ``route`` is how the channel reaches the chat (a Telegram chat
+    id, a LINE reply token); ``payload`` is the reply as message keys, never text.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_chat", "channel", "user_id", "status", "id"),
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(128))
+    route: Mapped[dict[str, Any]]
+    payload: Mapped[dict[str, Any]]
+    lang: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(8))  # pending, sent or failed
+    attempts: Mapped[int]
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    leased_until: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(64))
+
+
+class Lockout(Base):
+    """Failures counted against one subject (a chat user, a card's keyed index) and,
+    after too many, the time until which that subject is refused."""
+
+    __tablename__ = "lockouts"
+
+    subject: Mapped[str] = mapped_column(String(160), primary_key=True)
+    failures: Mapped[int]
+    first_failure_at: Mapped[datetime]
+    locked_until: Mapped[datetime | None]
+
+
+class MessageCount(Base):
+    """Messages of one chat user in one minute, shared by every worker."""
+
+    __tablename__ = "message_counts"
+
+    subject: Mapped[str] = mapped_column(String(160), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(primary_key=True)
+    count: Mapped[int]
+
+
+class CallCheck(Base):
+    """A landline member's identity check by calling the toll-free number: pending
+    until a call from the registered phone (matched by keyed index) arrives in time."""
+
+    __tablename__ = "call_checks"
+
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    phone_index: Mapped[str] = mapped_column(String(64), index=True)
+    started_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    verified_at: Mapped[datetime | None]

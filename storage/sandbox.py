@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import SandboxMessage
 from storage.vault import Vault
 
-_PURPOSE = "sandbox-message"
+PURPOSE = "sandbox-message"
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ async def record(
             at=at,
             kind=kind,
             recipient=to,
-            body_token=vault.encrypt(text, _PURPOSE),
+            body_token=vault.encrypt(text, PURPOSE),
         )
     )
 
@@ -51,7 +51,7 @@ async def read(
         query = query.where(SandboxMessage.conversation_id == conversation_id)
     rows = (await session.scalars(query)).all()
     return [
-        Delivered(row.id, row.at, row.kind, row.recipient, vault.decrypt(row.body_token, _PURPOSE))
+        Delivered(row.id, row.at, row.kind, row.recipient, vault.decrypt(row.body_token, PURPOSE))
         for row in rows
     ]
 

@@ -18,6 +18,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+CARD_PURPOSE = "card"
+
 _hasher = PasswordHasher()  # argon2id, 64 MiB, t=3, p=4 (RFC 9106 / OWASP)
 
 
@@ -61,6 +63,14 @@ class Vault:
         self._newest = keys[0]
         self._keys = {key.id: key for key in keys}
         self._index_key = index_key
+
+    @property
+    def key_ids(self) -> list[str]:
+        return list(self._keys)
+
+    @property
+    def newest_key_id(self) -> str:
+        return self._newest.id
 
     def encrypt(self, plaintext: str, purpose: str) -> str:
         nonce = os.urandom(12)

@@ -109,7 +109,7 @@ class Chat:
     async def passcode(self) -> str:
         messages = await self.sandbox()
         assert messages, "no passcode was delivered"
-        return _passcode_in(messages[-1].text)
+        return passcode_in(messages[-1].text)
 
 
 @pytest.fixture
@@ -120,7 +120,13 @@ def clock() -> Clock:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings.from_env(
-        {"DATABASE_URL": database_url, "NETANSWER_KEY_FILE": str(tmp_path / "keys.json")}
+        {
+            "DATABASE_URL": database_url,
+            "NETANSWER_KEY_FILE": str(tmp_path / "keys.json"),
+            "NETANSWER_CHECK_FLOOR_MS": "0",
+            # Tests type far faster than members; tests/test_rate_limit.py uses the real limit.
+            "NETANSWER_RATE_LIMIT": "1000",
+        }
     )
 
 
@@ -136,7 +142,7 @@ def chat(bot: Runtime) -> Chat:
     return Chat(bot)
 
 
-def _passcode_in(text: str) -> str:
+def passcode_in(text: str) -> str:
     found = re.search(r"\b(\d{6})\b", text)
     assert found, "the message holds no passcode"
     return found[1]

@@ -62,6 +62,8 @@ async def to_passcode(chat: Chat, card: Card = VISA, email: str = EMAIL) -> str:
     await to_confirm(chat, card, email)
     await chat.sandbox()
     await chat.send(choice="confirm:ok")
+    if chat.state == "call":  # a landline: take the passcode by mail instead
+        await chat.send(choice="otp:email")
     assert chat.state == "otp", chat.keys
     return await chat.passcode()
 
@@ -100,6 +102,12 @@ async def walk_to(chat: Chat, state: str) -> None:
         await to_email(chat)
         await chat.send(EMAIL)
         await chat.send(choice="newsletter:no")
+    elif state == "pin":
+        await to_passcode(chat)
+        await chat.send(choice="otp:pin")
+    elif state == "call":
+        await to_confirm(chat, DINERS)
+        await chat.send(choice="confirm:ok")
     elif state in ("confirm", "fix", "otp"):
         await to_confirm(chat)
         if state != "confirm":

@@ -74,10 +74,13 @@ async def test_passcode_goes_by_sms_to_the_masked_mobile(chat: Chat) -> None:
     assert VISA.phone not in " ".join(chat.texts)
 
 
-async def test_landline_member_gets_the_passcode_by_mail(chat: Chat) -> None:
+async def test_landline_member_may_take_the_passcode_by_mail(chat: Chat) -> None:
     await to_confirm(chat, DINERS)
     await chat.sandbox()
     await chat.send(choice="confirm:ok")
+    assert chat.state == "call"
+    await chat.send(choice="otp:email")
+    assert chat.state == "otp"
     [mail] = await chat.sandbox()
     assert mail.kind == "mail" and mail.to == EMAIL
     assert "ha***@example.com" in chat.texts[-1]

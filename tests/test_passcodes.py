@@ -56,7 +56,7 @@ async def test_five_wrong_passcodes_end_the_enrollment(chat: Chat) -> None:
         await chat.send(_wrong(code))
         assert chat.state == "otp"
     await chat.send(_wrong(code))
-    assert chat.keys == ["otp.locked", "ask.closed"] and chat.state == "closed"
+    assert chat.keys == ["identity.locked", "ask.closed"] and chat.state == "closed"
     await chat.send(code)  # too late: the right code no longer opens anything
     assert chat.state == "closed"
     async with chat.bot.database.transaction() as session:

@@ -47,6 +47,8 @@ async def _enroll_with_mistakes(chat: Chat, card=AMEX) -> list[str]:  # type: ig
     await chat.send(choice="terms:agree")
     await chat.sandbox()
     await chat.send(choice="confirm:ok")
+    if chat.state == "call":  # a landline: the passcode comes by mail
+        await chat.send(choice="otp:email")
     codes = [await chat.passcode()]
     await chat.send(f"{(int(codes[0]) + 1) % 10**6:06d}")
     await chat.send(codes[0])

@@ -1,0 +1,240 @@
+"""The Telegram channel: python-telegram-bot parses updates and sends messages; no
+``Application`` and no ``ConversationHandler``, because every worker is stateless and
+the database orders each chat.
+
+An update becomes an :class:`~bot.engine.Inbound` (event id = ``update_id``, so a
+redelivered update is processed once); the engine queues the replies in the outbox and
+this adapter renders and sends them when the dispatcher calls :meth:`Telegram.send`.
+Only private chats are served: card data has no place in a group.
+"""
+
+import asyncio
+import hmac
+import json
+import logging
+import re
+import warnings
+from collections.abc import Awaitable
+from datetime import timedelta
+from typing import Any
+
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Update,
+    User,
+)
+from telegram.constants import ChatType
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.config import ConfigError, Settings
+from bot.dispatcher import Dispatcher, Outgoing, SendFailed
+from bot.engine import Engine, Inbound
+from bot.throttle import Throttle
+from flows.messages import DEFAULT_LANG, label, render
+from flows.replies import Reply
+
+CHANNEL = "telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+_SECRET_FORMAT = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_UPDATES = ["message", "callback_query"]
+_POLL_SECONDS = 30
+_POLL_PAUSE = 5.0  # after a failed getUpdates
+
+# The command menu, per language; the default (no language_code) is Japanese.
+_COMMANDS: dict[str, list[tuple[str, str]]] = {
+    "ja": [
+        ("start", "登録をはじめる／最初からやり直す"),
+        ("cancel", "登録を中止して入力内容を消去する"),
+        ("help", "いまの手順の説明を見る"),
+    ],
+    "en": [
+        ("start", "Start registering, or start over"),
+        ("cancel", "Cancel and erase what you entered"),
+        ("help", "Explain the current step"),
+    ],
+}
+
+logger = logging.getLogger(__name__)
+
+
+class Malformed(Exception):
+    """The request body is not a Telegram update."""
+
+
+def limits() -> Throttle:
+    """Telegram's published pace: about one message a second per chat (short bursts
+    are tolerated) and thirty a second in all."""
+    return Throttle(per_chat=1, burst=3, overall=30)
+
+
+class Telegram:
+    def __init__(self, bot: Bot, engine: Engine, *, secret: str | None, throttle: Throttle) -> None:
+        self._bot = bot
+        self._engine = engine
+        self._secret = secret
+        self._throttle = throttle
+
+    @classmethod
+    def configured(
+        cls,
+        settings: Settings,
+        engine: Engine,
+        *,
+        webhook: bool,
+        throttle: Throttle | None = None,
+    ) -> "Telegram | None":
+        """The channel from the settings; None (Telegram off) without a bot token."""
+        if not settings.telegram_bot_token:
+            return None
+        secret = settings.telegram_webhook_secret
+        if webhook and not (secret and _SECRET_FORMAT.fullmatch(secret)):
+            raise ConfigError(
+                "the Telegram webhook needs TELEGRAM_WEBHOOK_SECRET: 1-256 characters of "
+                "A-Z a-z 0-9 _ - (or serve with --telegram-polling)"
+            )
+        options: dict[str, Any] = {}
+        if settings.telegram_api_base_url:
+            options["base_url"] = settings.telegram_api_base_url
+        bot = Bot(settings.telegram_bot_token, **options)
+        return cls(bot, engine, secret=secret, throttle=throttle or limits())
+
+    async def start(self) -> None:
+        """Check the token (getMe) and register the command menu in each language."""
+        await self._bot.initialize()
+        for lang, commands in _COMMANDS.items():
+            await self._quietly(
+                self._bot.set_my_commands(
+                    [BotCommand(name, description) for name, description in commands],
+                    language_code=None if lang == DEFAULT_LANG else lang,
+                ),
+                "setMyCommands",
+            )
+
+    async def close(self) -> None:
+        await self._bot.shutdown()
+
+    def authentic(self, header: str | None) -> bool:
+        """Whether a webhook request carries the secret given to setWebhook."""
+        if not self._secret or header is None:
+            return False
+        return hmac.compare_digest(header.encode(), self._secret.encode())
+
+    def parse(self, body: bytes) -> Update:
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict) or type(data.get("update_id")) is not int:
+                raise Malformed("no update_id")
+            return Update.de_json(data, self._bot)
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            raise Malformed(type(error).__name__) from None
+
+    async def handle(self, update: Update) -> str | None:
+        """Run one update through the engine. Returns the chat user whose replies are
+        queued, or None when the update is nothing the bot answers."""
+        query = update.callback_query
+        if query is not None:  # stop the button's spinner whatever happens next
+            await self._quietly(self._bot.answer_callback_query(query.id), "answerCallbackQuery")
+        read = _inbound(update)
+        if read is None:
+            return None
+        inbound, chat_id, message_id = read
+        outcome = await self._engine.handle(inbound, deliver_to={"chat_id": chat_id})
+        if outcome.failed:  # rolled back, so nothing was queued: apologise directly
+            for reply in outcome.replies:
+                text = render(reply, inbound.lang or DEFAULT_LANG)
+                await self._quietly(self._bot.send_message(chat_id, text), "sendMessage")
+        if outcome.secret_input and message_id is not None:
+            await self._quietly(self._bot.delete_message(chat_id, message_id), "deleteMessage")
+        return inbound.user_id
+
+    async def send(self, outgoing: Outgoing) -> None:
+        """Render and send one queued reply, at Telegram's pace."""
+        chat_id = outgoing.route["chat_id"]
+        reply, lang = outgoing.reply, outgoing.lang
+        await self._throttle.wait(str(chat_id))
+        try:
+            await self._bot.send_message(
+                chat_id,
+                render(reply, lang),
+                reply_markup=_keyboard(reply, lang),
+                protect_content=True if reply.sensitive else None,
+            )
+        except RetryAfter as error:
+            raise SendFailed("RetryAfter", retry_after=_seconds(error)) from None
+        except (BadRequest, Forbidden) as error:  # blocked by the member, or refused
+            raise SendFailed(type(error).__name__, permanent=True) from None
+        except TelegramError as error:
+            raise SendFailed(type(error).__name__) from None
+
+    async def poll(self, dispatcher: Dispatcher) -> None:
+        """Long polling for a developer without a public HTTPS URL: the same handling
+        as the webhook, one update after another."""
+        await self._bot.delete_webhook()
+        offset: int | None = None
+        while True:
+            try:
+                updates = await self._bot.get_updates(
+                    offset=offset, timeout=_POLL_SECONDS, allowed_updates=_UPDATES
+                )
+                for update in updates:
+                    user_id = await self.handle(update)
+                    offset = update.update_id + 1
+                    if user_id is not None:
+                        await dispatcher.deliver(CHANNEL, user_id)
+            except Exception as error:  # Telegram or the database away: try again shortly
+                logger.warning("telegram polling paused: %s", type(error).__name__)
+                await asyncio.sleep(_POLL_PAUSE)
+
+    @staticmethod
+    async def _quietly(call: Awaitable[Any], what: str) -> None:
+        """A courtesy call (delete, answer, menu): its failure must not stop the chat."""
+        try:
+            await call
+        except TelegramError as error:
+            logger.warning("telegram %s failed: %s", what, type(error).__name__)
+
+
+def _inbound(update: Update) -> tuple[Inbound, int, int | None] | None:
+    """The engine's view of an update, the chat to answer in, and the message id that
+    may have to be deleted; None for anything but a member writing in a private chat."""
+    event_id = str(update.update_id)
+    query = update.callback_query
+    if query is not None:
+        chat = query.message.chat if query.message is not None else None
+        if chat is None or chat.type != ChatType.PRIVATE:
+            return None
+        user = query.from_user
+        inbound = Inbound(CHANNEL, str(user.id), event_id, choice=query.data, lang=_lang(user))
+        return inbound, chat.id, None
+    message = update.message
+    if message is None or message.from_user is None or message.chat.type != ChatType.PRIVATE:
+        return None
+    user = message.from_user
+    inbound = Inbound(CHANNEL, str(user.id), event_id, text=message.text, lang=_lang(user))
+    return inbound, message.chat.id, message.message_id
+
+
+def _lang(user: User) -> str:
+    return "en" if (user.language_code or "").lower().startswith("en") else DEFAULT_LANG
+
+
+def _keyboard(reply: Reply, lang: str) -> InlineKeyboardMarkup | None:
+    if not reply.choices:
+        return None
+    rows = [
+        [InlineKeyboardButton(label(choice, lang), callback_data=choice.data)]
+        for choice in reply.choices
+    ]
+    return InlineKeyboardMarkup(rows)
+
+
+def _seconds(error: RetryAfter) -> float:
+    """``retry_after`` turns from seconds into a timedelta in a later PTB; read either,
+    without the deprecation warning."""
+    with warnings.catch_warnings(action="ignore", category=PTBDeprecationWarning):
+        value: int | timedelta = error.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

@@ -1,0 +1,119 @@
+"""The web server every channel shares: ``/healthz``, the channel webhooks, and the
+outbox retry loop. Stateless: any number of these may serve one database.
+
+``503`` whenever the database cannot be reached, so a load balancer stops sending
+traffic and Telegram retries the update later.
+"""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from adapters.telegram import CHANNEL as TELEGRAM
+from adapters.telegram import SECRET_HEADER, Malformed, Telegram
+from bot.config import ConfigError
+from bot.dispatcher import Dispatcher
+from bot.runtime import Runtime
+from bot.throttle import Throttle
+from storage.database import Database
+
+RETRY_EVERY = 1.0  # seconds between sweeps of the outbox
+
+logger = logging.getLogger(__name__)
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def create_app(
+    runtime: Runtime,
+    *,
+    polling: bool = False,
+    retry_every: float = RETRY_EVERY,
+    telegram_throttle: Throttle | None = None,
+) -> Starlette:
+    """The ASGI app; it owns ``runtime`` and closes it on shutdown. The dispatcher is
+    at ``app.state.dispatcher``."""
+    dispatcher = Dispatcher(runtime.database, runtime.engine.services.clock)
+    telegram = Telegram.configured(
+        runtime.settings, runtime.engine, webhook=not polling, throttle=telegram_throttle
+    )
+    if polling and telegram is None:
+        raise ConfigError("--telegram-polling needs TELEGRAM_BOT_TOKEN")
+    routes = [Route("/healthz", _health(runtime.database), methods=["GET"])]
+    if telegram is not None:
+        dispatcher.register(TELEGRAM, telegram)
+        if not polling:
+            webhook = _telegram_webhook(telegram, dispatcher)
+            routes.append(Route("/webhooks/telegram", webhook, methods=["POST"]))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(dispatcher.run(retry_every))]
+        try:
+            if telegram is not None:
+                await telegram.start()
+                if polling:
+                    tasks.append(asyncio.create_task(telegram.poll(dispatcher)))
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if telegram is not None:
+                await telegram.close()
+            await runtime.close()
+
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={OperationalError: _unavailable},
+    )
+    app.state.dispatcher = dispatcher
+    return app
+
+
+def _health(database: Database) -> Endpoint:
+    async def health(request: Request) -> Response:
+        async with database.transaction() as session:
+            await session.execute(text("SELECT 1"))
+        return JSONResponse({"status": "ok"})
+
+    return health
+
+
+def _telegram_webhook(telegram: Telegram, dispatcher: Dispatcher) -> Endpoint:
+    async def webhook(request: Request) -> Response:
+        if not telegram.authentic(request.headers.get(SECRET_HEADER)):
+            return Response(status_code=403)
+        try:
+            update = telegram.parse(await request.body())
+        except Malformed:
+            return Response(status_code=400)
+        user_id = await telegram.handle(update)
+        if user_id is None:
+            return Response()
+        # Answer Telegram at once; the replies go out right after, at Telegram's pace.
+        return Response(background=BackgroundTask(_deliver, dispatcher, TELEGRAM, user_id))
+
+    return webhook
+
+
+async def _deliver(dispatcher: Dispatcher, channel: str, user_id: str) -> None:
+    try:
+        await dispatcher.deliver(channel, user_id)
+    except Exception as error:  # the retry loop sends whatever is still queued
+        logger.warning("delivery after the webhook failed: %s", type(error).__name__)
+
+
+async def _unavailable(request: Request, error: Exception) -> Response:
+    logger.warning("database unavailable: %s", type(error).__name__)
+    return JSONResponse({"status": "database unavailable"}, status_code=503)

@@ -1,0 +1,127 @@
+"""The outbox of channel replies: queued in the turn's transaction, claimed one at a
+time per chat (oldest first), then marked sent, rescheduled or given up.
+
+Channel-neutral: a row names its channel, chat user and ``route`` (how the channel
+reaches the chat); what a payload means is up to the caller.
+"""
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import OutboxMessage
+
+PENDING = "pending"
+SENT = "sent"
+FAILED = "failed"
+
+
+def add(
+    session: AsyncSession,
+    *,
+    conversation_id: int,
+    channel: str,
+    user_id: str,
+    route: Mapping[str, Any],
+    payload: dict[str, Any],
+    lang: str,
+    at: datetime,
+) -> None:
+    session.add(
+        OutboxMessage(
+            conversation_id=conversation_id,
+            channel=channel,
+            user_id=user_id,
+            route=dict(route),
+            payload=payload,
+            lang=lang,
+            status=PENDING,
+            attempts=0,
+            created_at=at,
+            next_attempt_at=at,
+        )
+    )
+
+
+async def claim_next(
+    session: AsyncSession, channel: str, user_id: str, *, now: datetime, until: datetime
+) -> OutboxMessage | None:
+    """Lease the chat's oldest pending row until ``until``; None when there is none, it
+    is not due yet, or another worker holds it. The conditional update is the lock:
+    of two workers racing for the same row, exactly one gets it back."""
+    oldest = (
+        select(func.min(OutboxMessage.id))
+        .where(
+            OutboxMessage.channel == channel,
+            OutboxMessage.user_id == user_id,
+            OutboxMessage.status == PENDING,
+        )
+        .scalar_subquery()
+    )
+    statement = (
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == oldest,
+            OutboxMessage.status == PENDING,
+            OutboxMessage.next_attempt_at <= now,
+            or_(OutboxMessage.leased_until.is_(None), OutboxMessage.leased_until <= now),
+        )
+        .values(leased_until=until)
+        .returning(OutboxMessage)
+        .execution_options(synchronize_session=False)
+    )
+    return await session.scalar(statement)
+
+
+async def mark_sent(session: AsyncSession, message_id: int, *, at: datetime) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(status=SENT, sent_at=at, leased_until=None, attempts=OutboxMessage.attempts + 1)
+    )
+
+
+async def reschedule(
+    session: AsyncSession, message_id: int, *, retry_at: datetime, error: str
+) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(
+            next_attempt_at=retry_at,
+            leased_until=None,
+            attempts=OutboxMessage.attempts + 1,
+            last_error=error[:64],
+        )
+    )
+
+
+async def give_up(session: AsyncSession, message_id: int, *, error: str) -> None:
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(
+            status=FAILED,
+            leased_until=None,
+            attempts=OutboxMessage.attempts + 1,
+            last_error=error[:64],
+        )
+    )
+
+
+async def due_chats(session: AsyncSession, *, now: datetime, limit: int) -> list[tuple[str, str]]:
+    """(channel, user id) of chats with a pending row that could be sent now."""
+    query = (
+        select(OutboxMessage.channel, OutboxMessage.user_id)
+        .where(
+            OutboxMessage.status == PENDING,
+            OutboxMessage.next_attempt_at <= now,
+            or_(OutboxMessage.leased_until.is_(None), OutboxMessage.leased_until <= now),
+        )
+        .distinct()
+        .limit(limit)
+    )
+    return [(channel, user_id) for channel, user_id in (await session.execute(query)).all()]

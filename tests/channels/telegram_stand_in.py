@@ -1,0 +1,128 @@
+"""A local HTTP server standing in for the Telegram Bot API: it records every call
+and answers the way Telegram does (``{"ok": true, "result": ...}``), can fail the
+next calls of a method on demand, and hands queued updates to ``getUpdates``."""
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+TOKEN = "123456:TEST-token_for-the-stand-in"
+BOT_USER = {"id": 123456, "is_bot": True, "first_name": "NetAnswer", "username": "netanswer_bot"}
+_EMPTY_POLL_WAIT = 0.05
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    params: dict[str, Any]
+    ok: bool
+
+
+class TelegramStandIn:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.updates: deque[dict[str, Any]] = deque()
+        self._failures: dict[str, deque[tuple[int, dict[str, Any]]]] = {}
+        self._message_ids = iter(range(9000, 10**6))
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        config = uvicorn.Config(self._app(), log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        """What TELEGRAM_API_BASE_URL is set to; the bot appends its token."""
+        return f"http://127.0.0.1:{self._socket.getsockname()[1]}/bot"
+
+    def start(self) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            assert time.monotonic() < deadline, "the stand-in did not start"
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def fail(self, method: str, status: int, retry_after: int | None = None) -> None:
+        """The next call of ``method`` fails as Telegram would answer it."""
+        body: dict[str, Any] = {"ok": False, "error_code": status}
+        if retry_after is not None:
+            body["description"] = f"Too Many Requests: retry after {retry_after}"
+            body["parameters"] = {"retry_after": retry_after}
+        else:
+            body["description"] = f"Error {status}"
+        self._failures.setdefault(method, deque()).append((status, body))
+
+    def called(self, method: str) -> list[dict[str, Any]]:
+        """Parameters of the calls of ``method`` that succeeded, in order."""
+        return [call.params for call in self.calls if call.method == method and call.ok]
+
+    @property
+    def texts(self) -> list[str]:
+        """Texts of the messages delivered, in order."""
+        return [params["text"] for params in self.called("sendMessage")]
+
+    def _app(self) -> Starlette:
+        return Starlette(routes=[Route("/bot{token}/{method}", self._answer, methods=["POST"])])
+
+    async def _answer(self, request: Request) -> JSONResponse:
+        if request.path_params["token"] != TOKEN:
+            return JSONResponse(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, 401
+            )
+        method = request.path_params["method"]
+        form = parse_qsl((await request.body()).decode(), keep_blank_values=True)
+        params = {key: _decoded(value) for key, value in form}
+        failures = self._failures.get(method)
+        if failures:
+            status, body = failures.popleft()
+            self.calls.append(Call(method, params, ok=False))
+            return JSONResponse(body, status_code=status)
+        self.calls.append(Call(method, params, ok=True))
+        return JSONResponse({"ok": True, "result": await self._result(method, params)})
+
+    async def _result(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "getMe":
+            return BOT_USER
+        if method == "sendMessage":
+            return {
+                "message_id": next(self._message_ids),
+                "date": int(time.time()),
+                "chat": {"id": int(params["chat_id"]), "type": "private"},
+                "from": BOT_USER,
+                "text": params["text"],
+            }
+        if method == "getUpdates":
+            return await self._take_updates(int(params.get("offset", 0)))
+        return True
+
+    async def _take_updates(self, offset: int) -> list[dict[str, Any]]:
+        while self.updates and self.updates[0]["update_id"] < offset:
+            self.updates.popleft()
+        if not self.updates:
+            await asyncio.sleep(_EMPTY_POLL_WAIT)  # a short long-poll keeps the bot from spinning
+        return list(self.updates)
+
+
+def _decoded(value: Any) -> Any:
+    """PTB sends form fields; structured ones (keyboards, command lists) are JSON."""
+    if isinstance(value, str) and value.startswith(("[", "{")):
+        return json.loads(value)
+    return value

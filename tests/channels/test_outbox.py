@@ -1,0 +1,47 @@
+"""The outbox under concurrent delivery: each reply sent once, each chat in order."""
+
+import asyncio
+import uuid
+
+from sqlalchemy import select
+
+from bot.dispatcher import Dispatcher, Outgoing
+from bot.engine import Inbound
+from bot.runtime import Runtime
+from storage.models import OutboxMessage
+from tests.conftest import Clock
+
+
+class _SlowChannel:
+    def __init__(self) -> None:
+        self.sent: list[int] = []
+
+    async def send(self, outgoing: Outgoing) -> None:
+        await asyncio.sleep(0.005)
+        self.sent.append(outgoing.id)
+
+
+async def test_racing_deliverers_send_each_reply_once_in_order(bot: Runtime, clock: Clock) -> None:
+    for text in ("/start", "4980 0012 3456 7000", "12/29", "/help"):
+        inbound = Inbound("test", "member-1", uuid.uuid4().hex, text=text)
+        await bot.engine.handle(inbound, deliver_to={"chat": "member-1"})
+    channel = _SlowChannel()
+    dispatcher = Dispatcher(bot.database, clock)
+    dispatcher.register("test", channel)
+
+    await asyncio.gather(*(dispatcher.deliver("test", "member-1") for _ in range(4)))
+    await dispatcher.deliver_due()
+
+    async with bot.database.transaction() as session:
+        queued = list(await session.scalars(select(OutboxMessage.id).order_by(OutboxMessage.id)))
+    assert len(queued) == 7
+    assert channel.sent == queued
+
+
+async def test_without_a_route_nothing_is_queued(bot: Runtime, clock: Clock) -> None:
+    await bot.engine.handle(Inbound("test", "member-1", uuid.uuid4().hex, text="/start"))
+    channel = _SlowChannel()
+    dispatcher = Dispatcher(bot.database, clock)
+    dispatcher.register("test", channel)
+    await dispatcher.deliver_due()
+    assert channel.sent == []

@@ -1,0 +1,380 @@
+"""The Telegram channel end to end: webhook in, Bot API stand-in out, on SQLite and
+PostgreSQL."""
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from starlette.applications import Starlette
+
+from bot.config import ConfigError
+from bot.engine import Engine
+from bot.runtime import Runtime
+from bot.server import create_app
+from flows.enrollment import STEPS
+from flows.messages import render
+from flows.replies import Reply
+from storage import conversations, sandbox
+from storage.database import Database
+from storage.models import OutboxMessage, ProcessedEvent
+from tests.channels.conftest import UNPACED, Member
+from tests.channels.telegram_stand_in import TelegramStandIn
+from tests.conftest import Clock
+
+CARD = "4980 0012 3456 7000"
+EXPIRY = "12/29"
+CODE = "123"
+PASSWORD = "Sakura2024x"
+EMAIL = "taro..yamada.@docomo.ne.jp"
+
+
+async def _outbox(runtime: Runtime) -> list[OutboxMessage]:
+    async with runtime.database.transaction() as session:
+        return list((await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))).all())
+
+
+async def _transcript_replies(runtime: Runtime, member: Member) -> list[str]:
+    """What the engine answered, rendered, according to the transcript."""
+    async with runtime.database.transaction() as session:
+        conversation = await conversations.find(session, "telegram", str(member.user_id))
+        assert conversation is not None
+        entries = await conversations.transcript(session, conversation.id)
+    replies = [entry.body for entry in entries if entry.direction == "out"]
+    return [render(Reply(body["key"], body["params"]), conversation.lang) for body in replies]
+
+
+async def _passcode(runtime: Runtime) -> str:
+    async with runtime.database.transaction() as session:
+        messages = await sandbox.read(session, runtime.vault)
+    found = re.search(r"\b(\d{6})\b", messages[-1].text)
+    assert found
+    return found[1]
+
+
+async def _until(condition: Callable[[], Awaitable[bool]]) -> None:
+    """Wait for something a background task does, for at most five seconds."""
+    for _ in range(500):
+        if await condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("timed out waiting")
+
+
+def _standalone(secret: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![0-9A-Za-z]){re.escape(secret)}(?![0-9A-Za-z])")
+
+
+async def test_full_enrollment_through_the_webhook(
+    member: Member,
+    stand_in: TelegramStandIn,
+    runtime: Runtime,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    await member.say("/start")
+    await member.say(CARD)
+    await member.say(EXPIRY)
+    await member.say(CODE)
+    await member.say(PASSWORD)
+    await member.say(PASSWORD)
+    await member.say(EMAIL)
+    await member.choose("newsletter:yes")
+    await member.choose("terms:agree")
+    await member.choose("confirm:ok")
+    passcode = await _passcode(runtime)
+    await member.say(passcode)
+    await member.choose("wallet:later")
+
+    async with runtime.database.transaction() as session:
+        conversation = await conversations.find(session, "telegram", str(member.user_id))
+    assert conversation is not None and conversation.state == "member"
+
+    # Every reply reached Telegram, in the order the engine wrote it.
+    assert stand_in.texts == await _transcript_replies(runtime, member)
+    assert {row.status for row in await _outbox(runtime)} == {"sent"}
+
+    # Messages carrying card data, the password or the passcode were deleted; no other.
+    deleted = {int(params["message_id"]) for params in stand_in.called("deleteMessage")}
+    secrets = {CARD, CODE, PASSWORD, passcode}
+    secret_messages = {message_id for text, message_id in member.sent if text in secrets}
+    assert deleted == secret_messages
+
+    # The bot's messages about card data are protected from forwarding and saving.
+    sent = stand_in.called("sendMessage")
+    rows = await _outbox(runtime)
+    protected = [params.get("protect_content") == "true" for params in sent]
+    assert protected == [row.payload["sensitive"] for row in rows]
+    protected_keys = {row.payload["key"] for row in rows if row.payload["sensitive"]}
+    assert protected_keys == {
+        "ask.card",
+        "card.accepted",
+        "ask.code",
+        "ask.password",
+        "ask.repeat",
+        "ask.otp",
+    }
+
+    # Choices arrive as inline keyboards; every pressed button was answered.
+    keyboards = [
+        params["reply_markup"]["inline_keyboard"] for params in sent if "reply_markup" in params
+    ]
+    offered = {row[0]["callback_data"] for keyboard in keyboards for row in keyboard}
+    assert {"newsletter:yes", "terms:agree", "confirm:ok", "wallet:later"} <= offered
+    assert len(stand_in.called("answerCallbackQuery")) == 4
+
+    # No secret in anything sent to Telegram, nor in any log line.
+    outgoing = json.dumps([call.params for call in stand_in.calls], ensure_ascii=False)
+    for secret in (CARD, CARD.replace(" ", ""), PASSWORD, passcode, CODE):
+        assert not _standalone(secret).search(outgoing), secret
+        assert not _standalone(secret).search(caplog.text), secret
+
+
+async def test_commands_and_token_are_checked_at_start_up(
+    app: Starlette, stand_in: TelegramStandIn
+) -> None:
+    assert stand_in.called("getMe")
+    menus = {
+        params.get("language_code"): params["commands"]
+        for params in stand_in.called("setMyCommands")
+    }
+    assert set(menus) == {None, "en"}
+    for commands in menus.values():
+        assert [command["command"] for command in commands] == ["start", "cancel", "help"]
+    assert menus[None][0]["description"] != menus["en"][0]["description"]
+
+
+async def test_wrong_or_missing_secret_is_refused_and_changes_nothing(
+    member: Member, stand_in: TelegramStandIn, runtime: Runtime
+) -> None:
+    for secret in ("wrong-secret", None, ""):
+        response = await member.post(member.message("/start"), secret=secret)
+        assert response.status_code == 403
+    assert stand_in.called("sendMessage") == []
+    async with runtime.database.transaction() as session:
+        assert await session.scalar(select(func.count()).select_from(ProcessedEvent)) == 0
+        assert await conversations.find(session, "telegram", str(member.user_id)) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b'{"message": {}}',
+        b'{"update_id": "1"}',
+        b'{"update_id": 1, "message": "hello"}',
+        b'{"update_id": 1, "message": {"message_id": 1}}',
+    ],
+)
+async def test_malformed_body_gets_400(
+    client: httpx.AsyncClient, stand_in: TelegramStandIn, body: bytes
+) -> None:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": "webhook-Secret_0123456789"}
+    response = await client.post("/webhooks/telegram", content=body, headers=headers)
+    assert response.status_code == 400
+    assert stand_in.called("sendMessage") == []
+
+
+async def test_replayed_update_is_answered_once(member: Member, stand_in: TelegramStandIn) -> None:
+    update = member.message("/start")
+    for _ in range(3):
+        assert (await member.post(update)).status_code == 200
+    assert len(stand_in.texts) == 2  # the welcome and the card question, once
+
+
+async def test_failed_send_stays_queued_and_is_retried_in_order(
+    member: Member, stand_in: TelegramStandIn, runtime: Runtime, app: Starlette, clock: Clock
+) -> None:
+    stand_in.fail("sendMessage", 500)
+    await member.say("/start")
+    assert stand_in.texts == []  # the first reply failed; the second waits behind it
+    first, second = await _outbox(runtime)
+    assert (first.status, first.attempts, first.last_error) == ("pending", 1, "NetworkError")
+    assert (second.status, second.attempts) == ("pending", 0)
+
+    await app.state.dispatcher.deliver_due()
+    assert stand_in.texts == []  # not due yet: backing off
+
+    clock.advance(seconds=2)
+    await app.state.dispatcher.deliver_due()
+    assert stand_in.texts == await _transcript_replies(runtime, member)
+    assert [row.status for row in await _outbox(runtime)] == ["sent", "sent"]
+
+
+async def test_rate_limit_answer_is_honoured(
+    member: Member, stand_in: TelegramStandIn, runtime: Runtime, app: Starlette, clock: Clock
+) -> None:
+    stand_in.fail("sendMessage", 429, retry_after=7)
+    await member.say("/start")
+    first, _ = await _outbox(runtime)
+    assert first.last_error == "RetryAfter"
+
+    clock.advance(seconds=6)
+    await app.state.dispatcher.deliver_due()
+    assert stand_in.texts == []
+    clock.advance(seconds=1)
+    await app.state.dispatcher.deliver_due()
+    assert len(stand_in.texts) == 2
+
+
+async def test_a_member_who_blocked_the_bot_is_not_retried_forever(
+    member: Member, stand_in: TelegramStandIn, runtime: Runtime
+) -> None:
+    stand_in.fail("sendMessage", 403)
+    await member.say("/start")
+    first, _ = await _outbox(runtime)
+    assert (first.status, first.last_error) == ("failed", "Forbidden")
+
+
+async def test_the_retry_loop_of_the_server_resends(
+    runtime: Runtime, stand_in: TelegramStandIn, clock: Clock
+) -> None:
+    async def failure_recorded() -> bool:
+        first = (await _outbox(runtime))[0]
+        return first.attempts == 1 and first.leased_until is None
+
+    async def delivered() -> bool:
+        return len(stand_in.texts) == 2
+
+    app = create_app(runtime, retry_every=0.02, telegram_throttle=UNPACED)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bot.test") as client:
+            member = Member(client, stand_in)
+            stand_in.fail("sendMessage", 500)
+            await member.say("/start")
+            await _until(failure_recorded)  # by the webhook, or already by the loop
+            clock.advance(seconds=2)
+            await _until(delivered)
+    assert stand_in.texts == await _transcript_replies(runtime, member)
+
+
+async def test_failed_deletion_does_not_stop_the_conversation(
+    member: Member, stand_in: TelegramStandIn, runtime: Runtime
+) -> None:
+    await member.say("/start")
+    stand_in.fail("deleteMessage", 400)
+    await member.say(CARD)
+    assert len(stand_in.texts) == 4
+    async with runtime.database.transaction() as session:
+        conversation = await conversations.find(session, "telegram", str(member.user_id))
+    assert conversation is not None and conversation.state == "expiry"
+
+
+class _UnreachableIssuer:
+    """An issuer gateway whose every call fails, as when its network is down."""
+
+    async def verify_card(self, *args: object) -> None:
+        raise ConnectionError("issuer unreachable")
+
+    cardholder = verify_pin = account = verify_card
+
+
+async def test_a_failed_turn_is_apologised_for_and_redelivery_retries_it(
+    member: Member, stand_in: TelegramStandIn, runtime: Runtime
+) -> None:
+    await member.say("/start")
+    await member.say(CARD)
+    await member.say(EXPIRY)
+    working = runtime.engine.services
+    runtime.engine.services = replace(working, issuer=_UnreachableIssuer())
+    update = member.message(CODE)
+    assert (await member.post(update)).status_code == 200
+    assert stand_in.texts[-1] == render(Reply("trouble"), "ja")
+    runtime.engine.services = working
+    assert (await member.post(update)).status_code == 200  # not used up: handled afresh
+    async with runtime.database.transaction() as session:
+        conversation = await conversations.find(session, "telegram", str(member.user_id))
+    assert conversation is not None and conversation.state == "password"
+
+
+async def test_english_speakers_are_answered_in_english(
+    member: Member, stand_in: TelegramStandIn
+) -> None:
+    member.language_code = "en-US"
+    await member.say("/start")
+    assert stand_in.texts[0] == render(Reply("welcome"), "en")
+
+
+async def test_group_chats_are_not_served(member: Member, stand_in: TelegramStandIn) -> None:
+    member.chat_type = "group"
+    await member.say("/start")
+    assert stand_in.texts == []
+
+
+async def test_long_polling_feeds_the_same_handler(
+    runtime: Runtime, stand_in: TelegramStandIn
+) -> None:
+    async def delivered() -> bool:
+        return len(stand_in.texts) == 2
+
+    async with httpx.AsyncClient() as unused:
+        stand_in.updates.append(Member(unused, stand_in).message("/start"))
+    app = create_app(runtime, polling=True, telegram_throttle=UNPACED)
+    async with app.router.lifespan_context(app):
+        await _until(delivered)
+        await asyncio.sleep(0.1)  # a few more polls: the update must not come back
+    assert stand_in.called("deleteWebhook")
+    assert len(stand_in.texts) == 2
+    assert stand_in.texts[0] == render(Reply("welcome"), "ja")
+
+
+async def test_health_checks_the_database(client: httpx.AsyncClient) -> None:
+    response = await client.get("/healthz")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+async def test_health_and_webhook_answer_503_without_a_database(
+    runtime: Runtime, stand_in: TelegramStandIn, tmp_path: Path
+) -> None:
+    gone = Database(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'bot.sqlite3'}")
+    engine = Engine(replace(runtime.engine.services, database=gone))
+    app = create_app(replace(runtime, database=gone, engine=engine), telegram_throttle=UNPACED)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bot.test") as client:
+            assert (await client.get("/healthz")).status_code == 503
+            member = Member(client, stand_in)
+            assert (await member.post(member.message("/start"))).status_code == 503
+    assert stand_in.called("sendMessage") == []
+
+
+@pytest.mark.parametrize("secret", [None, "has space", "x" * 257])
+def test_webhook_needs_a_well_formed_secret(runtime: Runtime, secret: str | None) -> None:
+    settings = replace(runtime.settings, telegram_webhook_secret=secret)
+    with pytest.raises(ConfigError):
+        create_app(replace(runtime, settings=settings))
+
+
+def test_telegram_is_off_without_a_token(runtime: Runtime) -> None:
+    settings = replace(runtime.settings, telegram_bot_token=None)
+    app = create_app(replace(runtime, settings=settings))
+    assert [route.path for route in app.routes] == ["/healthz"]  # type: ignore[attr-defined]
+
+
+def test_callback_data_fits_telegram() -> None:
+    for step in STEPS.values():
+        for choice in step.choices:
+            assert 1 <= len(choice.data.encode()) <= 64
+
+
+async def test_outbox_row_written_with_the_turn(member: Member, runtime: Runtime) -> None:
+    await member.say("/start")
+    await member.say(CARD)
+    rows = await _outbox(runtime)
+    assert [row.payload["key"] for row in rows] == [
+        "welcome",
+        "ask.card",
+        "card.accepted",
+        "ask.expiry",
+    ]
+    assert rows[2].payload["sensitive"] is True
+    assert rows[0].route == {"chat_id": member.user_id}
+    assert all(CARD.replace(" ", "") not in json.dumps(row.payload) for row in rows)

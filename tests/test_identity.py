@@ -1,0 +1,211 @@
+"""Identity-check paths beyond the SMS passcode, and the locks that stop guessing."""
+
+from sqlalchemy import select
+
+from bot.handlers import phone_index
+from storage import call_checks
+from storage.models import Member
+from tests.conftest import Chat, Clock, passcode_in
+from tests.enroll import DINERS, MASTERCARD, VISA, Card, to_code, to_confirm, to_passcode
+
+
+def _wrong(code: str) -> str:
+    return f"{(int(code) + 1) % 10**6:06d}"
+
+
+async def _members(chat: Chat) -> list[Member]:
+    async with chat.bot.database.transaction() as session:
+        return list((await session.scalars(select(Member))).all())
+
+
+async def _call_in(chat: Chat, phone: str) -> int:
+    async with chat.bot.database.transaction() as session:
+        return await call_checks.record_call(
+            session, phone_index(chat.bot.vault, phone), chat.bot.engine.services.clock()
+        )
+
+
+# PIN fallback and email passcode -----------------------------------------------------------
+
+
+async def test_the_card_pin_replaces_a_missing_sms(chat: Chat) -> None:
+    await to_passcode(chat)
+    await chat.send(choice="otp:pin")
+    assert chat.state == "pin" and chat.keys == ["ask.pin"]
+    await chat.send("12")
+    assert chat.keys == ["pin.format", "ask.pin"]
+    await chat.send("9999")
+    assert chat.keys == ["pin.wrong", "ask.pin"] and chat.last.replies[0].params == {"remaining": 4}
+    await chat.send("１２３４")
+    assert chat.state == "wallet"
+    assert len(await _members(chat)) == 1
+
+
+async def test_from_pin_back_to_the_passcode(chat: Chat) -> None:
+    code = await to_passcode(chat)
+    await chat.send(choice="otp:pin")
+    await chat.send(choice="pin:back")
+    assert chat.state == "otp"
+    await chat.send(code)
+    assert chat.state == "wallet"
+
+
+async def test_passcode_by_email_replaces_the_sms_one(chat: Chat, clock: Clock) -> None:
+    sms_code = await to_passcode(chat)
+    clock.advance(seconds=60)
+    await chat.send(choice="otp:email")
+    assert chat.keys == ["otp.resent", "ask.otp"] and "ha***@example.com" in chat.texts[0]
+    [mail] = await chat.sandbox()
+    assert mail.kind == "mail"
+    mail_code = passcode_in(mail.text)
+    await chat.send(sms_code)
+    assert chat.keys[0] == "otp.wrong"
+    await chat.send(mail_code)
+    assert chat.state == "wallet"
+
+
+# Five failures pause the card --------------------------------------------------------------
+
+
+async def test_wrong_passcodes_and_pins_together_pause_the_card_for_30_minutes(
+    chat: Chat, clock: Clock
+) -> None:
+    code = await to_passcode(chat)
+    for _ in range(3):
+        await chat.send(_wrong(code))
+    await chat.send(choice="otp:pin")
+    await chat.send("9999")
+    assert chat.last.replies[0].params == {"remaining": 1}
+    await chat.send("9998")
+    assert chat.keys == ["identity.locked", "ask.closed"] and chat.state == "closed"
+    assert "11/24 19:30" in chat.texts[0]  # 10:00 UTC + 30 minutes, in Japan time
+
+    await chat.send("/start")  # starting over does not reset the count
+    await to_code(chat)
+    await chat.send(VISA.code)
+    assert chat.keys == ["identity.locked", "ask.closed"]
+
+    other = Chat(chat.bot, user="someone-else")  # nor does another chat account
+    await to_code(other)
+    await other.send(VISA.code)
+    assert other.keys[0] == "identity.locked"
+
+    clock.advance(minutes=31)
+    await to_code(chat)
+    await chat.send(VISA.code)
+    assert chat.state == "password"
+
+
+async def test_a_right_passcode_clears_the_count(chat: Chat) -> None:
+    code = await to_passcode(chat)
+    for _ in range(4):
+        await chat.send(_wrong(code))
+    await chat.send(code)
+    assert chat.state == "wallet"
+    again = Chat(chat.bot, user="re-registering")
+    code = await to_passcode_registered(again)
+    await again.send(_wrong(code))
+    assert again.last.replies[0].params == {"remaining": 4}
+
+
+async def to_passcode_registered(chat: Chat) -> str:
+    from tests.enroll import EMAIL, PASSWORD
+
+    await to_code(chat)
+    await chat.send(VISA.code)
+    await chat.send(choice="reregister:continue")
+    await chat.send(PASSWORD)
+    await chat.send(PASSWORD)
+    await chat.send(EMAIL)
+    await chat.send(choice="newsletter:no")
+    await chat.send(choice="terms:agree")
+    await chat.sandbox()
+    await chat.send(choice="confirm:ok")
+    return await chat.passcode()
+
+
+# Landline: the call to the toll-free number ----------------------------------------------
+
+
+async def _to_call(chat: Chat) -> None:
+    await to_confirm(chat, DINERS)
+    await chat.send(choice="confirm:ok")
+    assert chat.state == "call"
+
+
+async def test_landline_member_calls_the_toll_free_number(chat: Chat) -> None:
+    await _to_call(chat)
+    shown = chat.texts[-1]
+    assert "0120-000-555" in shown and "******5678" in shown and "15" in shown
+    assert await _call_in(chat, "03-1234-5678") == 1
+    await chat.send(choice="otp:called")
+    assert chat.state == "wallet" and chat.keys[0] == "done"
+
+
+async def test_pressing_done_before_calling_waits(chat: Chat) -> None:
+    await _to_call(chat)
+    await chat.send(choice="otp:called")
+    assert chat.keys == ["call.pending", "ask.call"] and chat.state == "call"
+
+
+async def test_a_call_from_another_number_does_not_count(chat: Chat) -> None:
+    await _to_call(chat)
+    assert await _call_in(chat, "03-9999-0000") == 0
+    await chat.send(choice="otp:called")
+    assert chat.keys[0] == "call.pending"
+
+
+async def test_a_call_after_15_minutes_is_too_late(chat: Chat, clock: Clock) -> None:
+    await _to_call(chat)
+    clock.advance(minutes=15, seconds=1)
+    assert await _call_in(chat, "0312345678") == 0
+    await chat.send(choice="otp:called")
+    assert chat.keys == ["call.expired", "ask.call"]
+    await chat.send(choice="call:again")
+    assert chat.keys[0] == "call.restarted"
+    assert await _call_in(chat, "0312345678") == 1
+    await chat.send(choice="otp:called")
+    assert chat.state == "wallet"
+
+
+# Card guessing ----------------------------------------------------------------------------
+
+
+async def _guess(chat: Chat, card: Card, code: str) -> None:
+    await chat.send("/start")
+    await chat.send(card.number)
+    await chat.send(card.expiry)
+    await chat.send(code)
+
+
+async def test_five_failed_checks_from_one_user_pause_checking(chat: Chat, clock: Clock) -> None:
+    for _ in range(4):
+        await _guess(chat, VISA, "000")
+        assert chat.keys == ["card.mismatch", "ask.card"]
+    await _guess(chat, VISA, "000")
+    assert chat.keys == ["checks.locked", "ask.closed"]
+    await _guess(chat, MASTERCARD, MASTERCARD.code)  # even the right card is not checked now
+    assert chat.keys == ["checks.locked", "ask.closed"]
+    other = Chat(chat.bot, user="another")
+    await _guess(other, MASTERCARD, MASTERCARD.code)
+    assert other.state == "password"
+    clock.advance(minutes=31)
+    await _guess(chat, MASTERCARD, MASTERCARD.code)
+    assert chat.state == "password"
+
+
+async def test_five_failed_checks_against_one_card_from_many_users(chat: Chat) -> None:
+    for n in range(5):
+        await _guess(Chat(chat.bot, user=f"guesser-{n}"), VISA, f"{n:03d}")
+    owner = Chat(chat.bot, user="owner")
+    await _guess(owner, VISA, VISA.code)
+    assert owner.keys == ["checks.locked", "ask.closed"]
+
+
+async def test_a_paused_answer_is_the_same_for_real_and_unknown_cards(chat: Chat) -> None:
+    for _ in range(5):
+        await _guess(chat, VISA, "000")
+    await _guess(chat, VISA, VISA.code)
+    real = chat.texts
+    await _guess(chat, Card("4111 1111 1111 1111", "12/29", "123", "", ""), "123")
+    assert chat.texts == real
