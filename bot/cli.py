@@ -9,7 +9,7 @@ import sys
 import uvicorn
 
 from adapters.console import Console
-from bot import runtime, server
+from bot import runtime, server, telephony
 from bot.config import ConfigError, Settings
 from flows.enrollment import mermaid
 from flows.messages import LANGUAGES
@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     outbox = box_commands.add_parser("outbox", help="SMS and mail the sandbox 'sent'")
     outbox.add_argument("--json", action="store_true", help="one JSON object per message")
     outbox.set_defaults(run=_outbox)
+    call = box_commands.add_parser("call", help="play a call to the toll-free verification line")
+    call.add_argument("caller", help="the calling number, e.g. 03-1234-5678")
+    call.set_defaults(run=_call)
     return parser
 
 
@@ -130,3 +133,22 @@ def _outbox(args: argparse.Namespace) -> None:
                 )
 
     asyncio.run(listing())
+
+
+def _call(args: argparse.Namespace) -> int:
+    async def play() -> int:
+        bot = runtime.start(Settings.from_env())
+        try:
+            return await telephony.inbound_call(
+                bot.database, bot.vault, args.caller, bot.engine.services.clock()
+            )
+        finally:
+            await bot.close()
+
+    try:
+        matched = asyncio.run(play())
+    except telephony.UnknownNumber:
+        print(f"netanswer-bot: {args.caller!r} is not a phone number", file=sys.stderr)
+        return 2
+    print("identity confirmed" if matched else "no check was waiting for this number")
+    return 0 if matched else 1

@@ -25,6 +25,7 @@ class Settings:
     key_file: Path
     check_floor: float = 0.4  # seconds every card check takes at least (NETANSWER_CHECK_FLOOR_MS)
     rate_limit: int = 20  # messages per chat user per minute (NETANSWER_RATE_LIMIT)
+    telephony_secret: str | None = field(default=None, repr=False)
     telegram_bot_token: str | None = field(default=None, repr=False)
     telegram_webhook_secret: str | None = field(default=None, repr=False)
     telegram_api_base_url: str | None = None
@@ -40,6 +41,7 @@ class Settings:
             key_file=Path(env.get("NETANSWER_KEY_FILE") or _KEY_FILE),
             check_floor=int(env.get("NETANSWER_CHECK_FLOOR_MS", "400")) / 1000,
             rate_limit=int(env.get("NETANSWER_RATE_LIMIT", "20")),
+            telephony_secret=env.get("TELEPHONY_SECRET") or None,
             telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN") or None,
             telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET") or None,
             telegram_api_base_url=env.get("TELEGRAM_API_BASE_URL") or None,

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 from bot import passcodes
 from bot.gateways import Cardholder, CardKind
+from bot.telephony import phone_index
 from bot.turn import Turn
 from flows.cards import parse_card_number, parse_expiry, parse_security_code
 from flows.emails import parse_emails
@@ -18,7 +19,6 @@ from flows.passwords import check_password, fold_password, strength, substrings
 from flows.personal import Personal
 from flows.problems import Invalid, Problem
 from storage import call_checks, lockouts, members
-from storage.vault import Vault
 
 Handler = Callable[[Turn, str], Awaitable[str | None]]
 
@@ -304,11 +304,6 @@ async def _start_call(turn: Turn, phone: str) -> None:
         "phone": passcodes.mask_phone(phone),
         "minutes": CALL_WINDOW_MINUTES,
     }
-
-
-def phone_index(vault: Vault, phone: str) -> str:
-    """The keyed index a caller's number is matched by (digits only)."""
-    return vault.index("".join(c for c in phone if c.isdigit()), "phone")
 
 
 async def wallet(turn: Turn, answer: str) -> str:

@@ -6,6 +6,7 @@ traffic and Telegram retries the update later.
 """
 
 import asyncio
+import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -20,12 +21,14 @@ from starlette.routing import Route
 
 from adapters.telegram import CHANNEL as TELEGRAM
 from adapters.telegram import SECRET_HEADER, Malformed, Telegram
+from bot import telephony
 from bot.config import ConfigError
 from bot.dispatcher import Dispatcher
 from bot.runtime import Runtime
 from bot.throttle import Throttle
 from storage.database import Database
 
+TELEPHONY_SECRET_HEADER = "X-Telephony-Secret"
 RETRY_EVERY = 1.0  # seconds between sweeps of the outbox
 
 logger = logging.getLogger(__name__)
@@ -49,6 +52,9 @@ def create_app(
     if polling and telegram is None:
         raise ConfigError("--telegram-polling needs TELEGRAM_BOT_TOKEN")
     routes = [Route("/healthz", _health(runtime.database), methods=["GET"])]
+    if runtime.settings.telephony_secret:
+        endpoint = _inbound_call(runtime, runtime.settings.telephony_secret)
+        routes.append(Route("/telephony/inbound-call", endpoint, methods=["POST"]))
     if telegram is not None:
         dispatcher.register(TELEGRAM, telegram)
         if not polling:
@@ -105,6 +111,27 @@ def _telegram_webhook(telegram: Telegram, dispatcher: Dispatcher) -> Endpoint:
         return Response(background=BackgroundTask(_deliver, dispatcher, TELEGRAM, user_id))
 
     return webhook
+
+
+def _inbound_call(runtime: Runtime, secret: str) -> Endpoint:
+    """The issuer's toll-free line reports a caller: ``{"caller": "03-1234-5678"}``."""
+
+    async def inbound(request: Request) -> Response:
+        given = request.headers.get(TELEPHONY_SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), secret.encode()):
+            return Response(status_code=403)
+        try:
+            caller = (await request.json())["caller"]
+            if not isinstance(caller, str):
+                raise TypeError(caller)
+            matched = await telephony.inbound_call(
+                runtime.database, runtime.vault, caller, runtime.engine.services.clock()
+            )
+        except (ValueError, TypeError, KeyError):  # UnknownNumber is a ValueError
+            return Response(status_code=400)
+        return JSONResponse({"matched": matched})
+
+    return inbound
 
 
 async def _deliver(dispatcher: Dispatcher, channel: str, user_id: str) -> None:

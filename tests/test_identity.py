@@ -2,8 +2,7 @@
 
 from sqlalchemy import select
 
-from bot.handlers import phone_index
-from storage import call_checks
+from bot.telephony import inbound_call
 from storage.models import Member
 from tests.conftest import Chat, Clock, passcode_in
 from tests.enroll import DINERS, MASTERCARD, VISA, Card, to_code, to_confirm, to_passcode
@@ -19,10 +18,8 @@ async def _members(chat: Chat) -> list[Member]:
 
 
 async def _call_in(chat: Chat, phone: str) -> int:
-    async with chat.bot.database.transaction() as session:
-        return await call_checks.record_call(
-            session, phone_index(chat.bot.vault, phone), chat.bot.engine.services.clock()
-        )
+    bot = chat.bot
+    return await inbound_call(bot.database, bot.vault, phone, bot.engine.services.clock())
 
 
 # PIN fallback and email passcode -----------------------------------------------------------
