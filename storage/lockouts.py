@@ -1,5 +1,6 @@
 """Failure counting and lockouts, in the database so every worker sees the same count."""
 
+import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
@@ -7,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import aware, insert
 from storage.models import Lockout
+
+logger = logging.getLogger(__name__)
 
 
 async def locked_until(session: AsyncSession, subject: str, now: datetime) -> datetime | None:
@@ -42,6 +45,13 @@ async def fail(
     row.failures += 1
     if row.failures >= limit:
         row.locked_until = now + lock_for
+        # Subjects name a chat user or a card's keyed index, never a card number.
+        logger.warning(
+            "lockout subject=%s failures=%s until=%s",
+            subject,
+            row.failures,
+            row.locked_until.isoformat(),
+        )
     await session.flush()
     return row.locked_until
 

@@ -1,5 +1,6 @@
 """Identity-check paths beyond the SMS passcode, and the locks that stop guessing."""
 
+import pytest
 from sqlalchemy import select
 
 from bot.telephony import inbound_call
@@ -191,9 +192,15 @@ async def test_five_failed_checks_from_one_user_pause_checking(chat: Chat, clock
     assert chat.state == "password"
 
 
-async def test_five_failed_checks_against_one_card_from_many_users(chat: Chat) -> None:
+async def test_five_failed_checks_against_one_card_from_many_users(
+    chat: Chat, caplog: pytest.LogCaptureFixture
+) -> None:
     for n in range(5):
         await _guess(Chat(chat.bot, user=f"guesser-{n}"), VISA, f"{n:03d}")
+    [locked] = [
+        r for r in caplog.records if r.getMessage().startswith("lockout subject=guess:card:")
+    ]
+    assert VISA.number.replace(" ", "") not in locked.getMessage()
     owner = Chat(chat.bot, user="owner")
     await _guess(owner, VISA, VISA.code)
     assert owner.keys == ["checks.locked", "ask.closed"]

@@ -12,8 +12,19 @@ from sqlalchemy import MetaData, select
 
 from bot.config import Settings
 from bot.runtime import start
+from bot.telephony import inbound_call
 from tests.conftest import Chat, Clock
-from tests.enroll import AMEX, DINERS, EMAIL, MASTERCARD_2, PASSWORD, to_code, to_passcode
+from tests.enroll import (
+    AMEX,
+    DINERS,
+    EMAIL,
+    MASTERCARD_2,
+    PASSWORD,
+    VISA,
+    Card,
+    to_code,
+    to_passcode,
+)
 
 
 def _pattern(secret: str) -> re.Pattern[bytes]:
@@ -31,8 +42,9 @@ async def _dump_tables(chat: Chat) -> bytes:
     return "\n".join(rows).encode()
 
 
-async def _enroll_with_mistakes(chat: Chat, card=AMEX) -> list[str]:  # type: ignore[no-untyped-def]
-    """Returns every passcode the member was sent."""
+async def _enroll_with_mistakes(chat: Chat, card: Card, path: str) -> list[str]:
+    """Enroll, making mistakes on the way, finishing the identity check by ``path``
+    (sms, mail, pin or call); returns every passcode the member was sent."""
     await to_code(chat, card)
     await chat.send("0000")  # a wrong code first
     await chat.send(card.number)
@@ -47,25 +59,41 @@ async def _enroll_with_mistakes(chat: Chat, card=AMEX) -> list[str]:  # type: ig
     await chat.send(choice="terms:agree")
     await chat.sandbox()
     await chat.send(choice="confirm:ok")
-    if chat.state == "call":  # a landline: the passcode comes by mail
+    if path == "call":
+        await chat.send(choice="otp:called")  # before calling
+        bot = chat.bot
+        await inbound_call(bot.database, bot.vault, card.phone, bot.engine.services.clock())
+        await chat.send(choice="otp:called")
+        assert chat.state == "wallet"
+        return []
+    if chat.state == "call":  # a landline asking for the passcode by mail
         await chat.send(choice="otp:email")
     codes = [await chat.passcode()]
     await chat.send(f"{(int(codes[0]) + 1) % 10**6:06d}")
-    await chat.send(codes[0])
+    if path == "pin":
+        await chat.send(choice="otp:pin")
+        await chat.send(f"{(int(card.pin) + 1) % 10**4:04d}")
+        await chat.send(card.pin)
+    else:
+        await chat.send(codes[0])
     assert chat.state == "wallet"
     return codes
 
 
-@pytest.mark.parametrize("card", [AMEX, DINERS], ids=["amex-sms", "diners-mail"])
+@pytest.mark.parametrize(
+    ("card", "path"),
+    [(AMEX, "sms"), (DINERS, "mail"), (VISA, "pin"), (DINERS, "call")],
+    ids=["amex-sms", "diners-mail", "visa-pin", "diners-call"],
+)
 async def test_no_secret_in_clear_in_database_or_logs(
-    settings: Settings, clock: Clock, caplog: pytest.LogCaptureFixture, card
-) -> None:  # type: ignore[no-untyped-def]
+    settings: Settings, clock: Clock, caplog: pytest.LogCaptureFixture, card: Card, path: str
+) -> None:
     caplog.set_level(logging.DEBUG)
     logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)  # statements and parameters
     bot = await asyncio.to_thread(start, settings, clock=clock, rng=random.Random(11))
     try:
         chat = Chat(bot)
-        passcodes = await _enroll_with_mistakes(chat, card)
+        passcodes = await _enroll_with_mistakes(chat, card, path)
         other = Chat(bot, user="member-2")
         passcodes.append(await to_passcode(other, MASTERCARD_2))  # left unfinished
         tables = await _dump_tables(chat)
