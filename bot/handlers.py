@@ -221,7 +221,7 @@ async def otp(turn: Turn, answer: str) -> str | None:
     if answer == "otp:pin":
         return "pin"
     if answer in ("otp:resend", "otp:email"):
-        refusal = passcodes.resend_refusal(turn)
+        refusal = passcodes.resend_refusal(turn, by_mail=answer == "otp:email")
         if refusal:
             key, params = refusal
             turn.say(key, **params)

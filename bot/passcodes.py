@@ -53,11 +53,14 @@ async def send(turn: Turn, *, by_mail: bool = False) -> None:
     turn.notify(via, to, f"{via}.passcode", code=code)
 
 
-def resend_refusal(turn: Turn) -> tuple[str, dict[str, int]] | None:
-    """Why a re-issue is not allowed now (message key and params), or None."""
+def resend_refusal(turn: Turn, *, by_mail: bool = False) -> tuple[str, dict[str, int]] | None:
+    """Why a re-issue is not allowed now (message key and params), or None. Switching
+    from SMS to mail is a re-issue too, but need not wait: the member chose another way."""
     record = turn.slots["otp"]
     if record["resends"] >= MAX_RESENDS:
         return "otp.resend_limit", {}
+    if by_mail and record["via"] == "sms":
+        return None
     wait = datetime.fromisoformat(record["sent"]) + RESEND_SPACING - turn.now
     if wait > timedelta(0):
         return "otp.resend_wait", {"seconds": max(1, round(wait.total_seconds()))}

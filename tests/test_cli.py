@@ -174,3 +174,38 @@ def test_readme_shows_the_current_graph() -> None:
     result = subprocess.run([_COMMAND, "graph"], capture_output=True, text=True, check=True)
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert f"```mermaid\n{result.stdout}```" in readme, "paste `netanswer-bot graph` into README"
+
+
+def _to_passcode_step(chat: JsonChat) -> dict[str, Any]:
+    for line in ("/start", VISA.number, VISA.expiry, VISA.code, PASSWORD, PASSWORD, EMAIL):
+        chat.text(line)
+    chat.choice("newsletter:no")
+    chat.choice("terms:agree")
+    return chat.choice("confirm:ok")
+
+
+def test_json_chat_pin_instead_of_sms(env: dict[str, str]) -> None:
+    chat = JsonChat(env, "--user", "pin-user")
+    otp = _to_passcode_step(chat)
+    assert [c["data"] for c in otp["replies"][-1]["choices"]] == [
+        "otp:resend",
+        "otp:email",
+        "otp:pin",
+    ]
+    assert chat.choice("otp:pin")["state"] == "pin"
+    wrong = chat.text("0000")
+    assert wrong["state"] == "pin" and "あと4回" in wrong["replies"][0]["text"]
+    assert chat.text(VISA.pin)["state"] == "wallet"
+    assert chat.close() == 0
+
+
+def test_json_chat_passcode_by_email(env: dict[str, str]) -> None:
+    chat = JsonChat(env, "--user", "mail-user")
+    _to_passcode_step(chat)
+    switched = chat.choice("otp:email")  # at once: no 60-second wait to change the way
+    assert switched["state"] == "otp" and "ha***@example.com" in switched["replies"][0]["text"]
+    [mail] = switched["sandbox"]
+    assert mail["kind"] == "mail" and mail["to"] == EMAIL
+    code = next(word for word in mail["text"].replace("：", " ").split() if word[:6].isdigit())[:6]
+    assert chat.text(code)["state"] == "wallet"
+    assert chat.close() == 0
