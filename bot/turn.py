@@ -52,6 +52,7 @@ class Turn:
     replies: list[Reply] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
     redacted: str | None = None  # how a secret input appears in the transcript
+    answer_not_before: float = 0.0  # time.monotonic() before which the answer must not leave
 
     @property
     def slots(self) -> dict:  # type: ignore[type-arg]

@@ -3,9 +3,10 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import and_, delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.database import insert
 from storage.models import ChatIdentity, Member
 
 
@@ -25,18 +26,30 @@ async def register(
     user_id: str,
     at: datetime,
     **fields: Any,
-) -> Member:
-    """Create the member and link this chat account to it. A re-registration replaces the
-    card's earlier member, and with it every chat account and service linked to it."""
-    await session.execute(delete(Member).where(Member.card_index == fields["card_index"]))
-    member = Member(created_at=at, **fields)
-    session.add(member)
-    await session.flush()
-    await session.execute(
-        delete(ChatIdentity).where(ChatIdentity.channel == channel, ChatIdentity.user_id == user_id)
+) -> int:
+    """Create the member and link this chat account to it; returns the member's id.
+
+    A re-registration replaces the card's earlier member in place (one upsert on the
+    card's index, so two enrollments of one card finishing at once cannot both win)
+    and unlinks every chat account linked to it before."""
+    values = {**fields, "created_at": at}
+    statement = (
+        insert(session, Member)
+        .values(**values)
+        .on_conflict_do_update(index_elements=[Member.card_index], set_=values)
+        .returning(Member.id)
     )
-    session.add(ChatIdentity(channel=channel, user_id=user_id, member_id=member.id, linked_at=at))
-    return member
+    member_id: int = await session.scalar(statement)
+    await session.execute(
+        delete(ChatIdentity).where(
+            or_(
+                ChatIdentity.member_id == member_id,
+                and_(ChatIdentity.channel == channel, ChatIdentity.user_id == user_id),
+            )
+        )
+    )
+    session.add(ChatIdentity(channel=channel, user_id=user_id, member_id=member_id, linked_at=at))
+    return member_id
 
 
 async def linked(session: AsyncSession, channel: str, user_id: str) -> Member | None:

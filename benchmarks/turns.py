@@ -1,0 +1,151 @@
+"""How fast the engine answers: per-message latency and throughput while many members
+enroll at once, and how long a card check takes for each possible outcome.
+
+    .venv/bin/python benchmarks/turns.py [--members 50] [--database-url URL]
+
+Prints numbers; it asserts nothing. Each member runs a full enrollment of a demo card
+(argon2id hashing included) through the same Engine.handle the channels call.
+"""
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy
+
+from bot.config import Settings
+from bot.engine import Inbound
+from bot.runtime import Runtime, start
+from storage import sandbox
+
+_CARDS = [
+    ("4980 0012 3456 7000", "12/29", "123"),
+    ("5425 0012 3456 7000", "08/28", "456"),
+    ("3540 0012 3456 7005", "03/30", "789"),
+    ("3712 345678 90104", "05/29", "4321"),
+    ("2221 0012 3456 7003", "11/31", "135"),
+]
+
+
+async def _send(bot: Runtime, user: str, latencies: list[float], **fields: str) -> str:
+    started = time.perf_counter()
+    outcome = await bot.engine.handle(Inbound("bench", user, uuid.uuid4().hex, **fields))
+    latencies.append(time.perf_counter() - started)
+    return outcome.state
+
+
+async def _enroll(bot: Runtime, n: int, latencies: list[float], hashing: list[float]) -> None:
+    user = f"member-{n}"
+    number, expiry, code = _CARDS[n % len(_CARDS)]
+    for text in ("/start", number, expiry, code):
+        state = await _send(bot, user, latencies, text=text)
+    if state == "reregister":  # another member enrolled the same demo card first
+        await _send(bot, user, latencies, choice="reregister:continue")
+    for text in ("Sakura2024x", "Sakura2024x"):
+        await _send(bot, user, hashing, text=text)
+    await _send(bot, user, latencies, text=f"member{n}@example.com")
+    for choice in ("newsletter:no", "terms:agree", "confirm:ok"):
+        await _send(bot, user, latencies, choice=choice)
+    conversation = await _conversation(bot, user)
+    async with bot.database.transaction() as session:
+        sms = (await sandbox.read(session, bot.vault, conversation_id=conversation))[-1]
+    passcode = next(w for w in sms.text.replace("：", " ").split() if w[:6].isdigit())[:6]
+    assert await _send(bot, user, latencies, text=passcode) == "wallet"
+
+
+async def _conversation(bot: Runtime, user: str) -> int:
+    from storage import conversations
+
+    async with bot.database.transaction() as session:
+        row = await conversations.find(session, "bench", user)
+    assert row is not None
+    return row.id
+
+
+async def _enrollments(settings: Settings, members: int) -> None:
+    bot = await asyncio.to_thread(start, settings)
+    latencies: list[float] = []
+    hashing: list[float] = []  # the two password messages: argon2id dominates them
+    started = time.perf_counter()
+    await asyncio.gather(*(_enroll(bot, n, latencies, hashing) for n in range(members)))
+    elapsed = time.perf_counter() - started
+    await bot.close()
+    total = len(latencies) + len(hashing)
+    cut = statistics.quantiles(latencies, n=100)
+    hashed = statistics.quantiles(hashing, n=100)
+    print(
+        f"  {members} members enrolled at once: {total} messages in {elapsed:.2f} s "
+        f"= {total / elapsed:.0f} messages/s"
+    )
+    print(
+        f"  password messages (argon2id): p50 {hashed[49] * 1000:.0f} ms, "
+        f"p95 {hashed[94] * 1000:.0f} ms"
+    )
+    print(
+        f"  every other message:          p50 {cut[49] * 1000:.0f} ms, "
+        f"p95 {cut[94] * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
+    )
+
+
+async def _check_times(settings: Settings) -> None:
+    bot = await asyncio.to_thread(start, settings)
+    causes = {
+        "match": ("4980 0012 3456 7000", "12/29", "123"),
+        "wrong code": ("4980 0012 3456 7000", "12/29", "999"),
+        "wrong expiry": ("4980 0012 3456 7000", "11/29", "123"),
+        "unknown card": ("4111 1111 1111 1111", "12/29", "123"),
+        "registered card": ("4980 0033 3333 3003", "04/30", "333"),
+    }
+    for cause, (number, expiry, code) in causes.items():
+        samples: list[float] = []
+        for n in range(4):
+            user = f"{cause}-{n}"
+            for text in ("/start", number, expiry):
+                await _send(bot, user, [], text=text)
+            await _send(bot, user, samples, text=code)
+        print(f"  card check, {cause:15}: median {statistics.median(samples) * 1000:6.1f} ms")
+    await bot.close()
+
+
+@contextmanager
+def _scratch(url: str | None, folder: str) -> Iterator[str]:
+    """A fresh SQLite file, or a throw-away schema in the given PostgreSQL database."""
+    if url is None:
+        yield f"sqlite:///{Path(folder) / 'bench.sqlite3'}"
+        return
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    admin = sqlalchemy.create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(sqlalchemy.text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{url}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sqlalchemy.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--members", type=int, default=50)
+    parser.add_argument("--database-url", help="PostgreSQL URL; default: a new SQLite file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder, _scratch(args.database_url, folder) as url:
+        env = {
+            "DATABASE_URL": url,
+            "NETANSWER_KEY_FILE": str(Path(folder) / "keys.json"),
+            "NETANSWER_RATE_LIMIT": "100000",
+        }
+        print(f"database: {url.split('?')[0]}, {args.members} members")
+        asyncio.run(_enrollments(Settings.from_env(env), args.members))
+        asyncio.run(_check_times(Settings.from_env(env)))
+
+
+if __name__ == "__main__":
+    main()
