@@ -106,11 +106,33 @@ async def _check_card(turn: Turn, security_code: str) -> str:
     if holder.registered or await members.card_registered(session, turn.slots["card_index"]):
         turn.slots["registered"] = True
         return "registered"
-    return "verified"
+    return "weak" if _choices_collide(turn, holder.personal) else "verified"
 
 
 async def reregister(turn: Turn, answer: str) -> str:
-    return "next" if answer == "reregister:continue" else "stop"
+    if answer != "reregister:continue":
+        return "stop"
+    return "weak" if _choices_collide(turn, await _personal(turn)) else "next"
+
+
+def _choices_collide(turn: Turn, personal: Personal) -> bool:
+    """When the card is changed from the confirmation, the ID and password chosen for the
+    old card may hold the new holder's birth date or phone. The ID is then dropped (one
+    will be issued); the password, known only by its keyed pieces, must be set anew."""
+    if not turn.dialogue.fixing():
+        return False
+    netid = turn.slots.get("netid")
+    if netid and personal.collisions(netid):
+        turn.slots.pop("netid")
+        turn.say("netid.dropped")
+    marks = set(turn.slots.get("password_marks", ()))
+    vault = turn.services.vault
+    if any(vault.index(fragment, _PASSWORD_PART) in marks for _, fragment in personal.fragments()):
+        turn.say("password.holder_changed")
+        for slot in ("password_hash", "password_marks"):
+            turn.slots.pop(slot)
+        return True
+    return False
 
 
 async def password(turn: Turn, answer: str) -> str:

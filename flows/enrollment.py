@@ -126,6 +126,7 @@ TRANSITIONS: list[dict[str, object]] = [
     {"trigger": "verified", "source": "code", "dest": "confirm", **_FIXING},
     {"trigger": "verified", "source": "code", "dest": "password"},
     {"trigger": "registered", "source": "code", "dest": "reregister"},
+    {"trigger": "weak", "source": ["code", "reregister"], "dest": "password"},
     {"trigger": "mismatch", "source": "code", "dest": "card"},
     {"trigger": "refused", "source": "code", "dest": CLOSED},
     {"trigger": "next", "source": "reregister", "dest": "confirm", **_FIXING},

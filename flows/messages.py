@@ -148,6 +148,11 @@ _JA: dict[str, str] = {
     "card.length": "カード番号は{expected}桁です（入力は{given}桁でした）。",
     "card.luhn": "カード番号に誤りがあるようです。もう一度ご確認ください。",
     "card.accepted": "{brand} {card} を受け付けました。",
+    "card.kept_in_history": (
+        "ご注意：LINEでは、お送りいただいたメッセージをこちらから削除できません。"
+        "カード番号はこのトークの履歴に残ります。入力のあと、そのメッセージを長押しして"
+        "「送信取消」を選ぶと、履歴から消せます（送信から24時間以内）。"
+    ),
     "card.mismatch": (
         "カード番号・有効期限・セキュリティコードの組み合わせを確認できませんでした。"
         "お手数ですが、カード番号からもう一度入力してください。"
@@ -176,6 +181,7 @@ _JA: dict[str, str] = {
         "パスワードにメールアドレスの@より前の部分が含まれているため、このパスワードは使えません。"
         "新しいパスワードを決めてください（メールアドレスは保存済みです）。"
     ),
+    "password.holder_changed": "パスワードに新しいカードの会員さまの生年月日か電話番号が含まれています。パスワードを決め直してください。",
     "repeat.mismatch": "1回目のパスワードと一致しませんでした。パスワードをもう一度決めてください。",
     "netid.length": "NetアンサーIDは{min}〜{max}文字にしてください。",
     "netid.characters": "NetアンサーIDに使えるのは半角英字と数字だけです。",
@@ -185,6 +191,7 @@ _JA: dict[str, str] = {
     "netid.taken": "このNetアンサーIDはすでに使われています。別のIDをお考えください。",
     "netid.chosen": "NetアンサーID {netid} で登録します。",
     "netid.will_issue": "NetアンサーIDはご登録完了時に発行します。",
+    "netid.dropped": "ご希望のNetアンサーIDに新しいカードの会員さまの生年月日か電話番号が含まれるため、IDはご登録完了時に発行します（確認画面から別のIDを選べます）。",
     "email.empty": "メールアドレスが入力されていません。",
     "email.invalid": "「{address}」はメールアドレスとして正しくないようです。",
     "email.too_many": "メールアドレスは2つまで（パソコン・携帯電話）です。",
@@ -394,6 +401,11 @@ _EN: dict[str, str] = {
     "card.length": "A card number has {expected} digits (you entered {given}).",
     "card.luhn": "The card number seems to contain a mistake. Please check it.",
     "card.accepted": "Got it: {brand} {card}.",
+    "card.kept_in_history": (
+        "Please note: on LINE I cannot delete the messages you send, so your card number "
+        "stays in this chat's history. After entering it, press and hold that message and "
+        "choose 'Unsend' to remove it (within 24 hours of sending)."
+    ),
     "card.mismatch": (
         "We could not confirm that card number, expiry and security code. "
         "Please start again with the card number."
@@ -420,6 +432,7 @@ _EN: dict[str, str] = {
         "Your password contains the part of your email address before @, so it cannot be "
         "used. Please choose a new password (your email address is kept)."
     ),
+    "password.holder_changed": "Your password contains the new card holder's birth date or phone number. Please choose a new password.",
     "repeat.mismatch": "That did not match the first password. Please choose your password again.",
     "netid.length": "The Net Answer ID must be {min}-{max} characters long.",
     "netid.characters": "The Net Answer ID may contain half-width letters and digits only.",
@@ -429,6 +442,7 @@ _EN: dict[str, str] = {
     "netid.taken": "This Net Answer ID is already taken. Please think of another.",
     "netid.chosen": "You will be registered as {netid}.",
     "netid.will_issue": "Your Net Answer ID will be issued when you finish.",
+    "netid.dropped": "The Net Answer ID you chose contains the new card holder's birth date or phone number, so an ID will be issued when you finish (you can choose another from the confirmation).",
     "email.empty": "No email address was entered.",
     "email.invalid": "'{address}' does not look like a valid email address.",
     "email.too_many": "At most two addresses (PC and mobile), please.",

@@ -459,3 +459,28 @@ async def test_fix_the_password_and_the_id(chat: Chat) -> None:
     await chat.send(choice="confirm:edit")
     await chat.send(choice="fix:back")
     assert chat.state == "confirm"
+
+
+async def test_changing_the_card_rechecks_the_id_and_password_against_the_new_holder(
+    chat: Chat,
+) -> None:
+    from tests.enroll import MASTERCARD
+
+    await to_password(chat)
+    await chat.send(choice="netid:own")
+    await chat.send("hanako1103")  # fine for the VISA holder; the Mastercard holder is 11/03
+    await chat.send("Sakura1103x")
+    await chat.send("Sakura1103x")
+    await chat.send(EMAIL)
+    await chat.send(choice="newsletter:no")
+    await chat.send(choice="terms:agree")
+    await chat.send(choice="confirm:edit")
+    await chat.send(choice="fix:card")
+    await chat.send(MASTERCARD.number)
+    await chat.send(MASTERCARD.expiry)
+    await chat.send(MASTERCARD.code)
+    assert chat.keys == ["netid.dropped", "password.holder_changed", "ask.password"]
+    await chat.send(PASSWORD)
+    await chat.send(PASSWORD)
+    assert chat.state == "confirm"
+    assert "（登録完了時に発行）" in chat.texts[-1] and "5425 00** **** 7000" in chat.texts[-1]
