@@ -29,6 +29,9 @@ class Settings:
     telegram_bot_token: str | None = field(default=None, repr=False)
     telegram_webhook_secret: str | None = field(default=None, repr=False)
     telegram_api_base_url: str | None = None
+    line_channel_secret: str | None = field(default=None, repr=False)
+    line_channel_access_token: str | None = field(default=None, repr=False)
+    line_api_base_url: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
@@ -45,6 +48,9 @@ class Settings:
             telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN") or None,
             telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET") or None,
             telegram_api_base_url=env.get("TELEGRAM_API_BASE_URL") or None,
+            line_channel_secret=env.get("LINE_CHANNEL_SECRET") or None,
+            line_channel_access_token=env.get("LINE_CHANNEL_ACCESS_TOKEN") or None,
+            line_api_base_url=env.get("LINE_API_BASE_URL") or None,
         )
 
     def vault(self) -> Vault:

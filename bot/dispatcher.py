@@ -5,6 +5,10 @@ reply exists exactly when the state change does. After the commit the channel ca
 :meth:`Dispatcher.deliver` for that chat; a reply that cannot be sent stays queued
 with a later ``next_attempt_at`` and :meth:`Dispatcher.run` sends it again. The
 replies of one chat always leave in the order they were written.
+
+A channel that takes several messages in one call (LINE: up to five) implements
+:class:`BatchSender`; it is handed the consecutive replies of one turn together, and
+they succeed or fail together.
 """
 
 import asyncio
@@ -12,7 +16,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,6 +42,7 @@ class Outgoing:
     route: Mapping[str, Any]
     reply: Reply
     lang: str
+    part: int = 0  # position of the reply among its turn's replies
 
 
 class SendFailed(Exception):
@@ -57,6 +62,15 @@ class Sender(Protocol):
         """Send one reply or raise :class:`SendFailed`."""
 
 
+@runtime_checkable
+class BatchSender(Protocol):
+    batch_size: int  # the most replies one call may carry
+
+    async def send_batch(self, batch: Sequence[Outgoing]) -> None:
+        """Send consecutive replies of one turn (same route) in one call, or raise
+        :class:`SendFailed` for them all."""
+
+
 def queue(
     session: AsyncSession,
     *,
@@ -69,14 +83,14 @@ def queue(
     at: datetime,
 ) -> None:
     """Queue replies in the caller's transaction."""
-    for reply in replies:
+    for part, reply in enumerate(replies):
         outbox.add(
             session,
             conversation_id=conversation_id,
             channel=channel,
             user_id=user_id,
             route=route,
-            payload=_payload(reply),
+            payload=_payload(reply, part),
             lang=lang,
             at=at,
         )
@@ -86,19 +100,22 @@ class Dispatcher:
     def __init__(self, database: Database, clock: Callable[[], datetime]) -> None:
         self._database = database
         self._clock = clock
-        self._senders: dict[str, Sender] = {}
+        self._senders: dict[str, Sender | BatchSender] = {}
 
-    def register(self, channel: str, sender: Sender) -> None:
+    def register(self, channel: str, sender: Sender | BatchSender) -> None:
         self._senders[channel] = sender
 
     async def deliver(self, channel: str, user_id: str) -> None:
         """Send the chat's due replies, oldest first, until none is left or one fails."""
         sender = self._senders[channel]
+        size = sender.batch_size if isinstance(sender, BatchSender) else 1
         while True:
             now = self._clock()
             async with self._database.transaction() as session:
-                row = await outbox.claim_next(session, channel, user_id, now=now, until=now + LEASE)
-            if row is None or not await self._send(sender, row):
+                rows = await outbox.claim_batch(
+                    session, channel, user_id, now=now, until=now + LEASE, size=size
+                )
+            if not rows or not await self._send(sender, rows):
                 return
 
     async def deliver_due(self) -> None:
@@ -118,44 +135,53 @@ class Dispatcher:
             except Exception as error:  # the database may be away for a while
                 logger.warning("outbox sweep failed: %s", type(error).__name__)
 
-    async def _send(self, sender: Sender, row: OutboxMessage) -> bool:
-        outgoing = Outgoing(row.id, row.user_id, row.route, _reply(row.payload), row.lang)
+    async def _send(self, sender: Sender | BatchSender, rows: Sequence[OutboxMessage]) -> bool:
+        batch = [_outgoing(row) for row in rows]
         try:
-            await sender.send(outgoing)
+            if isinstance(sender, BatchSender):
+                await sender.send_batch(batch)
+            else:
+                await sender.send(batch[0])
         except SendFailed as failure:
-            await self._failed(row, failure)
+            await self._failed(rows, failure)
             return False
         except Exception as error:  # a sender bug must not lose the reply either
-            await self._failed(row, SendFailed(type(error).__name__))
+            await self._failed(rows, SendFailed(type(error).__name__))
             return False
         async with self._database.transaction() as session:
-            await outbox.mark_sent(session, row.id, at=self._clock())
+            await outbox.mark_sent(session, [row.id for row in rows], at=self._clock())
         return True
 
-    async def _failed(self, row: OutboxMessage, failure: SendFailed) -> None:
-        attempts = row.attempts + 1
+    async def _failed(self, rows: Sequence[OutboxMessage], failure: SendFailed) -> None:
         async with self._database.transaction() as session:
-            if failure.permanent or attempts >= MAX_ATTEMPTS:
-                logger.error(
-                    "outbox %s: giving up on %s after %s attempts (%s)",
-                    row.id,
-                    row.channel,
-                    attempts,
-                    failure.reason,
-                )
-                await outbox.give_up(session, row.id, error=failure.reason)
-                return
-            delay = _backoff(attempts, failure.retry_after)
-            logger.warning(
-                "outbox %s: %s send failed (%s), retry in %ss",
+            for row in rows:
+                await self._record_failure(session, row, failure)
+
+    async def _record_failure(
+        self, session: AsyncSession, row: OutboxMessage, failure: SendFailed
+    ) -> None:
+        attempts = row.attempts + 1
+        if failure.permanent or attempts >= MAX_ATTEMPTS:
+            logger.error(
+                "outbox %s: giving up on %s after %s attempts (%s)",
                 row.id,
                 row.channel,
+                attempts,
                 failure.reason,
-                delay.total_seconds(),
             )
-            await outbox.reschedule(
-                session, row.id, retry_at=self._clock() + delay, error=failure.reason
-            )
+            await outbox.give_up(session, row.id, error=failure.reason)
+            return
+        delay = _backoff(attempts, failure.retry_after)
+        logger.warning(
+            "outbox %s: %s send failed (%s), retry in %ss",
+            row.id,
+            row.channel,
+            failure.reason,
+            delay.total_seconds(),
+        )
+        await outbox.reschedule(
+            session, row.id, retry_at=self._clock() + delay, error=failure.reason
+        )
 
 
 def _backoff(attempts: int, retry_after: float | None) -> timedelta:
@@ -164,13 +190,20 @@ def _backoff(attempts: int, retry_after: float | None) -> timedelta:
     return min(timedelta(seconds=2**attempts), _BACKOFF_CAP)
 
 
-def _payload(reply: Reply) -> dict[str, Any]:
+def _payload(reply: Reply, part: int) -> dict[str, Any]:
     return {
         "key": reply.key,
         "params": dict(reply.params),
         "choices": [[choice.data, choice.label] for choice in reply.choices],
         "sensitive": reply.sensitive,
+        "part": part,
     }
+
+
+def _outgoing(row: OutboxMessage) -> Outgoing:
+    # Rows queued before replies were numbered carry no part: each counts as a first.
+    part = row.payload.get("part", 0)
+    return Outgoing(row.id, row.user_id, row.route, _reply(row.payload), row.lang, part)
 
 
 def _reply(payload: Mapping[str, Any]) -> Reply:

@@ -2,7 +2,7 @@
 outbox retry loop. Stateless: any number of these may serve one database.
 
 ``503`` whenever the database cannot be reached, so a load balancer stops sending
-traffic and Telegram retries the update later.
+traffic and the channels deliver the event again later.
 """
 
 import asyncio
@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adapters.line import CHANNEL as LINE
+from adapters.line import SIGNATURE_HEADER, Line, Rejected
 from adapters.telegram import CHANNEL as TELEGRAM
 from adapters.telegram import SECRET_HEADER, Malformed, Telegram
 from bot import telephony
@@ -51,6 +53,7 @@ def create_app(
     )
     if polling and telegram is None:
         raise ConfigError("--telegram-polling needs TELEGRAM_BOT_TOKEN")
+    line = Line.configured(runtime.settings, runtime.engine)
     routes = [Route("/healthz", _health(runtime.database), methods=["GET"])]
     if runtime.settings.telephony_secret:
         endpoint = _inbound_call(runtime, runtime.settings.telephony_secret)
@@ -60,6 +63,9 @@ def create_app(
         if not polling:
             webhook = _telegram_webhook(telegram, dispatcher)
             routes.append(Route("/webhooks/telegram", webhook, methods=["POST"]))
+    if line is not None:
+        dispatcher.register(LINE, line)
+        routes.append(Route("/webhooks/line", _line_webhook(line, dispatcher), methods=["POST"]))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -69,6 +75,8 @@ def create_app(
                 await telegram.start()
                 if polling:
                     tasks.append(asyncio.create_task(telegram.poll(dispatcher)))
+            if line is not None:
+                await line.start()
             yield
         finally:
             for task in tasks:
@@ -76,6 +84,8 @@ def create_app(
             await asyncio.gather(*tasks, return_exceptions=True)
             if telegram is not None:
                 await telegram.close()
+            if line is not None:
+                await line.close()
             await runtime.close()
 
     app = Starlette(
@@ -113,6 +123,21 @@ def _telegram_webhook(telegram: Telegram, dispatcher: Dispatcher) -> Endpoint:
     return webhook
 
 
+def _line_webhook(line: Line, dispatcher: Dispatcher) -> Endpoint:
+    async def webhook(request: Request) -> Response:
+        try:
+            events = line.parse(await request.body(), request.headers.get(SIGNATURE_HEADER))
+        except Rejected:
+            return Response(status_code=400)
+        users = await line.handle(events)
+        if not users:
+            return Response()
+        # Answer LINE at once; the replies go out right after, while the tokens are fresh.
+        return Response(background=BackgroundTask(_deliver_all, dispatcher, LINE, users))
+
+    return webhook
+
+
 def _inbound_call(runtime: Runtime, secret: str) -> Endpoint:
     """The issuer's toll-free line reports a caller: ``{"caller": "03-1234-5678"}``."""
 
@@ -139,6 +164,11 @@ async def _deliver(dispatcher: Dispatcher, channel: str, user_id: str) -> None:
         await dispatcher.deliver(channel, user_id)
     except Exception as error:  # the retry loop sends whatever is still queued
         logger.warning("delivery after the webhook failed: %s", type(error).__name__)
+
+
+async def _deliver_all(dispatcher: Dispatcher, channel: str, user_ids: list[str]) -> None:
+    for user_id in user_ids:
+        await _deliver(dispatcher, channel, user_id)
 
 
 async def _unavailable(request: Request, error: Exception) -> Response:

@@ -78,3 +78,13 @@ async def transcript(session: AsyncSession, conversation_id: int) -> list[Transc
         .order_by(TranscriptEntry.id)
     )
     return list((await session.scalars(query)).all())
+
+
+async def said(session: AsyncSession, conversation_id: int, key: str, *, state: str) -> bool:
+    """Whether the bot has already said ``key`` in this conversation, at ``state``."""
+    query = select(TranscriptEntry.body).where(
+        TranscriptEntry.conversation_id == conversation_id,
+        TranscriptEntry.direction == "out",
+        TranscriptEntry.state == state,
+    )
+    return any(body.get("key") == key for body in await session.scalars(query))

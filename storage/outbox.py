@@ -1,17 +1,19 @@
-"""The outbox of channel replies: queued in the turn's transaction, claimed one at a
-time per chat (oldest first), then marked sent, rescheduled or given up.
+"""The outbox of channel replies: queued in the turn's transaction, claimed per chat
+(oldest first, alone or with the rows of the same turn behind it), then marked sent,
+rescheduled or given up.
 
 Channel-neutral: a row names its channel, chat user and ``route`` (how the channel
 reaches the chat); what a payload means is up to the caller.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.database import aware
 from storage.models import OutboxMessage
 
 PENDING = "pending"
@@ -76,10 +78,48 @@ async def claim_next(
     return await session.scalar(statement)
 
 
-async def mark_sent(session: AsyncSession, message_id: int, *, at: datetime) -> None:
+async def claim_batch(
+    session: AsyncSession, channel: str, user_id: str, *, now: datetime, until: datetime, size: int
+) -> list[OutboxMessage]:
+    """Lease the chat's oldest pending row (as :func:`claim_next`) and up to ``size - 1``
+    pending rows right behind it that share its route (the rest of the same turn) and
+    are due. Only the worker holding the oldest row can reach the others, so a batch
+    never overlaps another worker's."""
+    head = await claim_next(session, channel, user_id, now=now, until=until)
+    if head is None:
+        return []
+    if size == 1:
+        return [head]
+    query = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.channel == channel,
+            OutboxMessage.user_id == user_id,
+            OutboxMessage.status == PENDING,
+            OutboxMessage.id > head.id,
+        )
+        .order_by(OutboxMessage.id)
+        .limit(size - 1)
+    )
+    batch = [head]
+    for row in (await session.scalars(query)).all():
+        if row.route != head.route or aware(row.next_attempt_at) > now:
+            break
+        batch.append(row)
+    if len(batch) > 1:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_([row.id for row in batch[1:]]))
+            .values(leased_until=until)
+            .execution_options(synchronize_session=False)
+        )
+    return batch
+
+
+async def mark_sent(session: AsyncSession, message_ids: Sequence[int], *, at: datetime) -> None:
     await session.execute(
         update(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
+        .where(OutboxMessage.id.in_(message_ids))
         .values(status=SENT, sent_at=at, leased_until=None, attempts=OutboxMessage.attempts + 1)
     )
 

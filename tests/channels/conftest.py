@@ -1,9 +1,15 @@
-"""A Telegram member talking to the bot through ``POST /webhooks/telegram``, with a
-local stand-in for the Bot API on the other side."""
+"""A Telegram member talking to the bot through ``POST /webhooks/telegram``, and a LINE
+friend through ``POST /webhooks/line``, each with a local stand-in for the platform's
+API on the other side."""
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import itertools
+import json
 import random
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -16,6 +22,8 @@ from bot.config import Settings
 from bot.runtime import Runtime, start
 from bot.server import create_app
 from bot.throttle import Throttle
+from tests.channels.line_stand_in import TOKEN as LINE_TOKEN
+from tests.channels.line_stand_in import LineStandIn
 from tests.channels.telegram_stand_in import BOT_USER, TOKEN, TelegramStandIn
 from tests.conftest import Clock
 
@@ -148,3 +156,138 @@ class Member:
 @pytest.fixture
 def member(client: httpx.AsyncClient, stand_in: TelegramStandIn) -> Member:
     return Member(client, stand_in)
+
+
+# LINE
+
+LINE_SECRET = "8c570fa6dd201bb328f1c1eac23a96d8"
+_DESTINATION = "U0123456789abcdef0123456789abcdef"
+_line_event_ids = itertools.count(1)
+
+
+@pytest.fixture
+def line_stand_in() -> Iterator[LineStandIn]:
+    server = LineStandIn()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def line_runtime(
+    settings: Settings, line_stand_in: LineStandIn, clock: Clock
+) -> AsyncIterator[Runtime]:
+    line_settings = replace(
+        settings,
+        line_channel_secret=LINE_SECRET,
+        line_channel_access_token=LINE_TOKEN,
+        line_api_base_url=line_stand_in.base_url,
+    )
+    bot = await asyncio.to_thread(start, line_settings, clock=clock, rng=random.Random(7))
+    yield bot
+    await bot.close()
+
+
+@pytest.fixture
+async def line_app(line_runtime: Runtime) -> AsyncIterator[Starlette]:
+    app = create_app(line_runtime, retry_every=3600)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def line_client(line_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=line_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://bot.test") as client:
+        yield client
+
+
+def sign(body: bytes, secret: str = LINE_SECRET) -> str:
+    """X-Line-Signature: base64 of the HMAC-SHA256 of the raw body."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+@dataclass
+class Friend:
+    """One LINE user in a one-to-one chat with the bot, sending webhook events shaped
+    like the examples of LINE's Messaging API reference."""
+
+    client: httpx.AsyncClient
+    user_id: str = "U4af4980629e7c3a2b1d0f5e6a7b8c9d0"
+    source_type: str = "user"
+    sent: list[tuple[str, str]] = field(default_factory=list)  # (text, message id)
+    _message_ids: Iterator[int] = field(default_factory=lambda: itertools.count(468789577898262530))
+
+    @property
+    def source(self) -> dict[str, Any]:
+        if self.source_type == "user":
+            return {"type": "user", "userId": self.user_id}
+        group = "Ca56f94637cc4347f90a25382909b24b9"
+        return {"type": "group", "groupId": group, "userId": self.user_id}
+
+    def event(self, kind: str, *, reply_token: bool = True, **fields: Any) -> dict[str, Any]:
+        event: dict[str, Any] = {
+            "type": kind,
+            "mode": "active",
+            "timestamp": 1_795_000_000_000 + next(_line_event_ids),
+            "source": self.source,
+            "webhookEventId": f"01JD{next(_line_event_ids):022d}",
+            "deliveryContext": {"isRedelivery": False},
+            **fields,
+        }
+        if reply_token:
+            event["replyToken"] = uuid.uuid4().hex
+        return event
+
+    def message(self, text: str) -> dict[str, Any]:
+        message_id = str(next(self._message_ids))
+        self.sent.append((text, message_id))
+        content = {"id": message_id, "type": "text", "text": text, "quoteToken": uuid.uuid4().hex}
+        return self.event("message", message=content)
+
+    def sticker(self) -> dict[str, Any]:
+        content = {
+            "id": str(next(self._message_ids)),
+            "type": "sticker",
+            "quoteToken": uuid.uuid4().hex,
+            "packageId": "446",
+            "stickerId": "1988",
+            "stickerResourceType": "STATIC",
+        }
+        return self.event("message", message=content)
+
+    def postback(self, data: str) -> dict[str, Any]:
+        return self.event("postback", postback={"data": data})
+
+    def follow(self) -> dict[str, Any]:
+        return self.event("follow", follow={"isUnblocked": False})
+
+    def unfollow(self) -> dict[str, Any]:
+        return self.event("unfollow", reply_token=False)
+
+    def unsend(self, message_id: str) -> dict[str, Any]:
+        return self.event("unsend", reply_token=False, unsend={"messageId": message_id})
+
+    async def post(
+        self, *events: dict[str, Any], signature: str | None = "signed"
+    ) -> httpx.Response:
+        body = json.dumps({"destination": _DESTINATION, "events": list(events)}).encode()
+        headers = {"Content-Type": "application/json"}
+        if signature is not None:
+            headers["X-Line-Signature"] = sign(body) if signature == "signed" else signature
+        return await self.client.post("/webhooks/line", content=body, headers=headers)
+
+    async def say(self, text: str) -> httpx.Response:
+        response = await self.post(self.message(text))
+        assert response.status_code == 200, response.text
+        return response
+
+    async def choose(self, data: str) -> httpx.Response:
+        response = await self.post(self.postback(data))
+        assert response.status_code == 200, response.text
+        return response
+
+
+@pytest.fixture
+def friend(line_client: httpx.AsyncClient) -> Friend:
+    return Friend(line_client)

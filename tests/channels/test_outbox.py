@@ -2,6 +2,7 @@
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 
 from sqlalchemy import select
 
@@ -36,6 +37,38 @@ async def test_racing_deliverers_send_each_reply_once_in_order(bot: Runtime, clo
         queued = list(await session.scalars(select(OutboxMessage.id).order_by(OutboxMessage.id)))
     assert len(queued) == 7
     assert channel.sent == queued
+
+
+class _SlowBatchChannel:
+    batch_size = 2
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[int, int]]] = []  # (row id, part in its turn)
+
+    async def send_batch(self, batch: Sequence[Outgoing]) -> None:
+        await asyncio.sleep(0.005)
+        self.batches.append([(outgoing.id, outgoing.part) for outgoing in batch])
+
+
+async def test_racing_batch_deliverers_keep_each_turn_together_in_order(
+    bot: Runtime, clock: Clock
+) -> None:
+    for text in ("/start", "4980 0012 3456 7000", "12/29"):  # 2, 2 and 1 replies
+        inbound = Inbound("test", "member-1", uuid.uuid4().hex, text=text)
+        await bot.engine.handle(inbound, deliver_to={"turn": text})
+    channel = _SlowBatchChannel()
+    dispatcher = Dispatcher(bot.database, clock)
+    dispatcher.register("test", channel)
+
+    await asyncio.gather(*(dispatcher.deliver("test", "member-1") for _ in range(4)))
+
+    async with bot.database.transaction() as session:
+        queued = list(await session.scalars(select(OutboxMessage.id).order_by(OutboxMessage.id)))
+    assert channel.batches == [
+        [(queued[0], 0), (queued[1], 1)],
+        [(queued[2], 0), (queued[3], 1)],
+        [(queued[4], 0)],
+    ]
 
 
 async def test_without_a_route_nothing_is_queued(bot: Runtime, clock: Clock) -> None:

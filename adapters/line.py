@@ -1,0 +1,295 @@
+"""The LINE channel: line-bot-sdk v3 verifies and parses webhooks (``WebhookParser``)
+and sends through the async Messaging API; no ``WebhookHandler``, which calls its
+handlers without awaiting them.
+
+A webhook event becomes an :class:`~bot.engine.Inbound` (event id = ``webhookEventId``,
+which a redelivery keeps, so it is processed once). The engine queues the replies in
+the outbox with a route naming the event's reply token, when it arrived and a turn id;
+the dispatcher hands this adapter one turn's replies at a time, at most five (LINE's
+limit per call). The first five of a turn go out with the reply token while it is
+fresh; anything later, or anything the token no longer carries (expired, already
+used), is pushed with an ``X-Line-Retry-Key`` derived from the turn id and the batch,
+so a retried push is accepted once (LINE answers 409 to the repeat).
+
+Only one-to-one chats with a user are served: card data has no place in a group.
+"""
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from linebot.v3 import WebhookParser
+from linebot.v3.exceptions import InvalidSignatureError
+from linebot.v3.messaging import (
+    ApiException,
+    AsyncApiClient,
+    AsyncMessagingApi,
+    Configuration,
+    PostbackAction,
+    PushMessageRequest,
+    QuickReply,
+    QuickReplyItem,
+    ReplyMessageRequest,
+    ShowLoadingAnimationRequest,
+    TextMessage,
+)
+from linebot.v3.webhooks import (
+    Event,
+    EventMode,
+    FollowEvent,
+    MessageEvent,
+    PostbackEvent,
+    TextMessageContent,
+    UnfollowEvent,
+    UnsendEvent,
+    UserSource,
+)
+
+from bot.config import Settings
+from bot.dispatcher import Outgoing, SendFailed
+from bot.engine import Engine, Inbound
+from flows.messages import DEFAULT_LANG, label, render
+from flows.replies import Reply
+
+CHANNEL = "line"
+SIGNATURE_HEADER = "X-Line-Signature"
+MESSAGES_PER_CALL = 5
+REPLY_TOKEN_LIFETIME = timedelta(seconds=50)  # LINE honours one for about a minute
+_TEXT_LIMIT = 5000  # UTF-16 code units per text message
+_QUICK_REPLY_ITEMS = 13
+_LABEL_LIMIT = 20  # characters of a quick-reply button
+_DISPLAY_TEXT_LIMIT = 300
+_LOADING_SECONDS = 20  # 5-60, a multiple of 5; the first message sent ends it earlier
+_SEND_TIMEOUT = 10.0  # seconds per Messaging API call
+_COURTESY_TIMEOUT = 3.0  # seconds for the loading animation, which must never hold a turn
+_INVALID_REPLY_TOKEN = "Invalid reply token"
+
+logger = logging.getLogger(__name__)
+
+
+class Rejected(Exception):
+    """The request is not a webhook from LINE: unsigned, wrongly signed or unreadable."""
+
+
+class Line:
+    """Implements :class:`~bot.dispatcher.BatchSender` for the outbox."""
+
+    batch_size = MESSAGES_PER_CALL
+
+    def __init__(
+        self,
+        configuration: Configuration,
+        secret: str,
+        engine: Engine,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._configuration = configuration
+        self._parser = WebhookParser(secret)
+        self._engine = engine
+        self._clock = clock
+        self._client: AsyncApiClient | None = None
+        self._api: AsyncMessagingApi | None = None
+
+    @classmethod
+    def configured(cls, settings: Settings, engine: Engine) -> "Line | None":
+        """The channel from the settings; None (LINE off) without a secret and token."""
+        secret, token = settings.line_channel_secret, settings.line_channel_access_token
+        if not (secret and token):
+            return None
+        host = settings.line_api_base_url.rstrip("/") if settings.line_api_base_url else None
+        configuration = Configuration(host=host, access_token=token)
+        return cls(configuration, secret, engine, engine.services.clock)
+
+    async def start(self) -> None:
+        """Open the HTTP client; aiohttp needs the running event loop for that."""
+        self._client = AsyncApiClient(self._configuration)
+        self._api = AsyncMessagingApi(self._client)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+    def parse(self, body: bytes, signature: str | None) -> list[Event]:
+        """The events of a webhook request, once its signature over the raw body holds.
+        LINE's "Verify" button sends no events at all."""
+        if not signature:
+            raise Rejected("no signature")
+        try:
+            return list(self._parser.parse(body.decode("utf-8"), signature))
+        except InvalidSignatureError:
+            raise Rejected("wrong signature") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise Rejected(type(error).__name__) from None
+
+    async def handle(self, events: Sequence[Event]) -> list[str]:
+        """Run the events through the engine, in order. Returns the users whose replies
+        are queued."""
+        users: list[str] = []
+        for event in events:
+            user_id = await self._handle(event)
+            if user_id is not None and user_id not in users:
+                users.append(user_id)
+        return users
+
+    async def send_batch(self, batch: Sequence[Outgoing]) -> None:
+        """Send consecutive replies of one turn in one call: reply or push."""
+        head = batch[0]
+        messages = [_message(outgoing.reply, outgoing.lang) for outgoing in batch]
+        await self._deliver(head.user_id, head.route, head.part, messages)
+
+    async def _handle(self, event: Event) -> str | None:
+        inbound = _inbound(event)
+        if inbound is None:
+            return None
+        route = {
+            "reply_token": getattr(event, "reply_token", None),
+            "received_at": self._clock().isoformat(),
+            "turn": uuid.uuid4().hex,
+        }
+        animation = None
+        if isinstance(event, MessageEvent | PostbackEvent):  # the member waits for an answer
+            animation = asyncio.create_task(self._show_loading(inbound.user_id))
+        try:
+            outcome = await self._engine.handle(inbound, deliver_to=route)
+        finally:
+            if animation is not None:
+                await animation
+        if outcome.failed and route["reply_token"]:  # rolled back, nothing queued: apologise
+            apology = [_message(reply, DEFAULT_LANG) for reply in outcome.replies]
+            try:
+                await self._deliver(inbound.user_id, route, 0, apology)
+            except Exception as error:  # LINE away too: the member may simply write again
+                logger.warning("line apology failed: %s", type(error).__name__)
+        return inbound.user_id
+
+    async def _deliver(
+        self, user_id: str, route: Mapping[str, Any], part: int, messages: list[TextMessage]
+    ) -> None:
+        api = self._messaging()
+        token = route.get("reply_token")
+        if part == 0 and token and self._fresh(route):
+            try:
+                await api.reply_message(
+                    ReplyMessageRequest(reply_token=token, messages=messages),
+                    _request_timeout=_SEND_TIMEOUT,
+                )
+                return
+            except ApiException as error:
+                if not _invalid_reply_token(error):
+                    raise _failure(error) from None
+                logger.info("line reply token refused; pushing instead")
+        retry_key = str(uuid.uuid5(uuid.UUID(route["turn"]), str(part)))
+        try:
+            await api.push_message(
+                PushMessageRequest(to=user_id, messages=messages),
+                x_line_retry_key=retry_key,
+                _request_timeout=_SEND_TIMEOUT,
+            )
+        except ApiException as error:
+            if error.status != 409:  # 409: this retry key was accepted before
+                raise _failure(error) from None
+
+    async def _show_loading(self, user_id: str) -> None:
+        """A courtesy while the turn runs (it may ask the issuer); its failure is logged
+        and otherwise ignored."""
+        request = ShowLoadingAnimationRequest(chat_id=user_id, loading_seconds=_LOADING_SECONDS)
+        try:
+            await self._messaging().show_loading_animation(
+                request, _request_timeout=_COURTESY_TIMEOUT
+            )
+        except Exception as error:  # any failure at all: the turn goes on without it
+            logger.warning("line loading animation failed: %s", type(error).__name__)
+
+    def _fresh(self, route: Mapping[str, Any]) -> bool:
+        received = datetime.fromisoformat(route["received_at"])
+        return self._clock() - received < REPLY_TOKEN_LIFETIME
+
+    def _messaging(self) -> AsyncMessagingApi:
+        assert self._api is not None, "start() opens the client before any webhook"
+        return self._api
+
+
+def _inbound(event: Event) -> Inbound | None:
+    """The engine's view of an event; None for anything but a user in a one-to-one chat
+    writing, pressing a button, following, unfollowing or unsending."""
+    source = event.source
+    if not isinstance(source, UserSource) or not source.user_id:
+        return None
+    if event.mode != EventMode.ACTIVE:  # another channel holds the chat (standby)
+        return None
+    common: dict[str, Any] = {
+        "channel": CHANNEL,
+        "user_id": source.user_id,
+        "event_id": event.webhook_event_id,
+        "keeps_history": True,
+    }
+    if isinstance(event, MessageEvent):
+        message = event.message
+        text = message.text if isinstance(message, TextMessageContent) else None
+        return Inbound(**common, text=text)
+    if isinstance(event, PostbackEvent):
+        return Inbound(**common, choice=event.postback.data)
+    if isinstance(event, FollowEvent):
+        return Inbound(**common, opened=True)
+    if isinstance(event, UnfollowEvent):
+        return Inbound(**common, left=True)
+    if isinstance(event, UnsendEvent):
+        return Inbound(**common, unsent=True)
+    return None
+
+
+def _message(reply: Reply, lang: str) -> TextMessage:
+    return TextMessage(
+        text=_fit(render(reply, lang), _TEXT_LIMIT), quick_reply=_buttons(reply, lang)
+    )
+
+
+def _buttons(reply: Reply, lang: str) -> QuickReply | None:
+    """Choices as quick-reply buttons; a press comes back as a postback with the choice's
+    data and shows the full label in the chat."""
+    if not reply.choices:
+        return None
+    items = [
+        QuickReplyItem(
+            action=PostbackAction(
+                label=_fit(label(choice, lang), _LABEL_LIMIT),
+                data=choice.data,
+                display_text=_fit(label(choice, lang), _DISPLAY_TEXT_LIMIT),
+            )
+        )
+        for choice in reply.choices[:_QUICK_REPLY_ITEMS]
+    ]
+    return QuickReply(items=items)
+
+
+def _fit(text: str, limit: int) -> str:
+    """``text`` within ``limit`` UTF-16 code units (how LINE counts), ending in "…" when
+    cut. Counting UTF-16 units is never laxer than counting characters."""
+    if _utf16_units(text) <= limit:
+        return text
+    kept, used = [], 1  # room for the ellipsis
+    for character in text:
+        used += _utf16_units(character)
+        if used > limit:
+            break
+        kept.append(character)
+    return "".join(kept) + "…"
+
+
+def _utf16_units(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _invalid_reply_token(error: ApiException) -> bool:
+    return error.status == 400 and _INVALID_REPLY_TOKEN.lower() in str(error.body or "").lower()
+
+
+def _failure(error: ApiException) -> SendFailed:
+    """A refused request is not retried (LINE would refuse it again); an overloaded,
+    unreachable or unauthorised API is (the token may be fixed meanwhile)."""
+    status = error.status or 0
+    permanent = 400 <= status < 500 and status not in (401, 408, 429)
+    return SendFailed(f"LINE {status}", permanent=permanent)
