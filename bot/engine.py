@@ -6,8 +6,10 @@ the redacted transcript in the same transaction. SMS and mail go out after the
 commit, so a rolled-back turn never sends anything.
 """
 
+import asyncio
 import copy
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -31,6 +33,7 @@ from storage import conversations, message_counts
 from storage.database import aware
 
 IDLE_LIMIT = timedelta(minutes=30)
+HISTORY_NOTICE = "card.kept_in_history"
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +49,9 @@ class Inbound:
     choice: str | None = None  # the data of a pressed button
     opened: bool = False  # the member opened the chat (LINE follow, terminal start)
     lang: str | None = None
+    keeps_history: bool = False  # the channel cannot delete the member's messages (LINE)
+    left: bool = False  # the member blocked or deleted the chat (LINE unfollow)
+    unsent: bool = False  # the member took a message back (LINE unsend)
 
 
 @dataclass
@@ -121,14 +127,22 @@ class Engine:
                 now=now,
             )
             before = row.state
-            sent = await message_counts.count(session, f"{inbound.channel}:{inbound.user_id}", now)
-            throttled = sent > services.rate_limit
-            if throttled:
-                if sent == services.rate_limit + 1:  # said once a minute, not every time
-                    turn.say("slow_down")
-            else:
-                idle = now - aware(row.updated_at)
-                await _step(turn, inbound, created=created, idle=idle)
+            throttled = False
+            if inbound.left:
+                _leave(turn)
+            elif not inbound.unsent:  # an unsend is only recorded
+                sent = await message_counts.count(
+                    session, f"{inbound.channel}:{inbound.user_id}", now
+                )
+                throttled = sent > services.rate_limit
+                if throttled:
+                    if sent == services.rate_limit + 1:  # said once a minute, not every time
+                        turn.say("slow_down")
+                else:
+                    idle = now - aware(row.updated_at)
+                    await _step(turn, inbound, created=created, idle=idle)
+                if inbound.keeps_history:
+                    await _warn_history(turn)
             command = command_in(inbound.text) if inbound.text else None
             secret = STEPS[before].secret is not None and inbound.text is not None and not command
             _write_transcript(turn, inbound, before, secret, command, throttled)
@@ -154,6 +168,7 @@ class Engine:
             lang=row.lang,
             secret_input=secret,
         )
+        await asyncio.sleep(max(0.0, turn.answer_not_before - time.monotonic()))
         return outcome, turn.notifications
 
 
@@ -187,6 +202,24 @@ async def _step(turn: Turn, inbound: Inbound, *, created: bool, idle: timedelta)
     if event is not None:
         machine.events[event].trigger(dialogue)
     _ask(turn)
+
+
+def _leave(turn: Turn) -> None:
+    """An unfinished enrollment ends and its card data is wiped; nothing is said."""
+    if turn.dialogue.state in ENROLLING:
+        machine.events["cancel"].trigger(turn.dialogue)
+
+
+async def _warn_history(turn: Turn) -> None:
+    """The member's messages stay in the chat: before the conversation's first card
+    question, say so once and suggest taking the number back afterwards."""
+    prompt = STEPS[START].prompt
+    at = next((i for i, reply in enumerate(turn.replies) if reply.key == prompt), None)
+    if at is None or await conversations.said(
+        turn.session, turn.conversation_id, HISTORY_NOTICE, state=START
+    ):
+        return
+    turn.replies.insert(at, Reply(HISTORY_NOTICE))
 
 
 def _command(turn: Turn, command: Command) -> None:
@@ -242,8 +275,14 @@ def _write_transcript(
     elif inbound.text is not None:
         shown = turn.redacted or (f"⟨{STEPS[before].secret}⟩" if secret else redact(inbound.text))
         body = {"text": shown}
-    else:
+    elif inbound.left:
+        body = {"left": True}
+    elif inbound.unsent:
+        body = {"unsent": True}
+    elif inbound.opened:
         body = {"opened": True}
+    else:  # a sticker, a photo or anything else without text
+        body = {"unreadable": True}
     session, conversation = turn.session, turn.conversation_id
     conversations.append(
         session, conversation, at=turn.now, direction="in", state=before, body=body

@@ -64,12 +64,11 @@ async def _check_card(turn: Turn, security_code: str) -> str:
     """Number, expiry and code together. Until they match, every failure looks the
     same: unknown card, wrong expiry, wrong code, registered or not, or paused."""
     session, now = turn.session, turn.now
-    subjects = (
-        f"guess:user:{turn.channel}:{turn.user_id}",
-        f"guess:card:{turn.slots['card_index']}",
-    )
+    user = f"guess:user:{turn.channel}:{turn.user_id}"
+    card = f"guess:card:{turn.slots['card_index']}"
+    subjects = sorted((user, card))  # one order everywhere: concurrent checks never deadlock
     turn.redacted = f"⟨cvc:{len(security_code)}:unchecked⟩"
-    paused = [until for s in subjects if (until := await lockouts.locked_until(session, s, now))]
+    paused = [until for s in subjects if (until := await lockouts.hold(session, s, now))]
     if paused:
         turn.say("checks.locked", until=_local_time(max(paused)))
         _forget_card(turn)
@@ -79,9 +78,7 @@ async def _check_card(turn: Turn, security_code: str) -> str:
     if holder is None:
         turn.redacted = f"⟨cvc:{len(security_code)}:mismatch⟩"
         locks = [
-            await lockouts.fail(
-                session, s, now, limit=GUESS_LIMIT, window=GUESS_LOCK, lock_for=GUESS_LOCK
-            )
+            await lockouts.fail(session, s, now, limit=GUESS_LIMIT, period=GUESS_LOCK)
             for s in subjects
         ]
         _forget_card(turn)
@@ -91,8 +88,9 @@ async def _check_card(turn: Turn, security_code: str) -> str:
         turn.say("card.mismatch")
         return "mismatch"
     turn.redacted = f"⟨cvc:{len(security_code)}:match⟩"
-    for subject in subjects:
-        await lockouts.clear(session, subject)
+    # The card's own count ends with a match; the user's runs out with its period, so
+    # one genuine card cannot wipe a guesser's record.
+    await lockouts.clear(session, card)
     if holder.kind is CardKind.CORPORATE:
         turn.say("eligibility.corporate")
         return "refused"
@@ -298,7 +296,7 @@ async def call(turn: Turn, answer: str) -> str | None:
     return None
 
 
-async def _identity_outcome(turn: Turn, verdict: str, *, wrong: str) -> str | None:
+async def _identity_outcome(turn: Turn, verdict: passcodes.Verdict, *, wrong: str) -> str | None:
     if verdict == passcodes.Verdict.WRONG:
         turn.say(wrong, remaining=await passcodes.attempts_left(turn))
         return None

@@ -8,6 +8,7 @@ Failures are counted per card in the database, not in the conversation, so neith
 
 import hmac
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from bot.turn import Turn
@@ -23,7 +24,7 @@ LOCK_FOR = timedelta(minutes=30)
 _PURPOSE = "passcode"
 
 
-class Verdict:
+class Verdict(StrEnum):
     RIGHT = "right"
     WRONG = "wrong"
     EXPIRED = "expired"
@@ -67,11 +68,14 @@ def resend_refusal(turn: Turn, *, by_mail: bool = False) -> tuple[str, dict[str,
     return None
 
 
-async def check(turn: Turn, typed: str) -> str:
-    """Compare a typed passcode. A right one is used up; a wrong one counts."""
+async def check(turn: Turn, typed: str) -> Verdict:
+    """Compare a typed passcode. A right one is used up; a wrong one counts. While the
+    card is paused nothing is compared, whichever conversation asks."""
     code = strip_separators(typed)
     if not (len(code) == 6 and code.isascii() and code.isdigit()):
         raise Invalid(Problem("otp.format"))
+    if await paused_until(turn):
+        return Verdict.LOCKED
     record = turn.slots["otp"]
     if turn.now >= datetime.fromisoformat(record["expires"]):
         return Verdict.EXPIRED
@@ -82,10 +86,12 @@ async def check(turn: Turn, typed: str) -> str:
     return await _fail(turn)
 
 
-async def check_pin(turn: Turn, typed: str) -> str:
+async def check_pin(turn: Turn, typed: str) -> Verdict:
     pin = strip_separators(typed)
     if not (len(pin) == 4 and pin.isascii() and pin.isdigit()):
         raise Invalid(Problem("pin.format"))
+    if await paused_until(turn):
+        return Verdict.LOCKED
     if await turn.services.issuer.verify_pin(turn.card(), pin):
         turn.slots.pop("otp", None)
         await lockouts.clear(turn.session, _subject(turn))
@@ -94,22 +100,18 @@ async def check_pin(turn: Turn, typed: str) -> str:
 
 
 async def paused_until(turn: Turn) -> datetime | None:
-    """When this card's enrollment may be tried again, while it is paused."""
-    return await lockouts.locked_until(turn.session, _subject(turn), turn.now)
+    """When this card's enrollment may be tried again, while it is paused. Holds the
+    card's count for the rest of the turn, so checks of one card take turns."""
+    return await lockouts.hold(turn.session, _subject(turn), turn.now)
 
 
 async def attempts_left(turn: Turn) -> int:
-    return MAX_FAILURES - await lockouts.failures(turn.session, _subject(turn))
+    return MAX_FAILURES - await lockouts.failures(turn.session, _subject(turn), turn.now)
 
 
-async def _fail(turn: Turn) -> str:
+async def _fail(turn: Turn) -> Verdict:
     until = await lockouts.fail(
-        turn.session,
-        _subject(turn),
-        turn.now,
-        limit=MAX_FAILURES,
-        window=LOCK_FOR,
-        lock_for=LOCK_FOR,
+        turn.session, _subject(turn), turn.now, limit=MAX_FAILURES, period=LOCK_FOR
     )
     return Verdict.LOCKED if until else Verdict.WRONG
 

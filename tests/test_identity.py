@@ -1,12 +1,14 @@
 """Identity-check paths beyond the SMS passcode, and the locks that stop guessing."""
 
+import asyncio
+
 import pytest
 from sqlalchemy import select
 
 from bot.telephony import inbound_call
 from storage.models import Member
 from tests.conftest import Chat, Clock, passcode_in
-from tests.enroll import DINERS, MASTERCARD, VISA, Card, to_code, to_confirm, to_passcode
+from tests.enroll import DINERS, JCB, MASTERCARD, VISA, Card, to_code, to_confirm, to_passcode
 
 
 def _wrong(code: str) -> str:
@@ -214,3 +216,40 @@ async def test_a_paused_answer_is_the_same_for_real_and_unknown_cards(chat: Chat
     real = chat.texts
     await _guess(chat, Card("4111 1111 1111 1111", "12/29", "123", "", ""), "123")
     assert chat.texts == real
+
+
+async def test_a_paused_card_compares_nothing_in_any_conversation(chat: Chat) -> None:
+    parked = Chat(chat.bot, user="parked")
+    await to_passcode(parked, MASTERCARD)
+    await parked.send(choice="otp:pin")
+    await to_passcode(chat, MASTERCARD)
+    await chat.send(choice="otp:pin")
+    for _ in range(5):
+        await chat.send("0000")
+    assert chat.keys[0] == "identity.locked"
+    await parked.send(MASTERCARD.pin)  # the right PIN, but the card is paused
+    assert parked.keys == ["identity.locked", "ask.closed"]
+    assert await _members(chat) == []
+
+
+async def test_simultaneous_guesses_cannot_outrun_the_count(chat: Chat) -> None:
+    guessers = [Chat(chat.bot, user=f"burst-{n}") for n in range(8)]
+    for guesser in guessers:
+        await guesser.send("/start")
+        await guesser.send(VISA.number)
+        await guesser.send(VISA.expiry)
+    await asyncio.gather(*(g.send(f"{900 + n:03d}") for n, g in enumerate(guessers)))
+    assert sum(g.keys[0] == "card.mismatch" for g in guessers) == 4
+    assert sum(g.keys[0] == "checks.locked" for g in guessers) == 4
+    owner = Chat(chat.bot, user="owner")
+    await _guess(owner, VISA, VISA.code)
+    assert owner.keys[0] == "checks.locked"
+
+
+async def test_a_genuine_card_does_not_reset_a_guessers_count(chat: Chat) -> None:
+    for _ in range(4):
+        await _guess(chat, VISA, "000")
+    await _guess(chat, MASTERCARD, MASTERCARD.code)
+    assert chat.state == "password"
+    await _guess(chat, JCB, "000")
+    assert chat.keys == ["checks.locked", "ask.closed"]
