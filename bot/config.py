@@ -20,8 +20,8 @@ class ConfigError(Exception):
 class Settings:
     database_url: str
     production: bool
-    vault_keys: str | None
-    vault_index_key: str | None
+    vault_keys: str | None = field(repr=False)
+    vault_index_key: str | None = field(repr=False)
     key_file: Path
     check_floor: float = 0.4  # seconds every card check takes at least (NETANSWER_CHECK_FLOOR_MS)
     rate_limit: int = 20  # messages per chat user per minute (NETANSWER_RATE_LIMIT)

@@ -45,7 +45,7 @@ class Inbound:
     channel: str
     user_id: str
     event_id: str
-    text: str | None = None
+    text: str | None = field(default=None, repr=False)  # may be a card number or a password
     choice: str | None = None  # the data of a pressed button
     opened: bool = False  # the member opened the chat (LINE follow, terminal start)
     lang: str | None = None
@@ -84,7 +84,8 @@ class Engine:
             raise
         except Exception:
             logger.exception("turn failed channel=%s event=%s", inbound.channel, inbound.event_id)
-            return Outcome(replies=[Reply("trouble")], failed=True)
+            # The step is unknown now, so any text is treated as possibly secret.
+            return Outcome(replies=[Reply("trouble")], failed=True, secret_input=bool(inbound.text))
         for note in notifications:
             try:
                 if note.kind == "sms":
@@ -144,7 +145,7 @@ class Engine:
                 if inbound.keeps_history:
                     await _warn_history(turn)
             command = command_in(inbound.text) if inbound.text else None
-            secret = STEPS[before].secret is not None and inbound.text is not None and not command
+            secret = STEPS[before].secret is not None and inbound.text is not None
             _write_transcript(turn, inbound, before, secret, command, throttled)
             if deliver_to is not None:
                 dispatcher.queue(
@@ -190,12 +191,19 @@ async def _step(turn: Turn, inbound: Inbound, *, created: bool, idle: timedelta)
     step = STEPS[dialogue.state]
     answer = _choice(turn, inbound)
     if answer is None and (not step.free_text or inbound.text is None):
+        # Text where only buttons are understood may be anything, a PIN included.
+        turn.redacted = f"⟨text:{len(inbound.text or '')}⟩"
         turn.say("choose.one" if step.choices else "unreadable")
         return _ask(turn)
     handler = HANDLERS[dialogue.state]
     try:
         event = await handler(turn, answer or inbound.text or "")
     except Invalid as invalid:
+        # Refused input is kept as what was wrong with it, never as typed: a secret in
+        # the wrong field is refused too.
+        turn.redacted = turn.redacted or "⟨invalid:{}⟩".format(
+            "+".join(problem.key for problem in invalid.problems)
+        )
         for problem in invalid.problems:
             turn.replies.append(Reply(problem.key, problem.params))
         return _ask(turn)

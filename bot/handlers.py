@@ -44,6 +44,7 @@ async def card(turn: Turn, answer: str) -> str:
 
 async def expiry(turn: Turn, answer: str) -> str:
     turn.slots["expiry"] = parse_expiry(answer, turn.now.date()).text
+    turn.redacted = "⟨expiry:ok⟩"  # card data: not in the transcript
     return "next"
 
 

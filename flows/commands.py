@@ -21,5 +21,7 @@ _LOOKUP = {word: command for command, words in _WORDS.items() for word in words}
 
 def command_in(text: str) -> Command | None:
     """The command a message is, if the whole message is one (``/start@MyBot`` included)."""
-    word = fold(text).casefold().split("@", 1)[0]
+    word = fold(text).casefold()
+    if word.startswith("/"):
+        word = word.split("@", 1)[0]
     return _LOOKUP.get(word)

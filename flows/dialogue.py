@@ -16,6 +16,9 @@ class Dialogue:
         """Returning to the confirmation after changing one field."""
         return bool(self.slots.get("fixing"))
 
+    def has_password(self) -> bool:
+        return "password_hash" in self.slots
+
     def has_emails(self) -> bool:
         return bool(self.slots.get("emails"))
 

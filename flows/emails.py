@@ -36,7 +36,6 @@ _SEPARATORS = re.compile(r"[\s,、;]+")
 _LEGACY_LOCAL = re.compile(r"[A-Za-z0-9._+\-]{1,64}")
 _DOTS = re.compile(r"\.+")
 # An address echoed back in a message is cut to this many characters.
-_SHOWN_LENGTH = 80
 
 
 @dataclass(frozen=True)
@@ -83,10 +82,6 @@ def _parse_one(address: str) -> Email | None:
     return _legacy(address)
 
 
-def _shown(address: str) -> str:
-    return address if len(address) <= _SHOWN_LENGTH else address[:_SHOWN_LENGTH] + "…"
-
-
 def parse_emails(text: str) -> list[Email]:
     addresses = [token for token in _SEPARATORS.split(fold(text)) if token]
     if not addresses:
@@ -95,10 +90,11 @@ def parse_emails(text: str) -> list[Email]:
         raise Invalid(Problem("email.too_many", {"max": MAX_ADDRESSES}))
     problems: list[Problem] = []
     emails: list[Email] = []
-    for address in addresses:
+    for position, address in enumerate(addresses, start=1):
         email = _parse_one(address)
         if email is None:
-            problems.append(Problem("email.invalid", {"address": _shown(address)}))
+            # Named by position, never echoed: what was typed may be a password.
+            problems.append(Problem("email.invalid", {"position": position}))
         else:
             emails.append(email)
     if len(emails) == 2 and emails[0].address.lower() == emails[1].address.lower():

@@ -118,7 +118,9 @@ STEPS: dict[str, Step] = {
 #: States of an unfinished enrollment: /cancel and the idle limit apply here.
 ENROLLING = frozenset(STEPS) - {WALLET, MEMBER, CLOSED}
 
-_FIXING = {"conditions": "fixing"}
+# Back to the confirmation after changing one field, unless the password went missing
+# on the way (a mismatch, a collision): then the password is asked first.
+_FIXING = {"conditions": ["fixing", "has_password"]}
 
 TRANSITIONS: list[dict[str, object]] = [
     {"trigger": "next", "source": "card", "dest": "expiry"},

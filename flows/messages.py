@@ -193,7 +193,7 @@ _JA: dict[str, str] = {
     "netid.will_issue": "NetアンサーIDはご登録完了時に発行します。",
     "netid.dropped": "ご希望のNetアンサーIDに新しいカードの会員さまの生年月日か電話番号が含まれるため、IDはご登録完了時に発行します（確認画面から別のIDを選べます）。",
     "email.empty": "メールアドレスが入力されていません。",
-    "email.invalid": "「{address}」はメールアドレスとして正しくないようです。",
+    "email.invalid": "{position}つ目のメールアドレスが正しくないようです（@の前後や、ドメインの「.」をご確認ください）。",
     "email.too_many": "メールアドレスは2つまで（パソコン・携帯電話）です。",
     "email.duplicate": "同じメールアドレスが2回入力されています。",
     "email.legacy": (
@@ -444,7 +444,7 @@ _EN: dict[str, str] = {
     "netid.will_issue": "Your Net Answer ID will be issued when you finish.",
     "netid.dropped": "The Net Answer ID you chose contains the new card holder's birth date or phone number, so an ID will be issued when you finish (you can choose another from the confirmation).",
     "email.empty": "No email address was entered.",
-    "email.invalid": "'{address}' does not look like a valid email address.",
+    "email.invalid": "Email address {position} does not look valid (please check the parts before and after @).",
     "email.too_many": "At most two addresses (PC and mobile), please.",
     "email.duplicate": "The same address was entered twice.",
     "email.legacy": (

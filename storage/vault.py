@@ -11,7 +11,7 @@ import base64
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -30,7 +30,7 @@ class VaultError(Exception):
 @dataclass(frozen=True)
 class VaultKey:
     id: str
-    secret: bytes
+    secret: bytes = field(repr=False)
 
     @classmethod
     def parse(cls, text: str) -> "VaultKey":

@@ -142,7 +142,47 @@ async def test_transcript_holds_typed_placeholders_not_secrets(chat: Chat) -> No
     assert entries[0].body == {"command": "start"}
     assert inputs == [
         "⟨card:visa:16:luhn-ok⟩",
-        "12/29",
+        "⟨expiry:ok⟩",
         "⟨cvc:3:match⟩",
         "⟨password:11:ok⟩",
     ]
+
+
+async def _inputs(chat: Chat) -> list[object]:
+    async with chat.bot.database.transaction() as session:
+        entries = (
+            await session.scalars(select(TranscriptEntry).order_by(TranscriptEntry.id))
+        ).all()
+    return [entry.body for entry in entries]
+
+
+async def test_refused_input_is_kept_as_what_was_wrong_never_as_typed(chat: Chat) -> None:
+    await walk_to(chat, "expiry")
+    await chat.send("12/29 123")  # the code typed along with the expiry
+    await chat.send(VISA.expiry)
+    await chat.send(VISA.code)
+    await chat.send(PASSWORD)
+    await chat.send(PASSWORD)
+    await chat.send(PASSWORD)  # the password again, at the email step
+    assert chat.keys == ["email.invalid", "ask.email"]
+    assert PASSWORD not in " ".join(chat.texts)
+    bodies = str(await _inputs(chat))
+    assert "⟨invalid:expiry.format⟩" in bodies and "⟨invalid:email.invalid⟩" in bodies
+    assert (
+        "123" not in bodies.replace("⟨", " ").replace("⟩", " ").split() and PASSWORD not in bodies
+    )
+
+
+async def test_text_at_a_button_step_is_not_kept(chat: Chat) -> None:
+    await walk_to(chat, "terms")
+    await chat.send("8642")  # a PIN where only buttons are understood
+    assert chat.keys == ["choose.one", "ask.terms"]
+    assert "8642" not in str(await _inputs(chat))
+
+
+async def test_a_password_that_looks_like_a_command_is_a_password(chat: Chat) -> None:
+    await walk_to(chat, "password")
+    outcome = await chat.send("Cancel@2024xy")
+    assert chat.state == "repeat" and outcome.secret_input
+    await chat.send("/cancel")
+    assert chat.state == "closed"

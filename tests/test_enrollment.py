@@ -484,3 +484,18 @@ async def test_changing_the_card_rechecks_the_id_and_password_against_the_new_ho
     await chat.send(PASSWORD)
     assert chat.state == "confirm"
     assert "（登録完了時に発行）" in chat.texts[-1] and "5425 00** **** 7000" in chat.texts[-1]
+
+
+async def test_a_fix_never_returns_to_the_confirmation_without_a_password(chat: Chat) -> None:
+    await to_confirm(chat)
+    await chat.send(choice="confirm:edit")
+    await chat.send(choice="fix:password")
+    await chat.send("Momiji2025z")
+    await chat.send("Momiji2025y")  # mismatch: the new password is gone
+    assert chat.state == "password"
+    await chat.send(choice="netid:own")
+    await chat.send("momijisan7")
+    assert chat.state == "password"  # not the confirmation: a password is still needed
+    await chat.send("Momiji2025z")
+    await chat.send("Momiji2025z")
+    assert chat.state == "confirm" and "momijisan7" in chat.texts[-1]
