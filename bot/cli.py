@@ -11,6 +11,7 @@ import uvicorn
 from adapters.console import Console
 from bot import runtime, server, telephony
 from bot.config import ConfigError, Settings
+from bot.engine import expire_idle
 from flows.enrollment import mermaid
 from flows.messages import LANGUAGES
 from storage import rotation, sandbox, schema
@@ -44,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(required=True, metavar="action")
     db_commands.add_parser("upgrade", help="apply the migrations").set_defaults(run=_db_upgrade)
+    db_commands.add_parser(
+        "expire", help="wipe enrollments idle for 30 minutes (the server does this every minute)"
+    ).set_defaults(run=_db_expire)
 
     serve = commands.add_parser("serve", help="the web server: channel webhooks and /healthz")
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on")
@@ -89,6 +93,17 @@ def _chat(args: argparse.Namespace) -> None:
 
 def _db_upgrade(args: argparse.Namespace) -> None:
     schema.upgrade(Settings.from_env().database_url)
+
+
+def _db_expire(args: argparse.Namespace) -> None:
+    async def sweep() -> int:
+        bot = runtime.start(Settings.from_env())
+        try:
+            return await expire_idle(bot.engine.services)
+        finally:
+            await bot.close()
+
+    print(f"expired {asyncio.run(sweep())} idle enrollments")
 
 
 def _serve(args: argparse.Namespace) -> None:

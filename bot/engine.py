@@ -22,7 +22,7 @@ from bot.handlers import HANDLERS
 from bot.turn import Notification, Services, Turn
 from flows.commands import Command, command_in
 from flows.dialogue import Dialogue
-from flows.enrollment import ENROLLING, START, STEPS, machine
+from flows.enrollment import CLOSED, ENROLLING, START, STEPS, machine
 from flows.messages import CATALOG, DEFAULT_LANG
 from flows.problems import Invalid
 from flows.prompts import prompt_params
@@ -178,7 +178,8 @@ async def _step(turn: Turn, inbound: Inbound, *, created: bool, idle: timedelta)
     if created:
         turn.say("welcome")
         return _ask(turn)
-    if dialogue.state in ENROLLING and dialogue.slots and idle > IDLE_LIMIT:
+    swept = dialogue.slots.get(conversations.EXPIRED)  # wiped by the idle sweep
+    if swept or (dialogue.state in ENROLLING and dialogue.slots and idle > IDLE_LIMIT):
         machine.events["restart"].trigger(dialogue)
         turn.say("expired")
         return _ask(turn)
@@ -308,3 +309,18 @@ def _write_transcript(
 
 def _language(lang: str | None) -> str:
     return lang if lang in CATALOG else DEFAULT_LANG
+
+
+async def expire_idle(services: Services) -> int:
+    """Wipe every unfinished enrollment idle for longer than IDLE_LIMIT, so card data
+    does not outlive a member who walked away; returns how many."""
+    async with services.database.transaction() as session:
+        count = await conversations.expire_idle(
+            session,
+            states=ENROLLING,
+            idle_since=services.clock() - IDLE_LIMIT,
+            closed=CLOSED,
+        )
+    if count:
+        logger.info("expired %s idle enrollments", count)
+    return count

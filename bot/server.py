@@ -26,12 +26,14 @@ from adapters.telegram import SECRET_HEADER, Malformed, Telegram
 from bot import telephony
 from bot.config import ConfigError
 from bot.dispatcher import Dispatcher
+from bot.engine import expire_idle
 from bot.runtime import Runtime
 from bot.throttle import Throttle
 from storage.database import Database
 
 TELEPHONY_SECRET_HEADER = "X-Telephony-Secret"
 RETRY_EVERY = 1.0  # seconds between sweeps of the outbox
+SWEEP_EVERY = 60.0  # seconds between sweeps for idle enrollments
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +71,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(dispatcher.run(retry_every))]
+        tasks = [
+            asyncio.create_task(dispatcher.run(retry_every)),
+            asyncio.create_task(_expire_idle_forever(runtime)),
+        ]
         try:
             if telegram is not None:
                 await telegram.start()
@@ -169,6 +174,16 @@ async def _deliver(dispatcher: Dispatcher, channel: str, user_id: str) -> None:
 async def _deliver_all(dispatcher: Dispatcher, channel: str, user_ids: list[str]) -> None:
     for user_id in user_ids:
         await _deliver(dispatcher, channel, user_id)
+
+
+async def _expire_idle_forever(runtime: Runtime) -> None:
+    """Every minute, wipe the card data of enrollments their members walked away from."""
+    while True:
+        try:
+            await expire_idle(runtime.engine.services)
+        except Exception as error:  # the database away: try again next time
+            logger.warning("idle sweep failed: %s", type(error).__name__)
+        await asyncio.sleep(SWEEP_EVERY)
 
 
 async def _unavailable(request: Request, error: Exception) -> Response:

@@ -34,6 +34,7 @@ START = "card"
 MEMBER = "member"
 CLOSED = "closed"
 WALLET = "wallet"
+CALL = "call"  # landline members call the toll-free number
 TERMS_VERSION = "2026-04"
 
 STEPS: dict[str, Step] = {
@@ -97,7 +98,7 @@ STEPS: dict[str, Step] = {
         secret=Secret.PASSCODE,
     ),
     "pin": Step("ask.pin", (Choice("pin:back", "choice.pin.back"),), secret=Secret.PIN),
-    "call": Step(
+    CALL: Step(
         "ask.call",
         (
             Choice("otp:called", "choice.call.done"),

@@ -1,13 +1,16 @@
 """Landline identity checks: the member calls a toll-free number from the registered
 phone; the telephony system reports the caller, and a pending check is marked passed."""
 
+import logging
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import aware
-from storage.models import CallCheck
+from storage.models import CallCheck, Conversation
+
+logger = logging.getLogger(__name__)
 
 
 async def start(
@@ -25,19 +28,35 @@ async def start(
     )
 
 
-async def record_call(session: AsyncSession, phone_index: str, now: datetime) -> int:
-    """Mark every pending, unexpired check for this phone as passed; returns how many."""
-    result = await session.execute(
-        update(CallCheck)
+async def record_call(
+    session: AsyncSession, phone_index: str, now: datetime, *, waiting_state: str
+) -> int:
+    """Pass the one pending, unexpired check for this phone whose conversation still
+    waits for the call; returns 1, or 0 when none waits. When several wait for the same
+    number, none passes: one call cannot prove two enrollments, and one of them is
+    likely someone else's."""
+    pending = (
+        select(CallCheck)
+        .join(Conversation, Conversation.id == CallCheck.conversation_id)
         .where(
             CallCheck.phone_index == phone_index,
             CallCheck.verified_at.is_(None),
             CallCheck.expires_at > now,
+            Conversation.state == waiting_state,
         )
-        .values(verified_at=now)
-        .returning(CallCheck.conversation_id)
+        .with_for_update()
     )
-    return len(result.all())
+    checks = list((await session.scalars(pending)).all())
+    if len(checks) > 1:
+        logger.warning(
+            "a call matched %s waiting checks (conversations %s); none passed",
+            len(checks),
+            [check.conversation_id for check in checks],
+        )
+        return 0
+    for check in checks:
+        check.verified_at = now
+    return len(checks)
 
 
 async def find(session: AsyncSession, conversation_id: int) -> CallCheck | None:

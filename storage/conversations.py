@@ -1,13 +1,17 @@
 """Conversation rows, the processed-event ledger and the transcript."""
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import insert
-from storage.models import Conversation, ProcessedEvent, TranscriptEntry
+from storage.models import CallCheck, Conversation, ProcessedEvent, TranscriptEntry
+
+#: The slot left in an enrollment wiped for idleness.
+EXPIRED = "expired"
 
 
 async def claim_event(session: AsyncSession, channel: str, event_id: str, at: datetime) -> bool:
@@ -88,3 +92,22 @@ async def said(session: AsyncSession, conversation_id: int, key: str, *, state: 
         TranscriptEntry.state == state,
     )
     return any(body.get("key") == key for body in await session.scalars(query))
+
+
+async def expire_idle(
+    session: AsyncSession, *, states: Collection[str], idle_since: datetime, closed: str
+) -> int:
+    """Wipe what unfinished enrollments idle since ``idle_since`` hold (card data,
+    hashes, call checks), leaving only a mark so the member is told on return."""
+    idle = select(Conversation.id).where(
+        Conversation.state.in_(states), Conversation.updated_at < idle_since
+    )
+    ids = list((await session.scalars(idle.with_for_update(skip_locked=True))).all())
+    if ids:
+        await session.execute(delete(CallCheck).where(CallCheck.conversation_id.in_(ids)))
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id.in_(ids))
+            .values(state=closed, slots={EXPIRED: True})
+        )
+    return len(ids)

@@ -186,3 +186,22 @@ async def test_a_password_that_looks_like_a_command_is_a_password(chat: Chat) ->
     assert chat.state == "repeat" and outcome.secret_input
     await chat.send("/cancel")
     assert chat.state == "closed"
+
+
+async def test_abandoned_enrollments_are_wiped_without_the_member_returning(
+    chat: Chat, clock: Clock
+) -> None:
+    from bot.engine import expire_idle
+
+    await walk_to(chat, "repeat")  # card data, a password hash and its marks are held
+    fresh = Chat(chat.bot, user="still-typing")
+    await walk_to(fresh, "expiry")
+    clock.advance(minutes=20)
+    await fresh.send(VISA.expiry)
+    clock.advance(minutes=11)
+    assert await expire_idle(chat.bot.engine.services) == 1
+    assert await _slots(chat) == {"expired": True}
+    assert "card_token" in await _slots(fresh)
+    await chat.send(PASSWORD)  # the member comes back much later
+    assert chat.keys == ["expired", "ask.card"] and chat.state == "card"
+    assert await expire_idle(chat.bot.engine.services) == 0

@@ -253,3 +253,19 @@ async def test_a_genuine_card_does_not_reset_a_guessers_count(chat: Chat) -> Non
     assert chat.state == "password"
     await _guess(chat, JCB, "000")
     assert chat.keys == ["checks.locked", "ask.closed"]
+
+
+async def test_one_call_never_passes_two_waiting_enrollments(chat: Chat) -> None:
+    await _to_call(chat)
+    intruder = Chat(chat.bot, user="intruder")  # someone else holding the same card data
+    await to_confirm(intruder, DINERS)
+    await intruder.send(choice="confirm:ok")
+    assert await _call_in(chat, "03-1234-5678") == 0
+    await intruder.send(choice="otp:called")
+    assert intruder.keys[0] == "call.pending"
+
+
+async def test_a_cancelled_call_check_cannot_be_passed(chat: Chat) -> None:
+    await _to_call(chat)
+    await chat.send("/cancel")
+    assert await _call_in(chat, "03-1234-5678") == 0
