@@ -145,7 +145,7 @@ class Engine:
                 if inbound.keeps_history:
                     await _warn_history(turn)
             command = command_in(inbound.text) if inbound.text else None
-            secret = STEPS[before].secret is not None and inbound.text is not None
+            secret = STEPS[before].secret is not None and inbound.text is not None and not command
             _write_transcript(turn, inbound, before, secret, command, throttled)
             if deliver_to is not None:
                 dispatcher.queue(

@@ -4,27 +4,23 @@ to fire. A handler returns that event, or None to stay and ask again."""
 
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
-from bot import passcodes
-from bot.gateways import Cardholder, CardKind
+from bot import card_check, completion, passcodes
 from bot.telephony import phone_index
 from bot.turn import Turn
 from flows.cards import parse_card_number, parse_expiry, parse_security_code
 from flows.emails import parse_emails
 from flows.enrollment import TERMS_VERSION
-from flows.netids import issue_net_answer_id, parse_net_answer_id
+from flows.netids import parse_net_answer_id
 from flows.passwords import check_password, fold_password, strength, substrings
 from flows.personal import Personal
 from flows.problems import Invalid, Problem
-from storage import call_checks, lockouts, members
+from storage import call_checks, members
 
 Handler = Callable[[Turn, str], Awaitable[str | None]]
 
 _PASSWORD_PART = "password-part"
-_JAPAN = timezone(timedelta(hours=9), "JST")
-GUESS_LIMIT = 5
-GUESS_LOCK = timedelta(minutes=30)
 CALL_WINDOW_MINUTES = 15
 
 
@@ -35,8 +31,7 @@ async def card(turn: Turn, answer: str) -> str:
         turn.redacted = "⟨card:invalid⟩"
         raise
     turn.redacted = f"⟨card:{number.brand}:{len(number.digits)}:luhn-ok⟩"
-    for stale in ("expiry", "registered"):
-        turn.slots.pop(stale, None)
+    card_check.forget_card(turn)
     turn.keep_card(number)
     turn.say("card.accepted", sensitive=True, brand=number.brand.label, card=number.masked)
     return "next"
@@ -58,60 +53,16 @@ async def code(turn: Turn, answer: str) -> str:
     # Every outcome is answered no sooner than the slowest would be, so timing tells
     # nothing either; the engine waits after the commit, holding no database lock.
     turn.answer_not_before = time.monotonic() + turn.services.check_floor
-    return await _check_card(turn, security_code)
-
-
-async def _check_card(turn: Turn, security_code: str) -> str:
-    """Number, expiry and code together. Until they match, every failure looks the
-    same: unknown card, wrong expiry, wrong code, registered or not, or paused."""
-    session, now = turn.session, turn.now
-    user = f"guess:user:{turn.channel}:{turn.user_id}"
-    card = f"guess:card:{turn.slots['card_index']}"
-    subjects = sorted((user, card))  # one order everywhere: concurrent checks never deadlock
-    turn.redacted = f"⟨cvc:{len(security_code)}:unchecked⟩"
-    paused = [until for s in subjects if (until := await lockouts.hold(session, s, now))]
-    if paused:
-        turn.say("checks.locked", until=_local_time(max(paused)))
-        _forget_card(turn)
-        return "refused"
-    expiry_date = parse_expiry(turn.slots["expiry"], now.date())
-    holder = await turn.services.issuer.verify_card(turn.card(), expiry_date, security_code)
-    if holder is None:
-        turn.redacted = f"⟨cvc:{len(security_code)}:mismatch⟩"
-        locks = [
-            await lockouts.fail(session, s, now, limit=GUESS_LIMIT, period=GUESS_LOCK)
-            for s in subjects
-        ]
-        _forget_card(turn)
-        if any(locks):
-            turn.say("checks.locked", until=_local_time(max(u for u in locks if u)))
-            return "refused"
-        turn.say("card.mismatch")
-        return "mismatch"
-    turn.redacted = f"⟨cvc:{len(security_code)}:match⟩"
-    # The card's own count ends with a match; the user's runs out with its period, so
-    # one genuine card cannot wipe a guesser's record.
-    await lockouts.clear(session, card)
-    if holder.kind is CardKind.CORPORATE:
-        turn.say("eligibility.corporate")
-        return "refused"
-    if holder.kind is CardKind.CLUB_ON:
-        turn.say("eligibility.clubon")
-        return "refused"
-    paused_until = await passcodes.paused_until(turn)
-    if paused_until:
-        turn.say("identity.locked", until=_local_time(paused_until))
-        return "refused"
-    if holder.registered or await members.card_registered(session, turn.slots["card_index"]):
-        turn.slots["registered"] = True
-        return "registered"
-    return "weak" if _choices_collide(turn, holder.personal) else "verified"
+    event = await card_check.check(turn, security_code)
+    if event == "verified" and _choices_collide(turn, (await turn.holder()).personal):
+        return "weak"
+    return event
 
 
 async def reregister(turn: Turn, answer: str) -> str:
     if answer != "reregister:continue":
         return "stop"
-    return "weak" if _choices_collide(turn, await _personal(turn)) else "next"
+    return "weak" if _choices_collide(turn, (await turn.holder()).personal) else "next"
 
 
 def _choices_collide(turn: Turn, personal: Personal) -> bool:
@@ -128,8 +79,7 @@ def _choices_collide(turn: Turn, personal: Personal) -> bool:
     vault = turn.services.vault
     if any(vault.index(fragment, _PASSWORD_PART) in marks for _, fragment in personal.fragments()):
         turn.say("password.holder_changed")
-        for slot in ("password_hash", "password_marks"):
-            turn.slots.pop(slot)
+        _forget_password(turn)
         return True
     return False
 
@@ -137,7 +87,7 @@ def _choices_collide(turn: Turn, personal: Personal) -> bool:
 async def password(turn: Turn, answer: str) -> str:
     if answer == "netid:own":
         return "ownid"
-    personal = await _personal(turn)
+    personal = (await turn.holder()).personal
     try:
         chosen = check_password(answer, personal, _email_locals(turn))
     except Invalid:
@@ -160,7 +110,7 @@ async def netid(turn: Turn, answer: str) -> str:
         turn.slots.pop("netid", None)
         turn.say("netid.will_issue")
         return "next"
-    chosen = parse_net_answer_id(answer, await _personal(turn), _email_locals(turn))
+    chosen = parse_net_answer_id(answer, (await turn.holder()).personal, _email_locals(turn))
     if await members.net_answer_id_taken(turn.session, chosen):
         raise Invalid(Problem("netid.taken"))
     turn.slots["netid"] = chosen
@@ -175,8 +125,7 @@ async def repeat(turn: Turn, answer: str) -> str:
     if same:
         return "next"
     turn.say("repeat.mismatch")
-    for slot in ("password_hash", "password_marks"):
-        turn.slots.pop(slot)
+    _forget_password(turn)
     return "mismatch"
 
 
@@ -194,8 +143,7 @@ async def email(turn: Turn, answer: str) -> str:
         for address in addresses
     ):
         turn.say("password.email_collision")
-        for slot in ("password_hash", "password_marks"):
-            turn.slots.pop(slot)
+        _forget_password(turn)
         return "weak"
     return "next"
 
@@ -219,7 +167,7 @@ async def terms(turn: Turn, answer: str) -> str | None:
 async def confirm(turn: Turn, answer: str) -> str:
     if answer == "confirm:edit":
         return "edit"
-    holder = await _holder(turn)
+    holder = await turn.holder()
     if holder.mobile:
         await passcodes.send(turn)
         return "next"
@@ -232,7 +180,7 @@ async def fix(turn: Turn, answer: str) -> str:
     if field != "back":
         turn.slots["fixing"] = True
     if field == "card":
-        _forget_card(turn)
+        card_check.forget_card(turn)
     return field
 
 
@@ -282,13 +230,13 @@ async def call(turn: Turn, answer: str) -> str | None:
         await call_checks.finish(turn.session, turn.conversation_id)
         return "email"
     if answer == "call:again":
-        await _start_call(turn, (await _holder(turn)).personal.phone)
+        await _start_call(turn, (await turn.holder()).personal.phone)
         turn.say("call.restarted", minutes=CALL_WINDOW_MINUTES)
         return None
     check = await call_checks.find(turn.session, turn.conversation_id)
     if call_checks.passed(check):
         await call_checks.finish(turn.session, turn.conversation_id)
-        await _complete(turn)
+        await completion.complete(turn)
         return "next"
     if check is None or call_checks.expired(check, turn.now):
         turn.say("call.expired")
@@ -303,9 +251,9 @@ async def _identity_outcome(turn: Turn, verdict: passcodes.Verdict, *, wrong: st
         return None
     if verdict == passcodes.Verdict.LOCKED:
         until = await passcodes.paused_until(turn)
-        turn.say("identity.locked", until=_local_time(until or turn.now))
+        turn.say("identity.locked", until=turn.local_time(until or turn.now))
         return "fail"
-    await _complete(turn)
+    await completion.complete(turn)
     return "next"
 
 
@@ -363,63 +311,10 @@ HANDLERS: dict[str, Handler] = {
 }
 
 
-async def _holder(turn: Turn) -> Cardholder:
-    holder = await turn.services.issuer.cardholder(turn.card())
-    if holder is None:
-        raise LookupError("the issuer no longer knows this card")
-    return holder
-
-
-async def _personal(turn: Turn) -> Personal:
-    return (await _holder(turn)).personal
-
-
-def _local_time(moment: datetime) -> str:
-    """Lock ends are told in Japan time, which has no daylight saving."""
-    return moment.astimezone(_JAPAN).strftime("%m/%d %H:%M")
-
-
 def _email_locals(turn: Turn) -> list[str]:
     return [email["address"].rpartition("@")[0] for email in turn.slots.get("emails", [])]
 
 
-def _forget_card(turn: Turn) -> None:
-    for slot in ("card_token", "card_index", "card_masked", "brand", "expiry", "registered"):
+def _forget_password(turn: Turn) -> None:
+    for slot in ("password_hash", "password_marks"):
         turn.slots.pop(slot, None)
-
-
-async def _complete(turn: Turn) -> None:
-    """Create the member, link this chat, mail the ID; keep only what the member state shows."""
-    slots = turn.slots
-    chosen = slots.get("netid")
-    if chosen is None or await members.net_answer_id_taken(turn.session, chosen):
-        chosen = await _fresh_net_answer_id(turn)
-    await members.register(
-        turn.session,
-        channel=turn.channel,
-        user_id=turn.user_id,
-        at=turn.now,
-        net_answer_id=chosen,
-        password_hash=slots["password_hash"],
-        card_token=slots["card_token"],
-        card_index=slots["card_index"],
-        card_masked=slots["card_masked"],
-        emails={"addresses": slots["emails"]},
-        newsletter=bool(slots.get("newsletter")),
-        terms_version=slots["terms"]["version"],
-        terms_agreed_at=datetime.fromisoformat(slots["terms"]["at"]),
-    )
-    for address in slots["emails"]:
-        turn.notify("mail", address["address"], "mail.done", netid=chosen)
-    turn.say("done", netid=chosen)
-    card_masked = slots["card_masked"]
-    slots.clear()
-    slots.update(netid=chosen, card_masked=card_masked)
-
-
-async def _fresh_net_answer_id(turn: Turn) -> str:
-    personal = await _personal(turn)
-    while True:
-        candidate = issue_net_answer_id(personal, turn.services.rng.choice)
-        if not await members.net_answer_id_taken(turn.session, candidate):
-            return candidate

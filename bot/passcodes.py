@@ -34,9 +34,7 @@ class Verdict(StrEnum):
 async def send(turn: Turn, *, by_mail: bool = False) -> None:
     """Issue a new passcode (replacing any earlier one) and queue it for delivery:
     by SMS to a registered mobile, otherwise by mail to the first address given."""
-    holder = await turn.services.issuer.cardholder(turn.card())
-    if holder is None:
-        raise LookupError("the issuer no longer knows this card")
+    holder = await turn.holder()
     code = f"{turn.services.rng.randrange(10**6):06d}"
     if holder.mobile and not by_mail:
         via, to, shown = "sms", holder.personal.phone, mask_phone(holder.personal.phone)

@@ -3,17 +3,20 @@
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.gateways import Issuer, Mail, Sms
+from bot.gateways import Cardholder, Issuer, Mail, Sms
 from flows.cards import CardNumber, brand_of
 from flows.dialogue import Dialogue
 from flows.messages import text
 from flows.replies import Reply
 from storage.database import Database
 from storage.vault import CARD_PURPOSE, Vault
+
+_JAPAN = timezone(timedelta(hours=9), "JST")
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,7 @@ class Turn:
     answer_not_before: float = 0.0  # time.monotonic() before which the answer must not leave
 
     @property
-    def slots(self) -> dict:  # type: ignore[type-arg]
+    def slots(self) -> dict[str, Any]:
         return self.dialogue.slots
 
     def say(self, key: str, *, sensitive: bool = False, **params: str | int) -> None:
@@ -71,6 +74,18 @@ class Turn:
         self.slots["card_index"] = vault.index(card.digits, CARD_PURPOSE)
         self.slots["card_masked"] = card.masked
         self.slots["brand"] = card.brand.value
+
+    async def holder(self) -> Cardholder:
+        """The issuer's record of the card being enrolled."""
+        holder = await self.services.issuer.cardholder(self.card())
+        if holder is None:
+            raise LookupError("the issuer no longer knows this card")
+        return holder
+
+    @staticmethod
+    def local_time(moment: datetime) -> str:
+        """Times are told in Japan time, which has no daylight saving."""
+        return moment.astimezone(_JAPAN).strftime("%m/%d %H:%M")
 
     def card(self) -> CardNumber:
         digits = self.services.vault.decrypt(self.slots["card_token"], CARD_PURPOSE)

@@ -387,7 +387,7 @@ async def test_long_texts_and_labels_are_cut_to_line_limits(
     await line.start()
     route = {"reply_token": None, "received_at": "2026-11-24T10:00:00+00:00", "turn": "0" * 32}
     user = "U4af4980629e7c3a2b1d0f5e6a7b8c9d0"
-    long_text = Reply("email.invalid", {"address": "😀" * 3000})  # 2 UTF-16 units each
+    long_text = Reply("netid.chosen", {"netid": "😀" * 3000})  # 2 UTF-16 units each
     buttons = Reply("ask.confirm", CONFIRM_PARAMS, (Choice("confirm:ok", "choice.confirm.ok"),))
     try:
         await line.send_batch(
