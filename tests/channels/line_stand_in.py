@@ -6,19 +6,17 @@ use, and answers 409 to a push whose ``X-Line-Retry-Key`` was accepted before. O
 demand it refuses reply tokens, fails the next calls of an endpoint, or accepts a push
 but loses the answer (as a timeout would)."""
 
-import socket
-import threading
-import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.channels.local_server import LocalServer
 
 TOKEN = "line-channel-access-token-for-the-stand-in"
 _ENDPOINTS = {
@@ -40,7 +38,7 @@ class Call:
         return self.status in (200, 202)
 
 
-class LineStandIn:
+class LineStandIn(LocalServer):
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.delivered: list[dict[str, Any]] = []  # messages that reached the member
@@ -49,29 +47,12 @@ class LineStandIn:
         self._refused_tokens = 0
         self._failures: dict[str, deque[int]] = {}
         self._lost_answers: dict[str, int] = {}
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(self._app(), log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
+        super().__init__(self._app())
 
     @property
     def base_url(self) -> str:
         """What LINE_API_BASE_URL is set to; the SDK appends ``/v2/...``."""
-        return f"http://127.0.0.1:{self._socket.getsockname()[1]}"
-
-    def start(self) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            assert time.monotonic() < deadline, "the stand-in did not start"
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        return f"http://127.0.0.1:{self.port}"
 
     def refuse_reply_tokens(self, count: int = 1) -> None:
         """The next ``count`` reply calls get 400 "Invalid reply token" (expired)."""

@@ -4,19 +4,18 @@ next calls of a method on demand, and hands queued updates to ``getUpdates``."""
 
 import asyncio
 import json
-import socket
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from tests.channels.local_server import LocalServer
 
 TOKEN = "123456:TEST-token_for-the-stand-in"
 BOT_USER = {"id": 123456, "is_bot": True, "first_name": "NetAnswer", "username": "netanswer_bot"}
@@ -30,35 +29,18 @@ class Call:
     ok: bool
 
 
-class TelegramStandIn:
+class TelegramStandIn(LocalServer):
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.updates: deque[dict[str, Any]] = deque()
         self._failures: dict[str, deque[tuple[int, dict[str, Any]]]] = {}
         self._message_ids = iter(range(9000, 10**6))
-        self._socket = socket.socket()
-        self._socket.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(self._app(), log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
+        super().__init__(self._app())
 
     @property
     def base_url(self) -> str:
         """What TELEGRAM_API_BASE_URL is set to; the bot appends its token."""
-        return f"http://127.0.0.1:{self._socket.getsockname()[1]}/bot"
-
-    def start(self) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            assert time.monotonic() < deadline, "the stand-in did not start"
-            time.sleep(0.01)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+        return f"http://127.0.0.1:{self.port}/bot"
 
     def fail(self, method: str, status: int, retry_after: int | None = None) -> None:
         """The next call of ``method`` fails as Telegram would answer it."""
