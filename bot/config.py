@@ -4,6 +4,7 @@ import base64
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from storage.vault import Vault, VaultError, VaultKey
@@ -26,6 +27,7 @@ class Settings:
     check_floor: float = 0.4  # seconds every card check takes at least (NETANSWER_CHECK_FLOOR_MS)
     rate_limit: int = 20  # messages per chat user per minute (NETANSWER_RATE_LIMIT)
     telephony_secret: str | None = field(default=None, repr=False)
+    sandbox_now: datetime | None = None  # NETANSWER_SANDBOX_NOW: a fixed clock, for testers
     telegram_bot_token: str | None = field(default=None, repr=False)
     telegram_webhook_secret: str | None = field(default=None, repr=False)
     telegram_api_base_url: str | None = None
@@ -45,6 +47,7 @@ class Settings:
             check_floor=int(env.get("NETANSWER_CHECK_FLOOR_MS", "400")) / 1000,
             rate_limit=int(env.get("NETANSWER_RATE_LIMIT", "20")),
             telephony_secret=env.get("TELEPHONY_SECRET") or None,
+            sandbox_now=_instant(env.get("NETANSWER_SANDBOX_NOW")),
             telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN") or None,
             telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET") or None,
             telegram_api_base_url=env.get("TELEGRAM_API_BASE_URL") or None,
@@ -64,6 +67,17 @@ class Settings:
             return _vault_from(*_local_keys(self.key_file))
         except VaultError as error:
             raise ConfigError(str(error)) from error
+
+
+def _instant(text: str | None) -> datetime | None:
+    """An ISO 8601 time; without an offset it is read as UTC."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise ConfigError(f"NETANSWER_SANDBOX_NOW is not an ISO 8601 time: {text!r}") from error
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _vault_from(keys: str, index_key: str) -> Vault:
