@@ -184,7 +184,11 @@ async def _step(turn: Turn, inbound: Inbound, *, created: bool, idle: timedelta)
         turn.say("expired")
         return _ask(turn)
     if inbound.opened:
-        turn.say("welcome.back")
+        if dialogue.state == CLOSED:  # back after an ending: as good as new
+            machine.events["restart"].trigger(dialogue)
+            turn.say("welcome")
+        else:
+            turn.say("welcome.back")
         return _ask(turn)
     command = command_in(inbound.text) if inbound.text else None
     if command is not None:

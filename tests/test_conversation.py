@@ -117,6 +117,9 @@ async def test_opening_the_chat_greets_new_and_returning_members(chat: Chat) -> 
     assert [r.key for r in first.replies] == ["welcome", "ask.card"]
     again = await chat.bot.engine.handle(Inbound("console", "opener", "e2", opened=True))
     assert [r.key for r in again.replies] == ["welcome.back", "ask.card"]
+    await chat.bot.engine.handle(Inbound("console", "opener", "e3", text="/cancel"))
+    ended = await chat.bot.engine.handle(Inbound("console", "opener", "e4", opened=True))
+    assert [r.key for r in ended.replies] == ["welcome", "ask.card"] and ended.state == "card"
 
 
 async def test_a_redelivered_event_is_handled_once(chat: Chat) -> None:
