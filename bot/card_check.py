@@ -49,7 +49,7 @@ async def check(turn: Turn, security_code: str) -> str:
     turn.redacted = f"⟨cvc:{len(security_code)}:match⟩"
     # The card's own count ends with a match; the user's runs out with its period, so
     # one genuine card cannot wipe a guesser's record.
-    await lockouts.clear(session, card)
+    await lockouts.clear(session, card, now)
     if holder.kind is CardKind.CORPORATE:
         turn.say("eligibility.corporate")
         return "refused"

@@ -79,7 +79,7 @@ async def check(turn: Turn, typed: str) -> Verdict:
         return Verdict.EXPIRED
     if hmac.compare_digest(record["mac"], _mac(turn, code)):
         turn.slots.pop("otp")
-        await lockouts.clear(turn.session, _subject(turn))
+        await lockouts.clear(turn.session, _subject(turn), turn.now)
         return Verdict.RIGHT
     return await _fail(turn)
 
@@ -92,7 +92,7 @@ async def check_pin(turn: Turn, typed: str) -> Verdict:
         return Verdict.LOCKED
     if await turn.services.issuer.verify_pin(turn.card(), pin):
         turn.slots.pop("otp", None)
-        await lockouts.clear(turn.session, _subject(turn))
+        await lockouts.clear(turn.session, _subject(turn), turn.now)
         return Verdict.RIGHT
     return await _fail(turn)
 

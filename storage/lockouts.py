@@ -8,7 +8,6 @@ take turns, and none can slip past a count another is about to raise.
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import aware, insert
@@ -55,8 +54,11 @@ async def failures(session: AsyncSession, subject: str, now: datetime) -> int:
     return (await _held(session, subject, now)).failures
 
 
-async def clear(session: AsyncSession, subject: str) -> None:
-    await session.execute(delete(Lockout).where(Lockout.subject == subject))
+async def clear(session: AsyncSession, subject: str, now: datetime) -> None:
+    """Start the count afresh. The row stays (reset, not deleted), so a check waiting
+    for it on another worker finds it when its turn comes."""
+    row = await _held(session, subject, now)
+    row.failures, row.first_failure_at, row.locked_until = 0, now, None
 
 
 async def _held(session: AsyncSession, subject: str, now: datetime) -> Lockout:

@@ -269,3 +269,17 @@ async def test_a_cancelled_call_check_cannot_be_passed(chat: Chat) -> None:
     await _to_call(chat)
     await chat.send("/cancel")
     assert await _call_in(chat, "03-1234-5678") == 0
+
+
+async def test_concurrent_right_and_wrong_passcodes_on_one_card_never_fail(chat: Chat) -> None:
+    """Clearing a count while other conversations wait to check it (found by the
+    benchmark on PostgreSQL) must not break their turns."""
+    members = [Chat(chat.bot, user=f"same-card-{n}") for n in range(6)]
+    codes = [await to_passcode(member) for member in members]
+    await asyncio.gather(
+        *(
+            member.send(code if n % 2 == 0 else _wrong(code))
+            for n, (member, code) in enumerate(zip(members, codes, strict=True))
+        )
+    )
+    assert all(member.keys[0] != "trouble" for member in members)
