@@ -27,7 +27,7 @@ class Settings:
     check_floor: float = 0.4  # seconds every card check takes at least (NETANSWER_CHECK_FLOOR_MS)
     rate_limit: int = 20  # messages per chat user per minute (NETANSWER_RATE_LIMIT)
     telephony_secret: str | None = field(default=None, repr=False)
-    sandbox_now: datetime | None = None  # NETANSWER_SANDBOX_NOW: a fixed clock, for testers
+    sandbox_now: datetime | None = None  # NETANSWER_SANDBOX_NOW: where the sandbox clock starts
     telegram_bot_token: str | None = field(default=None, repr=False)
     telegram_webhook_secret: str | None = field(default=None, repr=False)
     telegram_api_base_url: str | None = None
@@ -38,6 +38,11 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
+        if (
+            env.get("NETANSWER_SANDBOX_NOW")
+            and env.get("NETANSWER_ENV", "").lower() == "production"
+        ):
+            raise ConfigError("NETANSWER_SANDBOX_NOW is for the sandbox, never for production")
         return cls(
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             production=env.get("NETANSWER_ENV", "").lower() == "production",

@@ -29,7 +29,7 @@ from flows.prompts import prompt_params
 from flows.redaction import redact
 from flows.replies import Reply
 from flows.text import fold
-from storage import conversations, message_counts
+from storage import conversations, lockouts, message_counts
 from storage.database import aware
 
 IDLE_LIMIT = timedelta(minutes=30)
@@ -145,7 +145,9 @@ class Engine:
                 if inbound.keeps_history:
                     await _warn_history(turn)
             command = command_in(inbound.text) if inbound.text else None
-            secret = STEPS[before].secret is not None and inbound.text is not None and not command
+            secret = turn.possibly_secret or (
+                STEPS[before].secret is not None and inbound.text is not None and not command
+            )
             _write_transcript(turn, inbound, before, secret, command, throttled)
             if deliver_to is not None:
                 dispatcher.queue(
@@ -198,6 +200,7 @@ async def _step(turn: Turn, inbound: Inbound, *, created: bool, idle: timedelta)
     if answer is None and (not step.free_text or inbound.text is None):
         # Text where only buttons are understood may be anything, a PIN included.
         turn.redacted = f"⟨text:{len(inbound.text or '')}⟩"
+        turn.possibly_secret = inbound.text is not None
         turn.say("choose.one" if step.choices else "unreadable")
         return _ask(turn)
     handler = HANDLERS[dialogue.state]
@@ -317,14 +320,14 @@ def _language(lang: str | None) -> str:
 
 async def expire_idle(services: Services) -> int:
     """Wipe every unfinished enrollment idle for longer than IDLE_LIMIT, so card data
-    does not outlive a member who walked away; returns how many."""
+    does not outlive a member who walked away, and forget spent lockout counts (all
+    run for 30 minutes, like IDLE_LIMIT); returns how many enrollments."""
+    now = services.clock()
     async with services.database.transaction() as session:
         count = await conversations.expire_idle(
-            session,
-            states=ENROLLING,
-            idle_since=services.clock() - IDLE_LIMIT,
-            closed=CLOSED,
+            session, states=ENROLLING, idle_since=now - IDLE_LIMIT, closed=CLOSED
         )
+        await lockouts.prune(session, now, period=IDLE_LIMIT)
     if count:
         logger.info("expired %s idle enrollments", count)
     return count

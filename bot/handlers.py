@@ -167,6 +167,8 @@ async def terms(turn: Turn, answer: str) -> str | None:
 async def confirm(turn: Turn, answer: str) -> str:
     if answer == "confirm:edit":
         return "edit"
+    if await _paused(turn):
+        return "fail"
     holder = await turn.holder()
     if holder.mobile:
         await passcodes.send(turn)
@@ -188,6 +190,8 @@ async def otp(turn: Turn, answer: str) -> str | None:
     if answer == "otp:pin":
         return "pin"
     if answer in ("otp:resend", "otp:email"):
+        if await _paused(turn):  # no new codes while the card is paused
+            return "fail"
         refusal = passcodes.resend_refusal(turn, by_mail=answer == "otp:email")
         if refusal:
             key, params = refusal
@@ -233,6 +237,8 @@ async def call(turn: Turn, answer: str) -> str | None:
         await _start_call(turn, (await turn.holder()).personal.phone)
         turn.say("call.restarted", minutes=CALL_WINDOW_MINUTES)
         return None
+    if await _paused(turn):
+        return "fail"
     check = await call_checks.find(turn.session, turn.conversation_id)
     if call_checks.passed(check):
         await call_checks.finish(turn.session, turn.conversation_id)
@@ -243,6 +249,14 @@ async def call(turn: Turn, answer: str) -> str | None:
     else:
         turn.say("call.pending")
     return None
+
+
+async def _paused(turn: Turn) -> bool:
+    """Whether the card's identity check is paused; if so, the member is told until when."""
+    until = await passcodes.paused_until(turn)
+    if until:
+        turn.say("identity.locked", until=turn.local_time(until))
+    return until is not None
 
 
 async def _identity_outcome(turn: Turn, verdict: passcodes.Verdict, *, wrong: str) -> str | None:

@@ -104,7 +104,8 @@ async def paused_until(turn: Turn) -> datetime | None:
 
 
 async def attempts_left(turn: Turn) -> int:
-    return MAX_FAILURES - await lockouts.failures(turn.session, _subject(turn), turn.now)
+    count = await lockouts.failures(turn.session, _subject(turn), turn.now, period=LOCK_FOR)
+    return MAX_FAILURES - count
 
 
 async def _fail(turn: Turn) -> Verdict:

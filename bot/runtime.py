@@ -1,9 +1,10 @@
 """The running bot: settings turned into a database, a vault, gateways and an engine."""
 
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from adapters.sandbox_issuer import SandboxIssuer
 from adapters.sandbox_outbox import SandboxOutbox
@@ -30,9 +31,12 @@ class Runtime:
         await self.database.close()
 
 
-def _stopped_at(moment: datetime) -> Callable[[], datetime]:
+def _running_from(moment: datetime) -> Callable[[], datetime]:
+    """A clock that starts at ``moment`` and then runs like any other."""
+    started = time.monotonic()
+
     def clock() -> datetime:
-        return moment
+        return moment + timedelta(seconds=time.monotonic() - started)
 
     return clock
 
@@ -52,7 +56,7 @@ def start(
             "the sandbox ones refuse to run in production"
         )
     if settings.sandbox_now is not None:  # testers move the sandbox's clock between runs
-        clock = _stopped_at(settings.sandbox_now)
+        clock = _running_from(settings.sandbox_now)
     vault = settings.vault()
     if upgrade:
         schema.upgrade(settings.database_url)

@@ -55,6 +55,7 @@ class Turn:
     replies: list[Reply] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
     redacted: str | None = None  # how a secret input appears in the transcript
+    possibly_secret: bool = False  # text where none was expected: delete it like a secret
     answer_not_before: float = 0.0  # time.monotonic() before which the answer must not leave
 
     @property

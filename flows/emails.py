@@ -35,7 +35,6 @@ _SEPARATORS = re.compile(r"[\s,、;]+")
 # Old docomo / au addresses: these characters only, dots anywhere and repeated.
 _LEGACY_LOCAL = re.compile(r"[A-Za-z0-9._+\-]{1,64}")
 _DOTS = re.compile(r"\.+")
-# An address echoed back in a message is cut to this many characters.
 
 
 @dataclass(frozen=True)

@@ -158,7 +158,7 @@ TRANSITIONS: list[dict[str, object]] = [
     {"trigger": "back", "source": "fix", "dest": "confirm"},
     {"trigger": "call", "source": "confirm", "dest": "call"},
     {"trigger": "next", "source": ["otp", "pin", "call"], "dest": WALLET},
-    {"trigger": "fail", "source": ["otp", "pin"], "dest": CLOSED},
+    {"trigger": "fail", "source": ["confirm", "otp", "pin", CALL], "dest": CLOSED},
     {"trigger": "pin", "source": "otp", "dest": "pin"},
     {"trigger": "back", "source": "pin", "dest": "otp"},
     {"trigger": "email", "source": "call", "dest": "otp"},

@@ -44,7 +44,7 @@ async def record_call(
             CallCheck.expires_at > now,
             Conversation.state == waiting_state,
         )
-        .with_for_update()
+        .with_for_update(of=CallCheck)  # the chat side locks conversations first
     )
     checks = list((await session.scalars(pending)).all())
     if len(checks) > 1:

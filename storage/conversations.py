@@ -99,10 +99,12 @@ async def expire_idle(
 ) -> int:
     """Wipe what unfinished enrollments idle since ``idle_since`` hold (card data,
     hashes, call checks), leaving only a mark so the member is told on return."""
-    idle = select(Conversation.id).where(
+    idle = select(Conversation.id, Conversation.slots).where(
         Conversation.state.in_(states), Conversation.updated_at < idle_since
     )
-    ids = list((await session.scalars(idle.with_for_update(skip_locked=True))).all())
+    rows = (await session.execute(idle.with_for_update(skip_locked=True))).all()
+    # Only enrollments holding something: a chat opened and left has nothing to wipe.
+    ids = [row.id for row in rows if row.slots]
     if ids:
         await session.execute(delete(CallCheck).where(CallCheck.conversation_id.in_(ids)))
         await session.execute(

@@ -1,13 +1,15 @@
 """Failure counting and lockouts, in the database so every worker sees the same count.
 
-A check first *holds* its subject: the row is created if need be and locked until the
-transaction ends, so concurrent checks of one card or one chat user (on any worker)
-take turns, and none can slip past a count another is about to raise.
+A check first *holds* its subject: one upsert creates the row if need be and locks it
+until the transaction ends, so concurrent checks of one card or one chat user (on any
+worker) take turns, and none can slip past a count another is about to raise.
 """
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import aware, insert
@@ -19,54 +21,80 @@ logger = logging.getLogger(__name__)
 async def hold(session: AsyncSession, subject: str, now: datetime) -> datetime | None:
     """Lock the subject's row for this transaction; returns the end of an active lockout."""
     row = await _held(session, subject, now)
-    if row.locked_until is None:
-        return None
-    until = aware(row.locked_until)
-    return until if until > now else None
+    return _active_until(row.locked_until, now)
 
 
 async def fail(
     session: AsyncSession, subject: str, now: datetime, *, limit: int, period: timedelta
 ) -> datetime | None:
     """Count one failure; once ``limit`` failures fell within ``period``, the subject is
-    locked out for ``period`` and the lock's end is returned. An ended lock or a stale
-    count starts afresh."""
+    locked out for ``period`` and the lock's end is returned. An ended lock, a stale
+    count or no count yet starts afresh from this failure."""
     row = await _held(session, subject, now)
-    stale = now - aware(row.first_failure_at) > period
+    failures, first = row.failures, aware(row.first_failure_at)
     ended = row.locked_until is not None and aware(row.locked_until) <= now
-    if stale or ended:
-        row.failures, row.first_failure_at, row.locked_until = 0, now, None
-    row.failures += 1
-    if row.failures >= limit:
-        row.locked_until = now + period
+    if failures == 0 or ended or now - first > period:
+        failures, first = 0, now
+    failures += 1
+    until = now + period if failures >= limit else None
+    await session.execute(
+        update(Lockout)
+        .where(Lockout.subject == subject)
+        .values(failures=failures, first_failure_at=first, locked_until=until)
+    )
+    if until:
         # Subjects name a chat user or a card's keyed index, never a card number.
         logger.warning(
-            "lockout subject=%s failures=%s until=%s",
-            subject,
-            row.failures,
-            row.locked_until.isoformat(),
+            "lockout subject=%s failures=%s until=%s", subject, failures, until.isoformat()
         )
-    await session.flush()
-    return row.locked_until
+    return until
 
 
-async def failures(session: AsyncSession, subject: str, now: datetime) -> int:
-    return (await _held(session, subject, now)).failures
+async def failures(session: AsyncSession, subject: str, now: datetime, *, period: timedelta) -> int:
+    """The current count (a read: no lock); 0 once it went stale or its lock ended."""
+    row = (
+        await session.execute(select(Lockout).where(Lockout.subject == subject))
+    ).scalar_one_or_none()
+    if row is None or now - aware(row.first_failure_at) > period:
+        return 0
+    if row.locked_until is not None and aware(row.locked_until) <= now:
+        return 0
+    return row.failures
 
 
 async def clear(session: AsyncSession, subject: str, now: datetime) -> None:
-    """Start the count afresh. The row stays (reset, not deleted), so a check waiting
-    for it on another worker finds it when its turn comes."""
-    row = await _held(session, subject, now)
-    row.failures, row.first_failure_at, row.locked_until = 0, now, None
-
-
-async def _held(session: AsyncSession, subject: str, now: datetime) -> Lockout:
+    await _held(session, subject, now)
     await session.execute(
+        update(Lockout)
+        .where(Lockout.subject == subject)
+        .values(failures=0, first_failure_at=now, locked_until=None)
+    )
+
+
+async def prune(session: AsyncSession, now: datetime, *, period: timedelta) -> int:
+    """Forget subjects with no active lock and no count worth keeping, so the table
+    (keyed, among others, by cards' keyed indexes) does not keep them for ever."""
+    idle = (
+        delete(Lockout)
+        .where(or_(Lockout.locked_until.is_(None), Lockout.locked_until <= now))
+        .where(or_(Lockout.failures == 0, Lockout.first_failure_at < now - period))
+    )
+    return (await session.execute(idle)).rowcount or 0
+
+
+async def _held(session: AsyncSession, subject: str, now: datetime) -> Any:
+    """Create-or-lock in one statement: safe even against a concurrent prune."""
+    statement = (
         insert(session, Lockout)
         .values(subject=subject, failures=0, first_failure_at=now, locked_until=None)
-        .on_conflict_do_nothing()
+        .on_conflict_do_update(index_elements=[Lockout.subject], set_={"subject": subject})
+        .returning(Lockout.failures, Lockout.first_failure_at, Lockout.locked_until)
     )
-    row = await session.get(Lockout, subject, with_for_update=True, populate_existing=True)
-    assert row is not None
-    return row
+    return (await session.execute(statement)).one()
+
+
+def _active_until(locked_until: datetime | None, now: datetime) -> datetime | None:
+    if locked_until is None:
+        return None
+    until = aware(locked_until)
+    return until if until > now else None

@@ -197,6 +197,8 @@ async def test_abandoned_enrollments_are_wiped_without_the_member_returning(
     from bot.engine import expire_idle
 
     await walk_to(chat, "repeat")  # card data, a password hash and its marks are held
+    opened = Chat(chat.bot, user="only-looked")  # a welcome and nothing typed: kept
+    await opened.send("/start")
     fresh = Chat(chat.bot, user="still-typing")
     await walk_to(fresh, "expiry")
     clock.advance(minutes=20)
@@ -205,6 +207,8 @@ async def test_abandoned_enrollments_are_wiped_without_the_member_returning(
     assert await expire_idle(chat.bot.engine.services) == 1
     assert await _slots(chat) == {"expired": True}
     assert "card_token" in await _slots(fresh)
+    await opened.send(VISA.number)
+    assert opened.keys[0] == "card.accepted"
     await chat.send(PASSWORD)  # the member comes back much later
     assert chat.keys == ["expired", "ask.card"] and chat.state == "card"
     assert await expire_idle(chat.bot.engine.services) == 0

@@ -283,3 +283,17 @@ async def test_concurrent_right_and_wrong_passcodes_on_one_card_never_fail(chat:
         )
     )
     assert all(member.keys[0] != "trouble" for member in members)
+
+
+async def test_a_paused_card_gets_no_new_codes_and_no_call_completion(chat: Chat) -> None:
+    caller = Chat(chat.bot, user="landline")
+    await _to_call(caller)
+    other = Chat(chat.bot, user="same-card")
+    await to_passcode(other, DINERS)  # by mail: the Diners phone is a landline
+    for _ in range(5):
+        await other.send("000000")
+    assert other.keys[0] == "identity.locked"
+    assert await _call_in(caller, "03-1234-5678") == 1
+    await caller.send(choice="otp:called")  # the call came, but the card is paused
+    assert caller.keys == ["identity.locked", "ask.closed"]
+    assert await _members(chat) == []

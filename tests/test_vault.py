@@ -149,3 +149,10 @@ def test_vault_rotate_command(database_url: str, tmp_path: Path) -> None:
         [command, "vault", "rotate"], env=ring, check=True, capture_output=True, text=True
     )
     assert "1" in result.stdout
+
+
+def test_a_sandbox_clock_is_refused_in_production() -> None:
+    with pytest.raises(ConfigError, match="NETANSWER_SANDBOX_NOW"):
+        Settings.from_env(
+            {"NETANSWER_ENV": "production", "NETANSWER_SANDBOX_NOW": "2026-11-24T10:00:00"}
+        )
