@@ -68,6 +68,22 @@ async def to_passcode(chat: Chat, card: Card = VISA, email: str = EMAIL) -> str:
     return await chat.passcode()
 
 
+async def to_passcode_again(chat: Chat, card: Card = VISA) -> str:
+    """Re-register a card someone already enrolled, up to the passcode; returns it."""
+    await to_code(chat, card)
+    await chat.send(card.code)
+    assert chat.state == "reregister", chat.keys
+    await chat.send(choice="reregister:continue")
+    await chat.send(PASSWORD)
+    await chat.send(PASSWORD)
+    await chat.send(EMAIL)
+    await chat.send(choice="newsletter:no")
+    await chat.send(choice="terms:agree")
+    await chat.sandbox()
+    await chat.send(choice="confirm:ok")
+    return await chat.passcode()
+
+
 async def enroll(chat: Chat, card: Card = VISA, email: str = EMAIL) -> None:
     code = await to_passcode(chat, card, email)
     await chat.send(code)

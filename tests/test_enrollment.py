@@ -17,6 +17,7 @@ from tests.enroll import (
     to_code,
     to_confirm,
     to_email,
+    to_passcode_again,
     to_password,
 )
 
@@ -231,18 +232,7 @@ async def test_re_registering_replaces_the_earlier_member(chat: Chat) -> None:
     await enroll(chat)
     [first] = await _members(chat)
     other = Chat(chat.bot, user="member-2")
-    await to_code(other)
-    await other.send(VISA.code)
-    assert other.state == "reregister"
-    await other.send(choice="reregister:continue")
-    await other.send(PASSWORD)
-    await other.send(PASSWORD)
-    await other.send(EMAIL)
-    await other.send(choice="newsletter:yes")
-    await other.send(choice="terms:agree")
-    await other.sandbox()
-    await other.send(choice="confirm:ok")
-    await other.send(await other.passcode())
+    await other.send(await to_passcode_again(other))
     [second] = await _members(chat)
     assert second.net_answer_id != first.net_answer_id
     async with chat.bot.database.transaction() as session:

@@ -8,7 +8,17 @@ from sqlalchemy import select
 from bot.telephony import inbound_call
 from storage.models import Member
 from tests.conftest import Chat, Clock, passcode_in
-from tests.enroll import DINERS, JCB, MASTERCARD, VISA, Card, to_code, to_confirm, to_passcode
+from tests.enroll import (
+    DINERS,
+    JCB,
+    MASTERCARD,
+    VISA,
+    Card,
+    to_code,
+    to_confirm,
+    to_passcode,
+    to_passcode_again,
+)
 
 
 def _wrong(code: str) -> str:
@@ -104,25 +114,9 @@ async def test_a_right_passcode_clears_the_count(chat: Chat) -> None:
     await chat.send(code)
     assert chat.state == "wallet"
     again = Chat(chat.bot, user="re-registering")
-    code = await to_passcode_registered(again)
+    code = await to_passcode_again(again)
     await again.send(_wrong(code))
     assert again.last.replies[0].params == {"remaining": 4}
-
-
-async def to_passcode_registered(chat: Chat) -> str:
-    from tests.enroll import EMAIL, PASSWORD
-
-    await to_code(chat)
-    await chat.send(VISA.code)
-    await chat.send(choice="reregister:continue")
-    await chat.send(PASSWORD)
-    await chat.send(PASSWORD)
-    await chat.send(EMAIL)
-    await chat.send(choice="newsletter:no")
-    await chat.send(choice="terms:agree")
-    await chat.sandbox()
-    await chat.send(choice="confirm:ok")
-    return await chat.passcode()
 
 
 # Landline: the call to the toll-free number ----------------------------------------------
