@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from bot.gateways import Account, Cardholder, CardKind, StatementLine
+from adapters.gateways import Account, Cardholder, CardKind, StatementLine
 from flows.cards import CardNumber, Expiry
 from flows.personal import Personal
 
@@ -133,7 +133,7 @@ def _cardholder(demo: DemoCard) -> Cardholder:
 
 def _account(demo: DemoCard, today: date) -> Account:
     """Numbers generated from the card number alone, so every run shows the same account."""
-    rng = random.Random(demo.number)
+    rng = random.Random(demo.number)  # noqa: S311 (demo figures, the same every run)
     statements: dict[str, list[StatementLine]] = {}
     month_start = today.replace(day=1)
     for _ in range(4):

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import sqlalchemy
 
+from adapters.channels.channel import Inbound
 from bot.config import Settings
-from bot.engine import Inbound
 from bot.runtime import Runtime, start
 from storage import sandbox
 

@@ -8,11 +8,10 @@ import sys
 
 import uvicorn
 
-from adapters.console import Console
+from adapters.channels.console import Console
 from bot import runtime, server, telephony
 from bot.config import ConfigError, Settings
-from bot.engine import expire_idle
-from flows.enrollment import mermaid
+from bot.registry import FLOWS
 from flows.messages import LANGUAGES
 from storage import rotation, sandbox, schema
 
@@ -50,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     ).set_defaults(run=_db_expire)
 
     serve = commands.add_parser("serve", help="the web server: channel webhooks and /healthz")
-    serve.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    # Every interface by default: the platform's router or proxy reaches the worker.
+    serve.add_argument("--host", default="0.0.0.0", help="address to listen on")  # noqa: S104
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     serve.add_argument(
         "--telegram-polling",
@@ -65,7 +65,10 @@ def _parser() -> argparse.ArgumentParser:
         "rotate", help="re-encrypt every stored field under the newest VAULT_KEYS key"
     ).set_defaults(run=_vault_rotate)
 
-    graph = commands.add_parser("graph", help="print the conversation graph as Mermaid")
+    graph = commands.add_parser("graph", help="print a flow's graph as Mermaid")
+    graph.add_argument(
+        "flow", nargs="?", default=FLOWS.entry.name, choices=[flow.name for flow in FLOWS]
+    )
     graph.set_defaults(run=_graph)
 
     box = commands.add_parser("sandbox", help="the sandbox gateways")
@@ -80,15 +83,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _chat(args: argparse.Namespace) -> None:
-    async def session() -> None:
-        bot = runtime.start(Settings.from_env())
-        console = Console(bot.engine, bot.database, bot.vault, user_id=args.user, lang=args.lang)
+    bot = runtime.start(Settings.from_env())
+    console = Console(bot, bot.database, bot.vault, user_id=args.user, lang=args.lang)
+    bot.attach(console)
+    with asyncio.Runner() as runner:
         try:
-            await (console.run_json() if args.json else console.run_interactive())
+            if args.json:
+                runner.run(console.run_json())
+            else:
+                console.run_interactive(runner)
         finally:
-            await bot.close()
-
-    asyncio.run(session())
+            runner.run(bot.close())
 
 
 def _db_upgrade(args: argparse.Namespace) -> None:
@@ -99,7 +104,7 @@ def _db_expire(args: argparse.Namespace) -> None:
     async def sweep() -> int:
         bot = runtime.start(Settings.from_env())
         try:
-            return await expire_idle(bot.engine.services)
+            return await bot.engine.expire_idle()
         finally:
             await bot.close()
 
@@ -109,7 +114,13 @@ def _db_expire(args: argparse.Namespace) -> None:
 def _serve(args: argparse.Namespace) -> None:
     # httpx logs every request URL at INFO, and a Bot API URL carries the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    app = server.create_app(runtime.start(Settings.from_env()), polling=args.telegram_polling)
+    settings = Settings.from_env()
+    if args.telegram_polling:
+        if "TELEGRAM_BOT_TOKEN" not in settings.environ:
+            raise ConfigError("--telegram-polling needs TELEGRAM_BOT_TOKEN")
+        settings = settings.with_env(TELEGRAM_POLLING="1")
+    # In production the release phase migrates, once, before any worker starts.
+    app = server.create_app(runtime.start(settings, upgrade=not settings.production))
     uvicorn.run(
         app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning"
     )
@@ -122,7 +133,7 @@ def _vault_rotate(args: argparse.Namespace) -> None:
 
 
 def _graph(args: argparse.Namespace) -> None:
-    print(mermaid())
+    print(FLOWS[args.flow].flow.mermaid())
 
 
 def _outbox(args: argparse.Namespace) -> None:
@@ -154,9 +165,7 @@ def _call(args: argparse.Namespace) -> int:
     async def play() -> int:
         bot = runtime.start(Settings.from_env())
         try:
-            return await telephony.inbound_call(
-                bot.database, bot.vault, args.caller, bot.engine.services.clock()
-            )
+            return await telephony.inbound_call(bot.database, bot.vault, args.caller, bot.now())
         finally:
             await bot.close()
 

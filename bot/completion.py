@@ -3,7 +3,7 @@ Answer ID is shown and mailed, and only what the member state shows is kept."""
 
 from datetime import datetime
 
-from bot.turn import Turn
+from bot.turn import NotificationKind, Turn
 from flows.netids import issue_net_answer_id
 from storage import members
 
@@ -30,7 +30,7 @@ async def complete(turn: Turn) -> None:
         terms_agreed_at=datetime.fromisoformat(slots["terms"]["at"]),
     )
     for address in slots["emails"]:
-        turn.notify("mail", address["address"], "mail.done", netid=chosen)
+        turn.notify(NotificationKind.MAIL, address["address"], "mail.done", netid=chosen)
     turn.say("done", netid=chosen)
     card_masked = slots["card_masked"]
     slots.clear()

@@ -1,16 +1,27 @@
-"""Configuration from the environment, with the embedded default when nothing is set."""
+"""Configuration from the environment, with the embedded default when nothing is set.
+
+Values are read with Starlette's ``Config``; a value of the wrong kind stops the bot
+with one line naming the variable and what it should be. Each channel reads its own
+variables (``adapters/channels/``) from :attr:`Settings.environ`.
+"""
 
 import base64
 import json
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
+
+from starlette.config import Config
 
 from storage.vault import Vault, VaultError, VaultKey
 
 DEFAULT_DATABASE_URL = "sqlite:///netanswer-bot.sqlite3"
 _KEY_FILE = "netanswer-bot.keys.json"
+
+T = TypeVar("T")
 
 
 class ConfigError(Exception):
@@ -28,38 +39,42 @@ class Settings:
     rate_limit: int = 20  # messages per chat user per minute (NETANSWER_RATE_LIMIT)
     telephony_secret: str | None = field(default=None, repr=False)
     sandbox_now: datetime | None = None  # NETANSWER_SANDBOX_NOW: where the sandbox clock starts
-    telegram_bot_token: str | None = field(default=None, repr=False)
-    telegram_webhook_secret: str | None = field(default=None, repr=False)
-    telegram_api_base_url: str | None = None
-    line_channel_secret: str | None = field(default=None, repr=False)
-    line_channel_access_token: str | None = field(default=None, repr=False)
-    line_api_base_url: str | None = None
+    #: The whole environment the settings were read from; channels read theirs here.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
-        if (
-            env.get("NETANSWER_SANDBOX_NOW")
-            and env.get("NETANSWER_ENV", "").lower() == "production"
-        ):
+        config = Config(environ={key: value for key, value in env.items() if value})
+        production = config("NETANSWER_ENV", default="").lower() == "production"
+        sandbox_now = _read(config, "NETANSWER_SANDBOX_NOW", _instant, None, "an ISO 8601 time")
+        if sandbox_now is not None and production:
             raise ConfigError("NETANSWER_SANDBOX_NOW is for the sandbox, never for production")
         return cls(
-            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            production=env.get("NETANSWER_ENV", "").lower() == "production",
-            vault_keys=env.get("VAULT_KEYS"),
-            vault_index_key=env.get("VAULT_INDEX_KEY"),
-            key_file=Path(env.get("NETANSWER_KEY_FILE") or _KEY_FILE),
-            check_floor=int(env.get("NETANSWER_CHECK_FLOOR_MS", "400")) / 1000,
-            rate_limit=int(env.get("NETANSWER_RATE_LIMIT", "20")),
-            telephony_secret=env.get("TELEPHONY_SECRET") or None,
-            sandbox_now=_instant(env.get("NETANSWER_SANDBOX_NOW")),
-            telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN") or None,
-            telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET") or None,
-            telegram_api_base_url=env.get("TELEGRAM_API_BASE_URL") or None,
-            line_channel_secret=env.get("LINE_CHANNEL_SECRET") or None,
-            line_channel_access_token=env.get("LINE_CHANNEL_ACCESS_TOKEN") or None,
-            line_api_base_url=env.get("LINE_API_BASE_URL") or None,
+            database_url=config("DATABASE_URL", default=DEFAULT_DATABASE_URL),
+            production=production,
+            vault_keys=config("VAULT_KEYS", default=None),
+            vault_index_key=config("VAULT_INDEX_KEY", default=None),
+            key_file=Path(config("NETANSWER_KEY_FILE", default=_KEY_FILE)),
+            check_floor=_read(
+                config, "NETANSWER_CHECK_FLOOR_MS", _count, 400, "a whole number of milliseconds"
+            )
+            / 1000,
+            rate_limit=_read(
+                config, "NETANSWER_RATE_LIMIT", _positive, 20, "a whole number above 0"
+            ),
+            telephony_secret=config("TELEPHONY_SECRET", default=None),
+            sandbox_now=sandbox_now,
+            environ=env,
         )
+
+    def with_env(self, **changes: str | None) -> "Settings":
+        """The settings read again with some variables changed (None removes one)."""
+        env = {**self.environ, **{key: value for key, value in changes.items() if value}}
+        for key, value in changes.items():
+            if value is None:
+                env.pop(key, None)
+        return Settings.from_env(env)
 
     def vault(self) -> Vault:
         """The key ring from VAULT_KEYS/VAULT_INDEX_KEY; outside production a local key
@@ -74,14 +89,31 @@ class Settings:
             raise ConfigError(str(error)) from error
 
 
-def _instant(text: str | None) -> datetime | None:
-    """An ISO 8601 time; without an offset it is read as UTC."""
-    if not text:
-        return None
+def _read(config: Config, key: str, cast: Callable[[str], T], default: T, what: str) -> T:
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as error:
-        raise ConfigError(f"NETANSWER_SANDBOX_NOW is not an ISO 8601 time: {text!r}") from error
+        value: Any = config(key, cast=cast, default=default)
+    except ValueError:
+        raise ConfigError(f"{key} must be {what}, not {config(key)!r}") from None
+    return value  # type: ignore[no-any-return]
+
+
+def _count(text: str) -> int:
+    number = int(text)
+    if number < 0:
+        raise ValueError(text)
+    return number
+
+
+def _positive(text: str) -> int:
+    number = int(text)
+    if number < 1:
+        raise ValueError(text)
+    return number
+
+
+def _instant(text: str) -> datetime:
+    """An ISO 8601 time; without an offset it is read as UTC."""
+    moment = datetime.fromisoformat(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 

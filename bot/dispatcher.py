@@ -6,24 +6,24 @@ reply exists exactly when the state change does. After the commit the channel ca
 with a later ``next_attempt_at`` and :meth:`Dispatcher.run` sends it again. The
 replies of one chat always leave in the order they were written.
 
-A channel that takes several messages in one call (LINE: up to five) implements
-:class:`BatchSender`; it is handed the consecutive replies of one turn together, and
-they succeed or fail together.
+A channel that takes several messages in one call (LINE: up to five) says so with its
+``batch_size``; it is handed the consecutive replies of one turn together, and they
+succeed or fail together.
 """
 
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.channels.channel import Channel, Outgoing, SendFailed
 from flows.replies import Choice, Reply
 from storage import outbox
 from storage.database import Database
-from storage.models import OutboxMessage
+from storage.models import Conversation, OutboxMessage
 
 LEASE = timedelta(seconds=60)  # longer than any single send may take
 MAX_ATTEMPTS = 12  # with the backoff below, about half an hour of retrying
@@ -33,65 +33,24 @@ _DUE_BATCH = 100
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Outgoing:
-    """One queued reply, handed to its channel to render and send."""
-
-    id: int
-    user_id: str
-    route: Mapping[str, Any]
-    reply: Reply
-    lang: str
-    part: int = 0  # position of the reply among its turn's replies
-
-
-class SendFailed(Exception):
-    """The channel could not send; ``reason`` is a short code, never message content."""
-
-    def __init__(
-        self, reason: str, *, retry_after: float | None = None, permanent: bool = False
-    ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-        self.permanent = permanent
-
-
-class Sender(Protocol):
-    async def send(self, outgoing: Outgoing) -> None:
-        """Send one reply or raise :class:`SendFailed`."""
-
-
-@runtime_checkable
-class BatchSender(Protocol):
-    batch_size: int  # the most replies one call may carry
-
-    async def send_batch(self, batch: Sequence[Outgoing]) -> None:
-        """Send consecutive replies of one turn (same route) in one call, or raise
-        :class:`SendFailed` for them all."""
-
-
 def queue(
     session: AsyncSession,
+    conversation: Conversation,
     *,
-    conversation_id: int,
-    channel: str,
-    user_id: str,
     route: Mapping[str, Any],
     replies: Sequence[Reply],
-    lang: str,
     at: datetime,
 ) -> None:
-    """Queue replies in the caller's transaction."""
+    """Queue a turn's replies to the conversation's chat in the caller's transaction."""
     for part, reply in enumerate(replies):
         outbox.add(
             session,
-            conversation_id=conversation_id,
-            channel=channel,
-            user_id=user_id,
+            conversation_id=conversation.id,
+            channel=conversation.channel,
+            user_id=conversation.user_id,
             route=route,
             payload=_payload(reply, part),
-            lang=lang,
+            lang=conversation.lang,
             at=at,
         )
 
@@ -100,20 +59,19 @@ class Dispatcher:
     def __init__(self, database: Database, clock: Callable[[], datetime]) -> None:
         self._database = database
         self._clock = clock
-        self._senders: dict[str, Sender | BatchSender] = {}
+        self._channels: dict[str, Channel] = {}
 
-    def register(self, channel: str, sender: Sender | BatchSender) -> None:
-        self._senders[channel] = sender
+    def register(self, channel: Channel) -> None:
+        self._channels[channel.name] = channel
 
     async def deliver(self, channel: str, user_id: str) -> None:
         """Send the chat's due replies, oldest first, until none is left or one fails."""
-        sender = self._senders[channel]
-        size = sender.batch_size if isinstance(sender, BatchSender) else 1
+        sender = self._channels[channel]
         while True:
             now = self._clock()
             async with self._database.transaction() as session:
                 rows = await outbox.claim_batch(
-                    session, channel, user_id, now=now, until=now + LEASE, size=size
+                    session, channel, user_id, now=now, until=now + LEASE, size=sender.batch_size
                 )
             if not rows or not await self._send(sender, rows):
                 return
@@ -123,7 +81,7 @@ class Dispatcher:
         async with self._database.transaction() as session:
             chats = await outbox.due_chats(session, now=self._clock(), limit=_DUE_BATCH)
         for channel, user_id in chats:
-            if channel in self._senders:
+            if channel in self._channels:
                 await self.deliver(channel, user_id)
 
     async def run(self, every: float) -> None:
@@ -135,13 +93,9 @@ class Dispatcher:
             except Exception as error:  # the database may be away for a while
                 logger.warning("outbox sweep failed: %s", type(error).__name__)
 
-    async def _send(self, sender: Sender | BatchSender, rows: Sequence[OutboxMessage]) -> bool:
-        batch = [_outgoing(row) for row in rows]
+    async def _send(self, sender: Channel, rows: Sequence[OutboxMessage]) -> bool:
         try:
-            if isinstance(sender, BatchSender):
-                await sender.send_batch(batch)
-            else:
-                await sender.send(batch[0])
+            await sender.send([_outgoing(row) for row in rows])
         except SendFailed as failure:
             await self._failed(rows, failure)
             return False

@@ -1,9 +1,12 @@
-"""The engine: one member message in, replies out.
+"""The engine: one member event in, replies out.
 
-Per message: claim the channel's event id (a redelivery stops here), lock the
-conversation row, run the step on a fresh Dialogue, and write state, slots and
-the redacted transcript in the same transaction. SMS and mail go out after the
-commit, so a rolled-back turn never sends anything.
+Per event: claim the channel's event id (a redelivery stops here), lock the
+conversation row, run the step of the conversation's flow on a fresh Dialogue, and
+write flow, state, slots and the redacted transcript in the same transaction. SMS and
+mail go out after the commit, so a rolled-back turn never sends anything.
+
+The engine knows no flow by name: it runs the registry it is given, starting new
+conversations in its entry flow and moving a conversation on where a flow exits.
 """
 
 import asyncio
@@ -11,159 +14,105 @@ import copy
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from adapters.channels.channel import Capabilities, Inbound, Kind, Outcome
 from bot import dispatcher
-from bot.handlers import HANDLERS
-from bot.turn import Notification, Services, Turn
+from bot.handlers import Flows
+from bot.turn import Notification, NotificationKind, Services, Turn
 from flows.commands import Command, command_in
-from flows.dialogue import Dialogue
-from flows.enrollment import CLOSED, ENROLLING, START, STEPS, machine
+from flows.flow import Flow, Step
 from flows.messages import CATALOG, DEFAULT_LANG
 from flows.problems import Invalid
-from flows.prompts import prompt_params
 from flows.redaction import redact
 from flows.replies import Reply
 from flows.text import fold
 from storage import conversations, lockouts, message_counts
 from storage.database import aware
-
-IDLE_LIMIT = timedelta(minutes=30)
-HISTORY_NOTICE = "card.kept_in_history"
+from storage.models import Conversation, Direction
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Inbound:
-    """A member's message as every channel delivers it."""
-
-    channel: str
-    user_id: str
-    event_id: str
-    text: str | None = field(default=None, repr=False)  # may be a card number or a password
-    choice: str | None = None  # the data of a pressed button
-    opened: bool = False  # the member opened the chat (LINE follow, terminal start)
-    lang: str | None = None
-    keeps_history: bool = False  # the channel cannot delete the member's messages (LINE)
-    left: bool = False  # the member blocked or deleted the chat (LINE unfollow)
-    unsent: bool = False  # the member took a message back (LINE unsend)
-
-
-@dataclass
-class Outcome:
-    replies: list[Reply] = field(default_factory=list)
-    state: str = ""
-    conversation_id: int = 0
-    lang: str = DEFAULT_LANG
-    secret_input: bool = False  # the message carried card data or a password: delete it
-    duplicate: bool = False
-    failed: bool = False  # rolled back; the replies are an apology to send directly
+#: Lockout counts run for this long before they are forgotten.
+LOCKOUT_MEMORY = timedelta(minutes=30)
+_PLAIN = Capabilities()
 
 
 class Engine:
-    def __init__(self, services: Services) -> None:
+    def __init__(
+        self,
+        services: Services,
+        flows: Flows,
+        capabilities: Mapping[str, Capabilities] | None = None,
+    ) -> None:
         self.services = services
+        self.flows = flows
+        self.capabilities = dict(capabilities or {})
 
-    async def handle(
-        self, inbound: Inbound, *, deliver_to: Mapping[str, Any] | None = None
-    ) -> Outcome:
-        """``deliver_to`` is how the channel reaches this chat (e.g. a Telegram chat id);
+    async def handle(self, inbound: Inbound, *, route: Mapping[str, Any] | None = None) -> Outcome:
+        """``route`` is how the channel reaches this chat (e.g. a Telegram chat id);
         when given, the replies are queued in the outbox in the turn's transaction.
 
         Whatever fails inside the turn rolls it back whole (the event id included, so a
         redelivery is handled afresh) and the member gets an apology, never a trace. An
         unreachable database is raised instead: the channel answers 503 and redelivers."""
         try:
-            outcome, notifications = await self._turn(inbound, deliver_to)
+            outcome, notifications = await self._turn(inbound, route)
         except (OperationalError, InterfaceError):
             raise
         except Exception:
             logger.exception("turn failed channel=%s event=%s", inbound.channel, inbound.event_id)
             # The step is unknown now, so any text is treated as possibly secret.
             return Outcome(replies=[Reply("trouble")], failed=True, secret_input=bool(inbound.text))
-        for note in notifications:
-            try:
-                if note.kind == "sms":
-                    await self.services.sms.send_sms(note.to, note.text, outcome.conversation_id)
-                else:
-                    await self.services.mail.send_mail(note.to, note.text, outcome.conversation_id)
-            except Exception:  # the member can ask for a new passcode; the turn stands
-                logger.exception(
-                    "%s delivery failed conversation=%s", note.kind, outcome.conversation_id
-                )
+        await self._notify(notifications, outcome.conversation_id)
         return outcome
 
-    async def _turn(
-        self, inbound: Inbound, deliver_to: Mapping[str, Any] | None
-    ) -> tuple[Outcome, list[Notification]]:
-        services = self.services
-        now = services.clock()
-        async with services.database.transaction() as session:
-            fresh = await conversations.claim_event(session, inbound.channel, inbound.event_id, now)
-            if not fresh:
-                return Outcome(duplicate=True), []
-            row, created = await conversations.lock(
-                session,
-                inbound.channel,
-                inbound.user_id,
-                state=START,
-                lang=_language(inbound.lang),
-                at=now,
-            )
-            if inbound.lang in CATALOG:
-                row.lang = inbound.lang
-            turn = Turn(
-                services=services,
-                session=session,
-                dialogue=Dialogue(row.state, copy.deepcopy(row.slots)),
-                conversation_id=row.id,
-                channel=inbound.channel,
-                user_id=inbound.user_id,
-                lang=row.lang,
-                now=now,
-            )
-            before = row.state
-            throttled = False
-            if inbound.left:
-                _leave(turn)
-            elif not inbound.unsent:  # an unsend is only recorded
-                sent = await message_counts.count(
-                    session, f"{inbound.channel}:{inbound.user_id}", now
+    async def expire_idle(self) -> int:
+        """Wipe every unfinished conversation idle for longer than its flow allows, so
+        card data does not outlive a member who walked away, and forget spent lockout
+        counts; returns how many conversations were wiped."""
+        now = self.services.clock()
+        count = 0
+        async with self.services.database.transaction() as session:
+            for flow in self.flows:
+                if flow.idle_limit is None or flow.closed is None:
+                    continue
+                count += await conversations.expire_idle(
+                    session,
+                    flow=flow.name,
+                    states=flow.unfinished,
+                    idle_since=now - flow.idle_limit,
+                    closed=flow.closed,
                 )
-                throttled = sent > services.rate_limit
-                if throttled:
-                    if sent == services.rate_limit + 1:  # said once a minute, not every time
-                        turn.say("slow_down")
-                else:
-                    idle = now - aware(row.updated_at)
-                    await _step(turn, inbound, created=created, idle=idle)
-                if inbound.keeps_history:
-                    await _warn_history(turn)
+            await lockouts.prune(session, now, period=LOCKOUT_MEMORY)
+        if count:
+            logger.info("expired %s idle conversations", count)
+        return count
+
+    async def _turn(
+        self, inbound: Inbound, route: Mapping[str, Any] | None
+    ) -> tuple[Outcome, list[Notification]]:
+        now = self.services.clock()
+        async with self.services.database.transaction() as session:
+            if not await conversations.claim_event(session, inbound.channel, inbound.event_id, now):
+                return Outcome(duplicate=True), []
+            row, created = await self._lock(session, inbound, now)
+            turn = self._begin(session, row, inbound, now)
+            asked = turn.flow.steps[row.state]  # the question this event answers
+            before = row.state
+            throttled = await self._apply(turn, inbound, created, now - aware(row.updated_at))
             command = command_in(inbound.text) if inbound.text else None
             secret = turn.possibly_secret or (
-                STEPS[before].secret is not None and inbound.text is not None and not command
+                asked.secret is not None and inbound.text is not None and not command
             )
-            _write_transcript(turn, inbound, before, secret, command, throttled)
-            if deliver_to is not None:
-                dispatcher.queue(
-                    session,
-                    conversation_id=row.id,
-                    channel=inbound.channel,
-                    user_id=inbound.user_id,
-                    route=deliver_to,
-                    replies=turn.replies,
-                    lang=row.lang,
-                    at=now,
-                )
-            row.state = turn.dialogue.state
-            row.slots = turn.dialogue.slots
-            row.updated_at = now
-            logger.info("turn conversation=%s %s -> %s", row.id, before, row.state)
+            _write_transcript(turn, inbound, before, asked, secret, command, throttled)
+            if route is not None:
+                dispatcher.queue(session, row, route=route, replies=turn.replies, at=now)
+            self._save(row, turn, now)
         outcome = Outcome(
             replies=turn.replies,
             state=row.state,
@@ -174,93 +123,194 @@ class Engine:
         await asyncio.sleep(max(0.0, turn.answer_not_before - time.monotonic()))
         return outcome, turn.notifications
 
-
-async def _step(turn: Turn, inbound: Inbound, *, created: bool, idle: timedelta) -> None:
-    dialogue = turn.dialogue
-    if created:
-        turn.say("welcome")
-        return _ask(turn)
-    swept = dialogue.slots.get(conversations.EXPIRED)  # wiped by the idle sweep
-    if swept or (dialogue.state in ENROLLING and dialogue.slots and idle > IDLE_LIMIT):
-        machine.events["restart"].trigger(dialogue)
-        turn.say("expired")
-        return _ask(turn)
-    if inbound.opened:
-        if dialogue.state == CLOSED:  # back after an ending: as good as new
-            machine.events["restart"].trigger(dialogue)
-            turn.say("welcome")
-        else:
-            turn.say("welcome.back")
-        return _ask(turn)
-    command = command_in(inbound.text) if inbound.text else None
-    if command is not None:
-        return _command(turn, command)
-    step = STEPS[dialogue.state]
-    answer = _choice(turn, inbound)
-    if answer is None and (not step.free_text or inbound.text is None):
-        # Text where only buttons are understood may be anything, a PIN included.
-        turn.redacted = f"⟨text:{len(inbound.text or '')}⟩"
-        turn.possibly_secret = inbound.text is not None
-        turn.say("choose.one" if step.choices else "unreadable")
-        return _ask(turn)
-    handler = HANDLERS[dialogue.state]
-    try:
-        event = await handler(turn, answer or inbound.text or "")
-    except Invalid as invalid:
-        # Refused input is kept as what was wrong with it, never as typed: a secret in
-        # the wrong field is refused too.
-        turn.redacted = turn.redacted or "⟨invalid:{}⟩".format(
-            "+".join(problem.key for problem in invalid.problems)
+    async def _lock(
+        self, session: AsyncSession, inbound: Inbound, now: datetime
+    ) -> tuple[Conversation, bool]:
+        entry = self.flows.entry
+        row, created = await conversations.lock(
+            session,
+            inbound.channel,
+            inbound.user_id,
+            flow=entry.name,
+            state=entry.start,
+            lang=inbound.lang if inbound.lang in CATALOG else DEFAULT_LANG,
+            at=now,
         )
-        for problem in invalid.problems:
-            turn.replies.append(Reply(problem.key, problem.params))
-        return _ask(turn)
-    if event is not None:
-        machine.events[event].trigger(dialogue)
-    _ask(turn)
+        if inbound.lang in CATALOG:
+            row.lang = inbound.lang
+        return row, created
+
+    def _begin(
+        self, session: AsyncSession, row: Conversation, inbound: Inbound, now: datetime
+    ) -> Turn:
+        flow = self.flows[row.flow].flow
+        return Turn(
+            services=self.services,
+            session=session,
+            flow=flow,
+            dialogue=flow.model(row.state, copy.deepcopy(row.slots)),
+            conversation_id=row.id,
+            channel=inbound.channel,
+            user_id=inbound.user_id,
+            lang=row.lang,
+            now=now,
+        )
+
+    def _save(self, row: Conversation, turn: Turn, now: datetime) -> None:
+        unknown = set(turn.dialogue.slots) - turn.flow.slot_names
+        if unknown:  # a handler kept something its flow does not declare
+            raise ValueError(f"flow {turn.flow.name} declares no slot {sorted(unknown)}")
+        logger.info(
+            "turn conversation=%s %s:%s -> %s:%s",
+            row.id,
+            row.flow,
+            row.state,
+            turn.flow.name,
+            turn.dialogue.state,
+        )
+        row.flow = turn.flow.name
+        row.state = turn.dialogue.state
+        row.slots = turn.dialogue.slots
+        row.updated_at = now
+
+    async def _apply(self, turn: Turn, inbound: Inbound, created: bool, idle: timedelta) -> bool:
+        """Run the event against the conversation; True when it was over the rate limit."""
+        if inbound.kind is Kind.LEFT:  # an unfinished conversation ends, silently
+            turn.flow.cancel(turn.dialogue)
+            return False
+        if inbound.kind is Kind.UNSENT:  # only recorded
+            return False
+        limit = self.services.rate_limit
+        sent = await message_counts.count(
+            turn.session, f"{inbound.channel}:{inbound.user_id}", turn.now
+        )
+        if sent > limit:
+            if sent == limit + 1:  # said once a minute, not every time
+                turn.say("slow_down")
+            return True
+        await self._step(turn, inbound, created=created, idle=idle)
+        if self.capabilities.get(inbound.channel, _PLAIN).keeps_history:
+            await _warn_history(turn)
+        return False
+
+    async def _step(self, turn: Turn, inbound: Inbound, *, created: bool, idle: timedelta) -> None:
+        flow, dialogue = turn.flow, turn.dialogue
+        if created:
+            turn.say("welcome")
+            return _ask(turn)
+        if _expired(flow, dialogue.state, dialogue.slots, idle):
+            self._restart(turn)
+            turn.say("expired")
+            return _ask(turn)
+        if inbound.kind is Kind.OPENED:
+            if dialogue.state == flow.closed:  # back after an ending: as good as new
+                self._restart(turn)
+                turn.say("welcome")
+            else:
+                turn.say("welcome.back")
+            return _ask(turn)
+        command = command_in(inbound.text) if inbound.text else None
+        if command is not None:
+            return self._command(turn, command)
+        step = flow.steps[dialogue.state]
+        answer = _choice(step, inbound)
+        if answer is None and (not step.free_text or inbound.text is None):
+            # Text where only buttons are understood may be anything, a PIN included.
+            turn.redacted = f"⟨text:{len(inbound.text or '')}⟩"
+            turn.possibly_secret = inbound.text is not None
+            turn.say("choose.one" if step.choices else "unreadable")
+            return _ask(turn)
+        try:
+            event = await self.flows[flow.name][dialogue.state](turn, answer or inbound.text or "")
+        except Invalid as invalid:
+            # Refused input is kept as what was wrong with it, never as typed: a secret in
+            # the wrong field is refused too.
+            turn.redacted = turn.redacted or "⟨invalid:{}⟩".format(
+                "+".join(problem.key for problem in invalid.problems)
+            )
+            for problem in invalid.problems:
+                turn.replies.append(Reply(problem.key, problem.params))
+            return _ask(turn)
+        if event is not None:
+            flow.trigger(event, dialogue)
+            self._hand_over(turn)
+        _ask(turn)
+
+    def _command(self, turn: Turn, command: Command) -> None:
+        entry, dialogue = self.flows.entry, turn.dialogue
+        if command is Command.HELP:
+            turn.say(turn.flow.steps[dialogue.state].help)
+        elif command is Command.START:
+            fresh = turn.flow is entry and dialogue.state == entry.start and not dialogue.slots
+            self._restart(turn)
+            turn.say("welcome" if fresh else "restarted")
+        elif turn.flow.cancel(dialogue):
+            turn.say("cancelled")
+        else:
+            turn.say("nothing_to_cancel")
+        _ask(turn)
+
+    def _restart(self, turn: Turn) -> None:
+        """Back to the start of the entry flow with nothing kept."""
+        entry = self.flows.entry
+        turn.flow = entry
+        turn.dialogue = entry.model(entry.start, {})
+
+    def _hand_over(self, turn: Turn) -> None:
+        """Where the flow ends in an exit, the next flow takes the conversation (and the
+        slots the last step left) from its start."""
+        target = turn.flow.exits.get(turn.dialogue.state)
+        if target is None:
+            return
+        flow = self.flows[target].flow
+        turn.flow = flow
+        turn.dialogue = flow.model(flow.start, turn.dialogue.slots)
+
+    async def _notify(self, notifications: list[Notification], conversation_id: int) -> None:
+        services = self.services
+        for note in notifications:
+            try:
+                if note.kind is NotificationKind.SMS:
+                    await services.sms.send_sms(note.to, note.text, conversation_id)
+                else:
+                    await services.mail.send_mail(note.to, note.text, conversation_id)
+            except Exception:  # the member can ask for a new passcode; the turn stands
+                logger.exception("%s delivery failed conversation=%s", note.kind, conversation_id)
 
 
-def _leave(turn: Turn) -> None:
-    """An unfinished enrollment ends and its card data is wiped; nothing is said."""
-    if turn.dialogue.state in ENROLLING:
-        machine.events["cancel"].trigger(turn.dialogue)
+def _expired(flow: Flow, state: str, slots: dict[str, Any], idle: timedelta) -> bool:
+    """Wiped by the idle sweep, or idle too long to go on (the sweep has not run yet)."""
+    if slots.get(conversations.EXPIRED):
+        return True
+    return (
+        flow.idle_limit is not None
+        and state in flow.unfinished
+        and bool(slots)
+        and idle > flow.idle_limit
+    )
 
 
 async def _warn_history(turn: Turn) -> None:
-    """The member's messages stay in the chat: before the conversation's first card
-    question, say so once and suggest taking the number back afterwards."""
-    prompt = STEPS[START].prompt
-    at = next((i for i, reply in enumerate(turn.replies) if reply.key == prompt), None)
+    """The member's messages stay in the chat: before the conversation's first question
+    that takes card data, say so once and suggest taking it back afterwards."""
+    state = turn.dialogue.state
+    step = turn.flow.steps[state]
+    if step.history_notice is None:
+        return
+    at = next((i for i, reply in enumerate(turn.replies) if reply.key == step.prompt), None)
     if at is None or await conversations.said(
-        turn.session, turn.conversation_id, HISTORY_NOTICE, state=START
+        turn.session, turn.conversation_id, step.history_notice, state=state
     ):
         return
-    turn.replies.insert(at, Reply(HISTORY_NOTICE))
+    turn.replies.insert(at, Reply(step.history_notice))
 
 
-def _command(turn: Turn, command: Command) -> None:
-    dialogue = turn.dialogue
-    if command is Command.HELP:
-        turn.say(f"help.{dialogue.state}")
-    elif command is Command.START:
-        fresh = dialogue.state == START and not dialogue.slots
-        machine.events["restart"].trigger(dialogue)
-        turn.say("welcome" if fresh else "restarted")
-    elif dialogue.state in ENROLLING:
-        machine.events["cancel"].trigger(dialogue)
-        turn.say("cancelled")
-    else:
-        turn.say("nothing_to_cancel")
-    _ask(turn)
-
-
-def _choice(turn: Turn, inbound: Inbound) -> str | None:
+def _choice(step: Step, inbound: Inbound) -> str | None:
     """The data of the chosen button: pressed, or its label typed in any language."""
-    choices = STEPS[turn.dialogue.state].choices
     if inbound.choice is not None:
-        return inbound.choice if any(c.data == inbound.choice for c in choices) else None
+        return inbound.choice if any(c.data == inbound.choice for c in step.choices) else None
     typed = fold(inbound.text or "").casefold()
-    for choice in choices:
+    for choice in step.choices:
         labels = {catalog[choice.label].casefold() for catalog in CATALOG.values()}
         if typed == choice.data or typed in labels:
             return choice.data
@@ -268,9 +318,8 @@ def _choice(turn: Turn, inbound: Inbound) -> str | None:
 
 
 def _ask(turn: Turn) -> None:
-    state = turn.dialogue.state
-    step = STEPS[state]
-    params = prompt_params(state, turn.dialogue.slots)
+    step = turn.flow.steps[turn.dialogue.state]
+    params = step.params(turn.dialogue.slots)
     turn.replies.append(Reply(step.prompt, params, step.choices, sensitive=step.secret is not None))
 
 
@@ -278,6 +327,7 @@ def _write_transcript(
     turn: Turn,
     inbound: Inbound,
     before: str,
+    asked: Step,
     secret: bool,
     command: Command | None,
     throttled: bool,
@@ -289,45 +339,22 @@ def _write_transcript(
     elif command is not None:
         body = {"command": command.value}
     elif inbound.text is not None:
-        shown = turn.redacted or (f"⟨{STEPS[before].secret}⟩" if secret else redact(inbound.text))
+        shown = turn.redacted or (f"⟨{asked.secret}⟩" if secret else redact(inbound.text))
         body = {"text": shown}
-    elif inbound.left:
-        body = {"left": True}
-    elif inbound.unsent:
-        body = {"unsent": True}
-    elif inbound.opened:
-        body = {"opened": True}
+    elif inbound.kind is not Kind.MESSAGE:
+        body = {inbound.kind.value: True}
     else:  # a sticker, a photo or anything else without text
         body = {"unreadable": True}
     session, conversation = turn.session, turn.conversation_id
     conversations.append(
-        session, conversation, at=turn.now, direction="in", state=before, body=body
+        session, conversation, at=turn.now, direction=Direction.IN, state=before, body=body
     )
     for reply in turn.replies:
         conversations.append(
             session,
             conversation,
             at=turn.now,
-            direction="out",
+            direction=Direction.OUT,
             state=turn.dialogue.state,
             body=reply.as_json(),
         )
-
-
-def _language(lang: str | None) -> str:
-    return lang if lang in CATALOG else DEFAULT_LANG
-
-
-async def expire_idle(services: Services) -> int:
-    """Wipe every unfinished enrollment idle for longer than IDLE_LIMIT, so card data
-    does not outlive a member who walked away, and forget spent lockout counts (all
-    run for 30 minutes, like IDLE_LIMIT); returns how many enrollments."""
-    now = services.clock()
-    async with services.database.transaction() as session:
-        count = await conversations.expire_idle(
-            session, states=ENROLLING, idle_since=now - IDLE_LIMIT, closed=CLOSED
-        )
-        await lockouts.prune(session, now, period=IDLE_LIMIT)
-    if count:
-        logger.info("expired %s idle enrollments", count)
-    return count

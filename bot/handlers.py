@@ -1,334 +1,46 @@
-"""What happens with an answer at each step: validate it with the flow's validators,
-talk to the issuer where needed, keep what may be kept, and name the graph event
-to fire. A handler returns that event, or None to stay and ask again."""
+"""A flow together with the handlers of its steps, and the set of flows the engine runs.
 
-import time
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+A handler acts on one answer at one step: it validates it with the flow's validators,
+talks to the outside world where needed, keeps what may be kept, and returns the graph
+event to fire, or None to stay and ask again.
+"""
 
-from bot import card_check, completion, passcodes
-from bot.telephony import phone_index
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+
 from bot.turn import Turn
-from flows.cards import parse_card_number, parse_expiry, parse_security_code
-from flows.emails import parse_emails
-from flows.enrollment import TERMS_VERSION
-from flows.netids import parse_net_answer_id
-from flows.passwords import check_password, fold_password, strength, substrings
-from flows.personal import Personal
-from flows.problems import Invalid, Problem
-from storage import call_checks, members
+from flows.flow import Flow
 
 Handler = Callable[[Turn, str], Awaitable[str | None]]
 
-_PASSWORD_PART = "password-part"
-CALL_WINDOW_MINUTES = 15
+
+@dataclass(frozen=True)
+class Handlers:
+    flow: Flow
+    by_state: Mapping[str, Handler]
+
+    def __post_init__(self) -> None:
+        if set(self.by_state) != set(self.flow.steps):
+            unmatched = set(self.by_state) ^ set(self.flow.steps)
+            raise ValueError(f"flow {self.flow.name}: handlers and steps differ: {unmatched}")
+
+    def __getitem__(self, state: str) -> Handler:
+        return self.by_state[state]
 
 
-async def card(turn: Turn, answer: str) -> str:
-    try:
-        number = parse_card_number(answer)
-    except Invalid:
-        turn.redacted = "⟨card:invalid⟩"
-        raise
-    turn.redacted = f"⟨card:{number.brand}:{len(number.digits)}:luhn-ok⟩"
-    card_check.forget_card(turn)
-    turn.keep_card(number)
-    turn.say("card.accepted", sensitive=True, brand=number.brand.label, card=number.masked)
-    return "next"
+class Flows:
+    """The flows of the application; a new conversation starts in ``entry``."""
 
+    def __init__(self, entry: Handlers, *others: Handlers) -> None:
+        self.entry = entry.flow
+        self._units = {unit.flow.name: unit for unit in (entry, *others)}
+        for unit in self._units.values():
+            for target in unit.flow.exits.values():
+                if target not in self._units:
+                    raise ValueError(f"flow {unit.flow.name} hands over to unknown {target}")
 
-async def expiry(turn: Turn, answer: str) -> str:
-    turn.slots["expiry"] = parse_expiry(answer, turn.now.date()).text
-    turn.redacted = "⟨expiry:ok⟩"  # card data: not in the transcript
-    return "next"
+    def __getitem__(self, name: str) -> Handlers:
+        return self._units[name]
 
-
-async def code(turn: Turn, answer: str) -> str:
-    number = turn.card()
-    try:
-        security_code = parse_security_code(answer, number.brand)
-    except Invalid:
-        turn.redacted = "⟨cvc:invalid⟩"
-        raise
-    # Every outcome is answered no sooner than the slowest would be, so timing tells
-    # nothing either; the engine waits after the commit, holding no database lock.
-    turn.answer_not_before = time.monotonic() + turn.services.check_floor
-    event = await card_check.check(turn, security_code)
-    if event == "verified" and _choices_collide(turn, (await turn.holder()).personal):
-        return "weak"
-    return event
-
-
-async def reregister(turn: Turn, answer: str) -> str:
-    if answer != "reregister:continue":
-        return "stop"
-    return "weak" if _choices_collide(turn, (await turn.holder()).personal) else "next"
-
-
-def _choices_collide(turn: Turn, personal: Personal) -> bool:
-    """When the card is changed from the confirmation, the ID and password chosen for the
-    old card may hold the new holder's birth date or phone. The ID is then dropped (one
-    will be issued); the password, known only by its keyed pieces, must be set anew."""
-    if not turn.dialogue.fixing():
-        return False
-    netid = turn.slots.get("netid")
-    if netid and personal.collisions(netid):
-        turn.slots.pop("netid")
-        turn.say("netid.dropped")
-    marks = set(turn.slots.get("password_marks", ()))
-    vault = turn.services.vault
-    if any(vault.index(fragment, _PASSWORD_PART) in marks for _, fragment in personal.fragments()):
-        turn.say("password.holder_changed")
-        _forget_password(turn)
-        return True
-    return False
-
-
-async def password(turn: Turn, answer: str) -> str:
-    if answer == "netid:own":
-        return "ownid"
-    personal = (await turn.holder()).personal
-    try:
-        chosen = check_password(answer, personal, _email_locals(turn))
-    except Invalid:
-        turn.redacted = "⟨password:invalid⟩"
-        raise
-    turn.redacted = f"⟨password:{len(chosen)}:ok⟩"
-    vault = turn.services.vault
-    turn.slots["password_hash"] = await vault.hash_password(chosen)
-    # Keyed fingerprints of the password's pieces let a later step (the email) check
-    # "the password contains X" without the password itself being kept anywhere.
-    turn.slots["password_marks"] = sorted(
-        vault.index(part, _PASSWORD_PART) for part in substrings(chosen)
-    )
-    turn.say("password.strength", strength=f"value.strength.{strength(chosen, personal)}")
-    return "next"
-
-
-async def netid(turn: Turn, answer: str) -> str:
-    if answer == "netid:issue":
-        turn.slots.pop("netid", None)
-        turn.say("netid.will_issue")
-        return "next"
-    chosen = parse_net_answer_id(answer, (await turn.holder()).personal, _email_locals(turn))
-    if await members.net_answer_id_taken(turn.session, chosen):
-        raise Invalid(Problem("netid.taken"))
-    turn.slots["netid"] = chosen
-    turn.say("netid.chosen", netid=chosen)
-    return "next"
-
-
-async def repeat(turn: Turn, answer: str) -> str:
-    typed = fold_password(answer)
-    same = await turn.services.vault.verify_password(turn.slots["password_hash"], typed)
-    turn.redacted = f"⟨password:{'match' if same else 'mismatch'}⟩"
-    if same:
-        return "next"
-    turn.say("repeat.mismatch")
-    _forget_password(turn)
-    return "mismatch"
-
-
-async def email(turn: Turn, answer: str) -> str:
-    addresses = parse_emails(answer)
-    turn.slots["emails"] = [{"address": a.address, "mobile": a.mobile} for a in addresses]
-    for address in addresses:
-        if address.legacy:
-            turn.say("email.legacy", address=address.address)
-    marks = set(turn.slots.get("password_marks", ()))
-    vault = turn.services.vault
-    if any(
-        len(address.local_part) >= 4
-        and vault.index(address.local_part.lower(), _PASSWORD_PART) in marks
-        for address in addresses
-    ):
-        turn.say("password.email_collision")
-        _forget_password(turn)
-        return "weak"
-    return "next"
-
-
-async def newsletter(turn: Turn, answer: str) -> str:
-    turn.slots["newsletter"] = answer == "newsletter:yes"
-    return "next"
-
-
-async def terms(turn: Turn, answer: str) -> str | None:
-    if answer == "terms:full":
-        turn.say("terms.full", version=TERMS_VERSION)
-        return None
-    if answer == "terms:decline":
-        turn.say("terms.declined")
-        return "decline"
-    turn.slots["terms"] = {"version": TERMS_VERSION, "at": turn.now.isoformat()}
-    return "agree"
-
-
-async def confirm(turn: Turn, answer: str) -> str:
-    if answer == "confirm:edit":
-        return "edit"
-    if await _paused(turn):
-        return "fail"
-    holder = await turn.holder()
-    if holder.mobile:
-        await passcodes.send(turn)
-        return "next"
-    await _start_call(turn, holder.personal.phone)
-    return "call"
-
-
-async def fix(turn: Turn, answer: str) -> str:
-    field = answer.removeprefix("fix:")
-    if field != "back":
-        turn.slots["fixing"] = True
-    if field == "card":
-        card_check.forget_card(turn)
-    return field
-
-
-async def otp(turn: Turn, answer: str) -> str | None:
-    if answer == "otp:pin":
-        return "pin"
-    if answer in ("otp:resend", "otp:email"):
-        if await _paused(turn):  # no new codes while the card is paused
-            return "fail"
-        refusal = passcodes.resend_refusal(turn, by_mail=answer == "otp:email")
-        if refusal:
-            key, params = refusal
-            turn.say(key, **params)
-            return None
-        turn.slots["otp"]["resends"] += 1
-        await passcodes.send(turn, by_mail=answer == "otp:email")
-        record = turn.slots["otp"]
-        turn.say("otp.resent", via=f"value.via.{record['via']}", to=record["to"])
-        return None
-    try:
-        verdict = await passcodes.check(turn, answer)
-    except Invalid:
-        turn.redacted = "⟨otp:invalid⟩"
-        raise
-    turn.redacted = f"⟨otp:{verdict}⟩"
-    if verdict == passcodes.Verdict.EXPIRED:
-        turn.say("otp.expired")
-        return None
-    return await _identity_outcome(turn, verdict, wrong="otp.wrong")
-
-
-async def pin(turn: Turn, answer: str) -> str | None:
-    if answer == "pin:back":
-        return "back"
-    try:
-        verdict = await passcodes.check_pin(turn, answer)
-    except Invalid:
-        turn.redacted = "⟨pin:invalid⟩"
-        raise
-    turn.redacted = f"⟨pin:{verdict}⟩"
-    return await _identity_outcome(turn, verdict, wrong="pin.wrong")
-
-
-async def call(turn: Turn, answer: str) -> str | None:
-    if answer == "otp:email":
-        await passcodes.send(turn, by_mail=True)
-        record = turn.slots["otp"]
-        turn.say("otp.sent", via=f"value.via.{record['via']}", to=record["to"])
-        await call_checks.finish(turn.session, turn.conversation_id)
-        return "email"
-    if answer == "call:again":
-        await _start_call(turn, (await turn.holder()).personal.phone)
-        turn.say("call.restarted", minutes=CALL_WINDOW_MINUTES)
-        return None
-    if await _paused(turn):
-        return "fail"
-    check = await call_checks.find(turn.session, turn.conversation_id)
-    if call_checks.passed(check):
-        await call_checks.finish(turn.session, turn.conversation_id)
-        await completion.complete(turn)
-        return "next"
-    if check is None or call_checks.expired(check, turn.now):
-        turn.say("call.expired")
-    else:
-        turn.say("call.pending")
-    return None
-
-
-async def _paused(turn: Turn) -> bool:
-    """Whether the card's identity check is paused; if so, the member is told until when."""
-    until = await passcodes.paused_until(turn)
-    if until:
-        turn.say("identity.locked", until=turn.local_time(until))
-    return until is not None
-
-
-async def _identity_outcome(turn: Turn, verdict: passcodes.Verdict, *, wrong: str) -> str | None:
-    if verdict == passcodes.Verdict.WRONG:
-        turn.say(wrong, remaining=await passcodes.attempts_left(turn))
-        return None
-    if verdict == passcodes.Verdict.LOCKED:
-        until = await passcodes.paused_until(turn)
-        turn.say("identity.locked", until=turn.local_time(until or turn.now))
-        return "fail"
-    await completion.complete(turn)
-    return "next"
-
-
-async def _start_call(turn: Turn, phone: str) -> None:
-    expires = turn.now + timedelta(minutes=CALL_WINDOW_MINUTES)
-    await call_checks.start(
-        turn.session,
-        turn.conversation_id,
-        phone_index(turn.services.vault, phone),
-        turn.now,
-        expires,
-    )
-    turn.slots["call"] = {
-        "number": turn.services.issuer.verification_line,
-        "phone": passcodes.mask_phone(phone),
-        "minutes": CALL_WINDOW_MINUTES,
-    }
-
-
-async def wallet(turn: Turn, answer: str) -> str:
-    if answer == "wallet:add":
-        turn.say("wallet.add", card=turn.slots["card_masked"])
-    else:
-        turn.say("wallet.later")
-    return "next"
-
-
-async def member(turn: Turn, answer: str) -> None:
-    return None
-
-
-async def closed(turn: Turn, answer: str) -> str:
-    return "restart"
-
-
-HANDLERS: dict[str, Handler] = {
-    "card": card,
-    "expiry": expiry,
-    "code": code,
-    "reregister": reregister,
-    "password": password,
-    "netid": netid,
-    "repeat": repeat,
-    "email": email,
-    "newsletter": newsletter,
-    "terms": terms,
-    "confirm": confirm,
-    "fix": fix,
-    "otp": otp,
-    "pin": pin,
-    "call": call,
-    "wallet": wallet,
-    "member": member,
-    "closed": closed,
-}
-
-
-def _email_locals(turn: Turn) -> list[str]:
-    return [email["address"].rpartition("@")[0] for email in turn.slots.get("emails", [])]
-
-
-def _forget_password(turn: Turn) -> None:
-    for slot in ("password_hash", "password_marks"):
-        turn.slots.pop(slot, None)
+    def __iter__(self) -> Iterator[Flow]:
+        return (unit.flow for unit in self._units.values())

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from bot.turn import Turn
+from bot.turn import NotificationKind, Turn
 from flows.problems import Invalid, Problem
 from flows.text import strip_separators
 from storage import lockouts
@@ -37,16 +37,17 @@ async def send(turn: Turn, *, by_mail: bool = False) -> None:
     holder = await turn.holder()
     code = f"{turn.services.rng.randrange(10**6):06d}"
     if holder.mobile and not by_mail:
-        via, to, shown = "sms", holder.personal.phone, mask_phone(holder.personal.phone)
+        via, to = NotificationKind.SMS, holder.personal.phone
+        shown = mask_phone(to)
     else:
         address = turn.slots["emails"][0]["address"]
-        via, to, shown = "mail", address, _mask_email(address)
+        via, to, shown = NotificationKind.MAIL, address, _mask_email(address)
     record: dict[str, Any] = turn.slots.setdefault("otp", {"resends": 0})
     record.update(
         mac=_mac(turn, code),
         sent=turn.now.isoformat(),
         expires=(turn.now + TTL).isoformat(),
-        via=via,
+        via=via.value,
         to=shown,
     )
     turn.notify(via, to, f"{via}.passcode", code=code)
@@ -58,7 +59,7 @@ def resend_refusal(turn: Turn, *, by_mail: bool = False) -> tuple[str, dict[str,
     record = turn.slots["otp"]
     if record["resends"] >= MAX_RESENDS:
         return "otp.resend_limit", {}
-    if by_mail and record["via"] == "sms":
+    if by_mail and record["via"] == NotificationKind.SMS:
         return None
     wait = datetime.fromisoformat(record["sent"]) + RESEND_SPACING - turn.now
     if wait > timedelta(0):

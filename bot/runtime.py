@@ -1,15 +1,20 @@
-"""The running bot: settings turned into a database, a vault, gateways and an engine."""
+"""The running bot: settings turned into a database, a vault, gateways, an engine and
+the dispatcher; it is what channels talk to (:class:`~adapters.channels.channel.Conversations`)."""
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from adapters.channels.channel import Channel, Inbound, Outcome
 from adapters.sandbox_issuer import SandboxIssuer
 from adapters.sandbox_outbox import SandboxOutbox
 from bot.config import ConfigError, Settings
+from bot.dispatcher import Dispatcher
 from bot.engine import Engine
+from bot.registry import CHANNELS, FLOWS
 from bot.turn import Services
 from storage import rotation, schema
 from storage.database import Database
@@ -26,6 +31,20 @@ class Runtime:
     database: Database
     vault: Vault
     engine: Engine
+    dispatcher: Dispatcher
+
+    async def handle(self, inbound: Inbound, *, route: Mapping[str, Any] | None = None) -> Outcome:
+        return await self.engine.handle(inbound, route=route)
+
+    async def deliver(self, channel: str, user_id: str) -> None:
+        await self.dispatcher.deliver(channel, user_id)
+
+    def now(self) -> datetime:
+        return self.engine.services.clock()
+
+    def attach(self, channel: Channel) -> None:
+        """Let the dispatcher send this channel's queued replies."""
+        self.dispatcher.register(channel)
 
     async def close(self) -> None:
         await self.database.close()
@@ -60,6 +79,11 @@ def start(
     vault = settings.vault()
     if upgrade:
         schema.upgrade(settings.database_url)
+    elif not schema.is_current(settings.database_url):
+        raise ConfigError(
+            "the database schema is not current: run `netanswer-bot db upgrade` first "
+            "(the Procfile's release phase does)"
+        )
     try:
         rotation.check_keys(settings.database_url, vault)
     except VaultError as error:
@@ -77,4 +101,5 @@ def start(
         check_floor=settings.check_floor,
         rate_limit=settings.rate_limit,
     )
-    return Runtime(settings, database, vault, Engine(services))
+    engine = Engine(services, FLOWS, {channel.name: channel.capabilities for channel in CHANNELS})
+    return Runtime(settings, database, vault, engine, Dispatcher(database, clock))

@@ -5,7 +5,7 @@ from datetime import datetime
 
 import phonenumbers
 
-from flows.enrollment import CALL
+from flows.enrollment import State
 from storage import call_checks
 from storage.database import Database
 from storage.vault import Vault
@@ -41,4 +41,4 @@ async def inbound_call(database: Database, vault: Vault, caller: str, now: datet
     """Record a call; returns how many pending checks it passed (0: no match, or late)."""
     index = phone_index(vault, caller)
     async with database.transaction() as session:
-        return await call_checks.record_call(session, index, now, waiting_state=CALL)
+        return await call_checks.record_call(session, index, now, waiting_state=State.CALL)

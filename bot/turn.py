@@ -4,13 +4,15 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.gateways import Cardholder, Issuer, Mail, Sms
+from adapters.gateways import Cardholder, Issuer, Mail, Sms
 from flows.cards import CardNumber, brand_of
 from flows.dialogue import Dialogue
+from flows.flow import Flow
 from flows.messages import text
 from flows.replies import Reply
 from storage.database import Database
@@ -35,9 +37,14 @@ class Services:
     rate_limit: int = 20  # messages per chat user per minute, across every worker
 
 
+class NotificationKind(StrEnum):
+    SMS = "sms"
+    MAIL = "mail"
+
+
 @dataclass(frozen=True)
 class Notification:
-    kind: str  # "sms" or "mail"
+    kind: NotificationKind
     to: str
     text: str = field(repr=False)  # may hold a passcode: never printed
 
@@ -46,6 +53,7 @@ class Notification:
 class Turn:
     services: Services
     session: AsyncSession
+    flow: Flow  # the flow the conversation is in; a hand-over changes it
     dialogue: Dialogue
     conversation_id: int
     channel: str
@@ -65,7 +73,7 @@ class Turn:
     def say(self, key: str, *, sensitive: bool = False, **params: str | int) -> None:
         self.replies.append(Reply(key, params, sensitive=sensitive))
 
-    def notify(self, kind: str, to: str, key: str, **params: str | int) -> None:
+    def notify(self, kind: NotificationKind, to: str, key: str, **params: str | int) -> None:
         """Queue an SMS or mail, sent only after the turn is committed."""
         self.notifications.append(Notification(kind, to, text(key, self.lang, params)))
 
@@ -91,5 +99,6 @@ class Turn:
     def card(self) -> CardNumber:
         digits = self.services.vault.decrypt(self.slots["card_token"], CARD_PURPOSE)
         brand = brand_of(digits)
-        assert brand is not None, "a stored card always has a brand"
+        if brand is None:  # only cards with a brand are ever stored
+            raise ValueError("the stored card has no brand")
         return CardNumber(digits, brand)

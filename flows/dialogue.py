@@ -1,6 +1,7 @@
-"""The model the enrollment graph drives: the state and the slots of one conversation.
+"""The model a flow's graph drives: the state and the slots of one conversation.
 
 A fresh Dialogue is built from the database for every message and thrown away after it.
+A flow whose graph asks conditions subclasses it.
 """
 
 from typing import Any
@@ -11,20 +12,6 @@ class Dialogue:
         self.state = state
         self.slots = slots
 
-    # Conditions the graph asks.
-    def fixing(self) -> bool:
-        """Returning to the confirmation after changing one field."""
-        return bool(self.slots.get("fixing"))
-
-    def has_password(self) -> bool:
-        return "password_hash" in self.slots
-
-    def has_emails(self) -> bool:
-        return bool(self.slots.get("emails"))
-
-    # Callbacks the graph runs.
+    # Callbacks every graph may run.
     def wipe(self) -> None:
         self.slots.clear()
-
-    def stop_fixing(self) -> None:
-        self.slots.pop("fixing", None)

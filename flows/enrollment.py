@@ -1,201 +1,332 @@
-"""The enrollment conversation as data: its steps, and the graph between them.
+"""The enrollment flow: a card member without a Net Answer ID registers one.
 
-Each step names the question asked on arriving, the buttons offered, and what kind
-of secret the member types there (so channels can delete it and transcripts
-redact it). The graph is built once per process and driven on a fresh
-:class:`~flows.dialogue.Dialogue` for every message.
+Each state is declared once below: its question, help, buttons, the secret typed there
+and the values the question shows. The handlers that act on each answer live in
+``bot/enrollment.py``; completing the enrollment hands the conversation to the member
+flow (``flows/membership.py``).
 """
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from datetime import timedelta
 from enum import StrEnum
+from typing import Any, TypedDict
 
-from transitions import Machine, State
-
+from flows.cards import Brand
+from flows.dialogue import Dialogue
+from flows.flow import Flow, Params, Secret, Step
 from flows.replies import Choice
 
-
-class Secret(StrEnum):
-    CARD = "card"
-    CODE = "code"
-    PASSWORD = "password"
-    PASSCODE = "passcode"
-    PIN = "pin"
-
-
-@dataclass(frozen=True)
-class Step:
-    prompt: str
-    choices: tuple[Choice, ...] = ()
-    free_text: bool = True  # False: only the offered choices are understood
-    secret: Secret | None = None
-
-
-START = "card"
-MEMBER = "member"
-CLOSED = "closed"
-WALLET = "wallet"
-CALL = "call"  # landline members call the toll-free number
+NAME = "enrollment"
 TERMS_VERSION = "2026-04"
+IDLE_LIMIT = timedelta(minutes=30)
+HISTORY_NOTICE = "card.kept_in_history"
 
+
+class State(StrEnum):
+    CARD = "card"
+    EXPIRY = "expiry"
+    CODE = "code"
+    REREGISTER = "reregister"
+    PASSWORD = "password"  # noqa: S105 (a state name)
+    NETID = "netid"
+    REPEAT = "repeat"
+    EMAIL = "email"
+    NEWSLETTER = "newsletter"
+    TERMS = "terms"
+    CONFIRM = "confirm"
+    FIX = "fix"
+    OTP = "otp"
+    PIN = "pin"
+    CALL = "call"  # landline members call the toll-free number
+    WALLET = "wallet"
+    MEMBER = "member"  # enrolled: the member flow takes over
+    CLOSED = "closed"
+
+
+class Event(StrEnum):
+    NEXT = "next"
+    VERIFIED = "verified"
+    REGISTERED = "registered"
+    WEAK = "weak"  # the password went missing on the way: ask it again
+    MISMATCH = "mismatch"
+    REFUSED = "refused"
+    STOP = "stop"
+    OWNID = "ownid"
+    AGREE = "agree"
+    DECLINE = "decline"
+    EDIT = "edit"
+    BACK = "back"
+    CALL = "call"
+    FAIL = "fail"
+    PIN = "pin"
+    EMAIL = "email"
+    CARD = "card"
+    NETID = "netid"
+    PASSWORD = "password"  # noqa: S105 (an event name)
+
+
+class Button(StrEnum):
+    """The stable data of every button (the README lists them for testers)."""
+
+    REREGISTER_CONTINUE = "reregister:continue"
+    REREGISTER_STOP = "reregister:stop"
+    NETID_OWN = "netid:own"
+    NETID_ISSUE = "netid:issue"
+    NEWSLETTER_YES = "newsletter:yes"
+    NEWSLETTER_NO = "newsletter:no"
+    TERMS_AGREE = "terms:agree"
+    TERMS_FULL = "terms:full"
+    TERMS_DECLINE = "terms:decline"
+    CONFIRM_OK = "confirm:ok"
+    CONFIRM_EDIT = "confirm:edit"
+    FIX_CARD = "fix:card"
+    FIX_NETID = "fix:netid"
+    FIX_PASSWORD = "fix:password"  # noqa: S105 (button data)
+    FIX_EMAIL = "fix:email"
+    FIX_BACK = "fix:back"
+    OTP_RESEND = "otp:resend"
+    OTP_EMAIL = "otp:email"
+    OTP_PIN = "otp:pin"
+    PIN_BACK = "pin:back"
+    CALL_DONE = "otp:called"
+    CALL_AGAIN = "call:again"
+    WALLET_ADD = "wallet:add"
+    WALLET_LATER = "wallet:later"
+    START = "start"
+
+
+class Slots(TypedDict, total=False):
+    """Everything an enrollment keeps between messages. Never a security code, PIN,
+    passcode or password: only the card encrypted, keyed hashes and display values."""
+
+    card_token: str  # the card number, encrypted
+    card_index: str  # its keyed hash, for lookups
+    card_masked: str
+    brand: str
+    expiry: str
+    registered: bool  # the card already has a Net Answer ID
+    password_hash: str  # argon2id
+    password_marks: list[str]  # keyed hashes of the password's 4+-character pieces
+    netid: str
+    emails: list[dict[str, Any]]
+    newsletter: bool
+    terms: dict[str, str]
+    otp: dict[str, Any]  # the passcode's keyed hash, expiry, channel, re-issues
+    call: dict[str, Any]  # the landline check shown to the member
+    fixing: bool  # back to the confirmation after changing one field
+    expired: bool  # wiped by the idle sweep: the member is told on return
+
+
+class Enrollment(Dialogue):
+    # Conditions the graph asks.
+    def fixing(self) -> bool:
+        """Returning to the confirmation after changing one field."""
+        return bool(self.slots.get("fixing"))
+
+    def has_password(self) -> bool:
+        return "password_hash" in self.slots
+
+    def has_emails(self) -> bool:
+        return bool(self.slots.get("emails"))
+
+    # Callbacks the graph runs.
+    def stop_fixing(self) -> None:
+        self.slots.pop("fixing", None)
+
+
+def _code(slots: Mapping[str, Any]) -> Params:
+    brand = Brand(slots["brand"])
+    side = "value.side.front" if brand.code_on_front else "value.side.back"
+    return {"digits": brand.code_length, "brand": brand.label, "side": side}
+
+
+def _terms(slots: Mapping[str, Any]) -> Params:
+    return {"version": TERMS_VERSION}
+
+
+def _confirm(slots: Mapping[str, Any]) -> Params:
+    return {
+        "card": slots["card_masked"],
+        "expiry": slots["expiry"],
+        "netid": slots.get("netid") or "value.netid.issued",
+        "emails": " / ".join(email["address"] for email in slots["emails"]),
+        "newsletter": "value.yes" if slots.get("newsletter") else "value.no",
+    }
+
+
+def _otp(slots: Mapping[str, Any]) -> Params:
+    return {"to": slots["otp"]["to"], "via": f"value.via.{slots['otp']['via']}"}
+
+
+def _call(slots: Mapping[str, Any]) -> Params:
+    return dict(slots["call"])
+
+
+def _choices(*pairs: tuple[Button, str]) -> tuple[Choice, ...]:
+    return tuple(Choice(data, label) for data, label in pairs)
+
+
+def _step(state: State, **rest: Any) -> Step:
+    return Step(prompt=f"ask.{state}", help=f"help.{state}", **rest)
+
+
+S = State
 STEPS: dict[str, Step] = {
-    "card": Step("ask.card", secret=Secret.CARD),
-    "expiry": Step("ask.expiry"),
-    "code": Step("ask.code", secret=Secret.CODE),
-    "reregister": Step(
-        "ask.reregister",
-        (
-            Choice("reregister:continue", "choice.reregister.continue"),
-            Choice("reregister:stop", "choice.reregister.stop"),
+    S.CARD: _step(S.CARD, secret=Secret.CARD, history_notice=HISTORY_NOTICE),
+    S.EXPIRY: _step(S.EXPIRY),
+    S.CODE: _step(S.CODE, secret=Secret.CODE, params=_code),
+    S.REREGISTER: _step(
+        S.REREGISTER,
+        choices=_choices(
+            (Button.REREGISTER_CONTINUE, "choice.reregister.continue"),
+            (Button.REREGISTER_STOP, "choice.reregister.stop"),
         ),
         free_text=False,
     ),
-    "password": Step(
-        "ask.password", (Choice("netid:own", "choice.netid.own"),), secret=Secret.PASSWORD
+    S.PASSWORD: _step(
+        S.PASSWORD,
+        choices=_choices((Button.NETID_OWN, "choice.netid.own")),
+        secret=Secret.PASSWORD,
     ),
-    "netid": Step("ask.netid", (Choice("netid:issue", "choice.netid.issue"),)),
-    "repeat": Step("ask.repeat", secret=Secret.PASSWORD),
-    "email": Step("ask.email"),
-    "newsletter": Step(
-        "ask.newsletter",
-        (
-            Choice("newsletter:yes", "choice.newsletter.yes"),
-            Choice("newsletter:no", "choice.newsletter.no"),
+    S.NETID: _step(S.NETID, choices=_choices((Button.NETID_ISSUE, "choice.netid.issue"))),
+    S.REPEAT: _step(S.REPEAT, secret=Secret.PASSWORD),
+    S.EMAIL: _step(S.EMAIL),
+    S.NEWSLETTER: _step(
+        S.NEWSLETTER,
+        choices=_choices(
+            (Button.NEWSLETTER_YES, "choice.newsletter.yes"),
+            (Button.NEWSLETTER_NO, "choice.newsletter.no"),
         ),
         free_text=False,
     ),
-    "terms": Step(
-        "ask.terms",
-        (
-            Choice("terms:agree", "choice.terms.agree"),
-            Choice("terms:full", "choice.terms.full"),
-            Choice("terms:decline", "choice.terms.decline"),
+    S.TERMS: _step(
+        S.TERMS,
+        choices=_choices(
+            (Button.TERMS_AGREE, "choice.terms.agree"),
+            (Button.TERMS_FULL, "choice.terms.full"),
+            (Button.TERMS_DECLINE, "choice.terms.decline"),
+        ),
+        free_text=False,
+        params=_terms,
+    ),
+    S.CONFIRM: _step(
+        S.CONFIRM,
+        choices=_choices(
+            (Button.CONFIRM_OK, "choice.confirm.ok"),
+            (Button.CONFIRM_EDIT, "choice.confirm.edit"),
+        ),
+        free_text=False,
+        params=_confirm,
+        on_enter=("stop_fixing",),
+    ),
+    S.FIX: _step(
+        S.FIX,
+        choices=_choices(
+            (Button.FIX_CARD, "choice.fix.card"),
+            (Button.FIX_NETID, "choice.fix.netid"),
+            (Button.FIX_PASSWORD, "choice.fix.password"),
+            (Button.FIX_EMAIL, "choice.fix.email"),
+            (Button.FIX_BACK, "choice.fix.back"),
         ),
         free_text=False,
     ),
-    "confirm": Step(
-        "ask.confirm",
-        (Choice("confirm:ok", "choice.confirm.ok"), Choice("confirm:edit", "choice.confirm.edit")),
-        free_text=False,
-    ),
-    "fix": Step(
-        "ask.fix",
-        (
-            Choice("fix:card", "choice.fix.card"),
-            Choice("fix:netid", "choice.fix.netid"),
-            Choice("fix:password", "choice.fix.password"),
-            Choice("fix:email", "choice.fix.email"),
-            Choice("fix:back", "choice.fix.back"),
-        ),
-        free_text=False,
-    ),
-    "otp": Step(
-        "ask.otp",
-        (
-            Choice("otp:resend", "choice.otp.resend"),
-            Choice("otp:email", "choice.otp.email"),
-            Choice("otp:pin", "choice.otp.pin"),
+    S.OTP: _step(
+        S.OTP,
+        choices=_choices(
+            (Button.OTP_RESEND, "choice.otp.resend"),
+            (Button.OTP_EMAIL, "choice.otp.email"),
+            (Button.OTP_PIN, "choice.otp.pin"),
         ),
         secret=Secret.PASSCODE,
+        params=_otp,
     ),
-    "pin": Step("ask.pin", (Choice("pin:back", "choice.pin.back"),), secret=Secret.PIN),
-    CALL: Step(
-        "ask.call",
-        (
-            Choice("otp:called", "choice.call.done"),
-            Choice("call:again", "choice.call.again"),
-            Choice("otp:email", "choice.otp.email"),
+    S.PIN: _step(S.PIN, choices=_choices((Button.PIN_BACK, "choice.pin.back")), secret=Secret.PIN),
+    S.CALL: _step(
+        S.CALL,
+        choices=_choices(
+            (Button.CALL_DONE, "choice.call.done"),
+            (Button.CALL_AGAIN, "choice.call.again"),
+            (Button.OTP_EMAIL, "choice.otp.email"),
+        ),
+        free_text=False,
+        params=_call,
+    ),
+    S.WALLET: _step(
+        S.WALLET,
+        choices=_choices(
+            (Button.WALLET_ADD, "choice.wallet.add"),
+            (Button.WALLET_LATER, "choice.wallet.later"),
         ),
         free_text=False,
     ),
-    WALLET: Step(
-        "ask.wallet",
-        (Choice("wallet:add", "choice.wallet.add"), Choice("wallet:later", "choice.wallet.later")),
+    S.CLOSED: _step(
+        S.CLOSED,
+        choices=_choices((Button.START, "choice.start")),
         free_text=False,
+        on_enter=("wipe",),
     ),
-    MEMBER: Step("ask.member"),
-    CLOSED: Step("ask.closed", (Choice("start", "choice.start"),), free_text=False),
 }
 
 #: States of an unfinished enrollment: /cancel and the idle limit apply here.
-ENROLLING = frozenset(STEPS) - {WALLET, MEMBER, CLOSED}
+UNFINISHED = frozenset(STEPS) - {S.WALLET, S.CLOSED}
 
+E = Event
 # Back to the confirmation after changing one field, unless the password went missing
 # on the way (a mismatch, a collision): then the password is asked first.
 _FIXING = {"conditions": ["fixing", "has_password"]}
 
-TRANSITIONS: list[dict[str, object]] = [
-    {"trigger": "next", "source": "card", "dest": "expiry"},
-    {"trigger": "next", "source": "expiry", "dest": "code"},
-    {"trigger": "verified", "source": "code", "dest": "confirm", **_FIXING},
-    {"trigger": "verified", "source": "code", "dest": "password"},
-    {"trigger": "registered", "source": "code", "dest": "reregister"},
-    {"trigger": "weak", "source": ["code", "reregister"], "dest": "password"},
-    {"trigger": "mismatch", "source": "code", "dest": "card"},
-    {"trigger": "refused", "source": "code", "dest": CLOSED},
-    {"trigger": "next", "source": "reregister", "dest": "confirm", **_FIXING},
-    {"trigger": "next", "source": "reregister", "dest": "password"},
-    {"trigger": "stop", "source": "reregister", "dest": CLOSED},
-    {"trigger": "ownid", "source": "password", "dest": "netid"},
-    {"trigger": "next", "source": "password", "dest": "repeat"},
-    {"trigger": "next", "source": "netid", "dest": "confirm", **_FIXING},
-    {"trigger": "next", "source": "netid", "dest": "password"},
-    {"trigger": "mismatch", "source": "repeat", "dest": "password"},
-    {"trigger": "next", "source": "repeat", "dest": "confirm", **_FIXING},
-    {"trigger": "next", "source": "repeat", "dest": "newsletter", "conditions": "has_emails"},
-    {"trigger": "next", "source": "repeat", "dest": "email"},
-    {"trigger": "next", "source": "email", "dest": "newsletter"},
-    {"trigger": "weak", "source": "email", "dest": "password"},
-    {"trigger": "next", "source": "newsletter", "dest": "confirm", **_FIXING},
-    {"trigger": "next", "source": "newsletter", "dest": "terms"},
-    {"trigger": "agree", "source": "terms", "dest": "confirm"},
-    {"trigger": "decline", "source": "terms", "dest": CLOSED},
-    {"trigger": "next", "source": "confirm", "dest": "otp"},
-    {"trigger": "edit", "source": "confirm", "dest": "fix"},
-    *(
-        {"trigger": field, "source": "fix", "dest": field}
-        for field in ("card", "netid", "password", "email")
-    ),
-    {"trigger": "back", "source": "fix", "dest": "confirm"},
-    {"trigger": "call", "source": "confirm", "dest": "call"},
-    {"trigger": "next", "source": ["otp", "pin", "call"], "dest": WALLET},
-    {"trigger": "fail", "source": ["confirm", "otp", "pin", CALL], "dest": CLOSED},
-    {"trigger": "pin", "source": "otp", "dest": "pin"},
-    {"trigger": "back", "source": "pin", "dest": "otp"},
-    {"trigger": "email", "source": "call", "dest": "otp"},
-    {"trigger": "next", "source": WALLET, "dest": MEMBER},
-    {"trigger": "cancel", "source": sorted(ENROLLING), "dest": CLOSED},
-    {"trigger": "restart", "source": "*", "dest": START, "before": "wipe"},
+TRANSITIONS: list[dict[str, Any]] = [
+    {"trigger": E.NEXT, "source": S.CARD, "dest": S.EXPIRY},
+    {"trigger": E.NEXT, "source": S.EXPIRY, "dest": S.CODE},
+    {"trigger": E.VERIFIED, "source": S.CODE, "dest": S.CONFIRM, **_FIXING},
+    {"trigger": E.VERIFIED, "source": S.CODE, "dest": S.PASSWORD},
+    {"trigger": E.REGISTERED, "source": S.CODE, "dest": S.REREGISTER},
+    {"trigger": E.WEAK, "source": [S.CODE, S.REREGISTER], "dest": S.PASSWORD},
+    {"trigger": E.MISMATCH, "source": S.CODE, "dest": S.CARD},
+    {"trigger": E.REFUSED, "source": S.CODE, "dest": S.CLOSED},
+    {"trigger": E.NEXT, "source": S.REREGISTER, "dest": S.CONFIRM, **_FIXING},
+    {"trigger": E.NEXT, "source": S.REREGISTER, "dest": S.PASSWORD},
+    {"trigger": E.STOP, "source": S.REREGISTER, "dest": S.CLOSED},
+    {"trigger": E.OWNID, "source": S.PASSWORD, "dest": S.NETID},
+    {"trigger": E.NEXT, "source": S.PASSWORD, "dest": S.REPEAT},
+    {"trigger": E.NEXT, "source": S.NETID, "dest": S.CONFIRM, **_FIXING},
+    {"trigger": E.NEXT, "source": S.NETID, "dest": S.PASSWORD},
+    {"trigger": E.MISMATCH, "source": S.REPEAT, "dest": S.PASSWORD},
+    {"trigger": E.NEXT, "source": S.REPEAT, "dest": S.CONFIRM, **_FIXING},
+    {"trigger": E.NEXT, "source": S.REPEAT, "dest": S.NEWSLETTER, "conditions": "has_emails"},
+    {"trigger": E.NEXT, "source": S.REPEAT, "dest": S.EMAIL},
+    {"trigger": E.NEXT, "source": S.EMAIL, "dest": S.NEWSLETTER},
+    {"trigger": E.WEAK, "source": S.EMAIL, "dest": S.PASSWORD},
+    {"trigger": E.NEXT, "source": S.NEWSLETTER, "dest": S.CONFIRM, **_FIXING},
+    {"trigger": E.NEXT, "source": S.NEWSLETTER, "dest": S.TERMS},
+    {"trigger": E.AGREE, "source": S.TERMS, "dest": S.CONFIRM},
+    {"trigger": E.DECLINE, "source": S.TERMS, "dest": S.CLOSED},
+    {"trigger": E.NEXT, "source": S.CONFIRM, "dest": S.OTP},
+    {"trigger": E.EDIT, "source": S.CONFIRM, "dest": S.FIX},
+    {"trigger": E.CARD, "source": S.FIX, "dest": S.CARD},
+    {"trigger": E.NETID, "source": S.FIX, "dest": S.NETID},
+    {"trigger": E.PASSWORD, "source": S.FIX, "dest": S.PASSWORD},
+    {"trigger": E.EMAIL, "source": S.FIX, "dest": S.EMAIL},
+    {"trigger": E.BACK, "source": S.FIX, "dest": S.CONFIRM},
+    {"trigger": E.CALL, "source": S.CONFIRM, "dest": S.CALL},
+    {"trigger": E.NEXT, "source": [S.OTP, S.PIN, S.CALL], "dest": S.WALLET},
+    {"trigger": E.FAIL, "source": [S.CONFIRM, S.OTP, S.PIN, S.CALL], "dest": S.CLOSED},
+    {"trigger": E.PIN, "source": S.OTP, "dest": S.PIN},
+    {"trigger": E.BACK, "source": S.PIN, "dest": S.OTP},
+    {"trigger": E.EMAIL, "source": S.CALL, "dest": S.OTP},
+    {"trigger": E.NEXT, "source": S.WALLET, "dest": S.MEMBER},
 ]
 
-_EVERYWHERE = ("cancel", "restart")
-
-_STATES = [
-    State("confirm", on_enter="stop_fixing"),
-    State(CLOSED, on_enter="wipe"),
-    *(State(name) for name in STEPS if name not in ("confirm", CLOSED)),
-]
-
-machine = Machine(
-    model=None, states=_STATES, transitions=TRANSITIONS, initial=START, auto_transitions=False
+ENROLLMENT = Flow(
+    name=NAME,
+    title="Netアンサー enrollment (/cancel and /start work in every state)",
+    steps=STEPS,
+    transitions=TRANSITIONS,
+    start=S.CARD,
+    dialogue=Enrollment,
+    slots=Slots,
+    unfinished=UNFINISHED,
+    closed=S.CLOSED,
+    idle_limit=IDLE_LIMIT,
+    exits={S.MEMBER: "member"},
 )
-
-
-def mermaid() -> str:
-    """The graph as a Mermaid state diagram, drawn from the same definition. The
-    /cancel and /start edges, which leave every state, are left out for legibility."""
-    from transitions.extensions import GraphMachine
-
-    class _Model:
-        pass
-
-    drawing = GraphMachine(
-        model=_Model(),
-        states=_STATES,
-        transitions=[t for t in TRANSITIONS if t["trigger"] not in _EVERYWHERE],
-        initial=START,
-        auto_transitions=False,
-        show_conditions=True,
-        graph_engine="mermaid",
-        title="Netアンサー enrollment (/cancel and /start work in every state)",
-    )
-    return drawing.get_graph().draw(None)

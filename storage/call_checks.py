@@ -60,9 +60,9 @@ async def record_call(
 
 
 async def find(session: AsyncSession, conversation_id: int) -> CallCheck | None:
-    return await session.scalar(
-        select(CallCheck).where(CallCheck.conversation_id == conversation_id)
-    )
+    query = select(CallCheck).where(CallCheck.conversation_id == conversation_id)
+    found: CallCheck | None = await session.scalar(query)
+    return found
 
 
 def passed(check: CallCheck | None) -> bool:

@@ -8,7 +8,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import insert
-from storage.models import CallCheck, Conversation, ProcessedEvent, TranscriptEntry
+from storage.models import CallCheck, Conversation, Direction, ProcessedEvent, TranscriptEntry
 
 #: The slot left in an enrollment wiped for idleness.
 EXPIRED = "expired"
@@ -26,14 +26,23 @@ async def claim_event(session: AsyncSession, channel: str, event_id: str, at: da
 
 
 async def lock(
-    session: AsyncSession, channel: str, user_id: str, *, state: str, lang: str, at: datetime
+    session: AsyncSession,
+    channel: str,
+    user_id: str,
+    *,
+    flow: str,
+    state: str,
+    lang: str,
+    at: datetime,
 ) -> tuple[Conversation, bool]:
-    """The conversation row, locked until the transaction ends, and whether it is new."""
+    """The conversation row, locked until the transaction ends, and whether it is new
+    (then it starts at ``flow``'s ``state``)."""
     statement = (
         insert(session, Conversation)
         .values(
             channel=channel,
             user_id=user_id,
+            flow=flow,
             state=state,
             slots={},
             lang=lang,
@@ -56,7 +65,8 @@ async def find(session: AsyncSession, channel: str, user_id: str) -> Conversatio
     query = select(Conversation).where(
         Conversation.channel == channel, Conversation.user_id == user_id
     )
-    return await session.scalar(query)
+    found: Conversation | None = await session.scalar(query)
+    return found
 
 
 def append(
@@ -64,7 +74,7 @@ def append(
     conversation_id: int,
     *,
     at: datetime,
-    direction: str,
+    direction: Direction,
     state: str,
     body: dict[str, Any],
 ) -> None:
@@ -88,19 +98,27 @@ async def said(session: AsyncSession, conversation_id: int, key: str, *, state: 
     """Whether the bot has already said ``key`` in this conversation, at ``state``."""
     query = select(TranscriptEntry.body).where(
         TranscriptEntry.conversation_id == conversation_id,
-        TranscriptEntry.direction == "out",
+        TranscriptEntry.direction == Direction.OUT,
         TranscriptEntry.state == state,
     )
     return any(body.get("key") == key for body in await session.scalars(query))
 
 
 async def expire_idle(
-    session: AsyncSession, *, states: Collection[str], idle_since: datetime, closed: str
+    session: AsyncSession,
+    *,
+    flow: str,
+    states: Collection[str],
+    idle_since: datetime,
+    closed: str,
 ) -> int:
-    """Wipe what unfinished enrollments idle since ``idle_since`` hold (card data,
-    hashes, call checks), leaving only a mark so the member is told on return."""
+    """Wipe what the conversations of ``flow`` left unfinished at ``states`` since
+    ``idle_since`` hold (card data, hashes, call checks), leaving only a mark so the
+    member is told on return."""
     idle = select(Conversation.id, Conversation.slots).where(
-        Conversation.state.in_(states), Conversation.updated_at < idle_since
+        Conversation.flow == flow,
+        Conversation.state.in_(states),
+        Conversation.updated_at < idle_since,
     )
     rows = (await session.execute(idle.with_for_update(skip_locked=True))).all()
     # Only enrollments holding something: a chat opened and left has nothing to wipe.

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import aware, insert
@@ -79,7 +80,8 @@ async def prune(session: AsyncSession, now: datetime, *, period: timedelta) -> i
         .where(or_(Lockout.locked_until.is_(None), Lockout.locked_until <= now))
         .where(or_(Lockout.failures == 0, Lockout.first_failure_at < now - period))
     )
-    return (await session.execute(idle)).rowcount or 0
+    result: CursorResult[Any] = await session.execute(idle)  # type: ignore[assignment]
+    return result.rowcount or 0
 
 
 async def _held(session: AsyncSession, subject: str, now: datetime) -> Any:

@@ -58,4 +58,5 @@ async def linked(session: AsyncSession, channel: str, user_id: str) -> Member | 
         .join(ChatIdentity, ChatIdentity.member_id == Member.id)
         .where(ChatIdentity.channel == channel, ChatIdentity.user_id == user_id)
     )
-    return await session.scalar(query)
+    found: Member | None = await session.scalar(query)
+    return found

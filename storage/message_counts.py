@@ -26,9 +26,10 @@ async def count(session: AsyncSession, subject: str, now: datetime) -> int:
             )
         )
         return 1
-    return await session.scalar(
+    count = await session.scalar(
         update(MessageCount)
         .where(MessageCount.subject == subject, MessageCount.window_start == window)
         .values(count=MessageCount.count + 1)
         .returning(MessageCount.count)
     )
+    return count or 1  # the row exists: this transaction inserted it or holds it

@@ -2,6 +2,7 @@
 ever holds a security code, PIN, passcode or password in clear."""
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
@@ -15,8 +16,20 @@ class Base(DeclarativeBase):
     }
 
 
+class Direction(StrEnum):
+    IN = "in"  # from the member
+    OUT = "out"  # from the bot
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # given up
+
+
 class Conversation(Base):
-    """Where one chat user stands in the flow, and what they have entered so far."""
+    """Which flow one chat user is in, where they stand in it, and what they have
+    entered so far."""
 
     __tablename__ = "conversations"
     __table_args__ = (UniqueConstraint("channel", "user_id"),)
@@ -24,6 +37,7 @@ class Conversation(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
     user_id: Mapped[str] = mapped_column(String(128))
+    flow: Mapped[str] = mapped_column(String(32))
     state: Mapped[str] = mapped_column(String(32))
     slots: Mapped[dict[str, Any]]
     lang: Mapped[str] = mapped_column(String(8))

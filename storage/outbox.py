@@ -14,11 +14,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import aware
-from storage.models import OutboxMessage
-
-PENDING = "pending"
-SENT = "sent"
-FAILED = "failed"
+from storage.models import OutboxMessage, OutboxStatus
 
 
 def add(
@@ -40,7 +36,7 @@ def add(
             route=dict(route),
             payload=payload,
             lang=lang,
-            status=PENDING,
+            status=OutboxStatus.PENDING,
             attempts=0,
             created_at=at,
             next_attempt_at=at,
@@ -59,7 +55,7 @@ async def claim_next(
         .where(
             OutboxMessage.channel == channel,
             OutboxMessage.user_id == user_id,
-            OutboxMessage.status == PENDING,
+            OutboxMessage.status == OutboxStatus.PENDING,
         )
         .scalar_subquery()
     )
@@ -67,7 +63,7 @@ async def claim_next(
         update(OutboxMessage)
         .where(
             OutboxMessage.id == oldest,
-            OutboxMessage.status == PENDING,
+            OutboxMessage.status == OutboxStatus.PENDING,
             OutboxMessage.next_attempt_at <= now,
             or_(OutboxMessage.leased_until.is_(None), OutboxMessage.leased_until <= now),
         )
@@ -75,7 +71,8 @@ async def claim_next(
         .returning(OutboxMessage)
         .execution_options(synchronize_session=False)
     )
-    return await session.scalar(statement)
+    found: OutboxMessage | None = await session.scalar(statement)
+    return found
 
 
 async def claim_batch(
@@ -95,7 +92,7 @@ async def claim_batch(
         .where(
             OutboxMessage.channel == channel,
             OutboxMessage.user_id == user_id,
-            OutboxMessage.status == PENDING,
+            OutboxMessage.status == OutboxStatus.PENDING,
             OutboxMessage.id > head.id,
         )
         .order_by(OutboxMessage.id)
@@ -120,7 +117,12 @@ async def mark_sent(session: AsyncSession, message_ids: Sequence[int], *, at: da
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id.in_(message_ids))
-        .values(status=SENT, sent_at=at, leased_until=None, attempts=OutboxMessage.attempts + 1)
+        .values(
+            status=OutboxStatus.SENT,
+            sent_at=at,
+            leased_until=None,
+            attempts=OutboxMessage.attempts + 1,
+        )
     )
 
 
@@ -144,7 +146,7 @@ async def give_up(session: AsyncSession, message_id: int, *, error: str) -> None
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id)
         .values(
-            status=FAILED,
+            status=OutboxStatus.FAILED,
             leased_until=None,
             attempts=OutboxMessage.attempts + 1,
             last_error=error[:64],
@@ -157,7 +159,7 @@ async def due_chats(session: AsyncSession, *, now: datetime, limit: int) -> list
     query = (
         select(OutboxMessage.channel, OutboxMessage.user_id)
         .where(
-            OutboxMessage.status == PENDING,
+            OutboxMessage.status == OutboxStatus.PENDING,
             OutboxMessage.next_attempt_at <= now,
             or_(OutboxMessage.leased_until.is_(None), OutboxMessage.leased_until <= now),
         )

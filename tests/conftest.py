@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from adapters.channels.channel import Inbound, Outcome
 from bot.config import Settings
-from bot.engine import Inbound, Outcome
 from bot.runtime import Runtime, start
 from flows.messages import render
 from storage import sandbox

@@ -153,6 +153,15 @@ def test_graph_prints_mermaid_from_the_flow() -> None:
     assert "confirm --> otp: next" in result.stdout
 
 
+def test_graph_draws_any_registered_flow() -> None:
+    result = subprocess.run(
+        [_COMMAND, "graph", "member"], capture_output=True, text=True, check=True
+    )
+    assert "[*] --> member" in result.stdout and "expiry" not in result.stdout
+    unknown = subprocess.run([_COMMAND, "graph", "nosuch"], capture_output=True, text=True)
+    assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
+
+
 def test_db_upgrade(env: dict[str, str]) -> None:
     result = subprocess.run([_COMMAND, "db", "upgrade"], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from bot.config import Settings
 from bot.runtime import start
-from flows.enrollment import ENROLLING
+from flows.enrollment import UNFINISHED
 from storage.models import Conversation, TranscriptEntry
 from tests.conftest import Chat, Clock
 from tests.enroll import EMAIL, PASSWORD, VISA, to_code, to_email, to_password, walk_to
@@ -20,7 +20,7 @@ async def _slots(chat: Chat) -> dict:
     return row.slots
 
 
-@pytest.mark.parametrize("state", sorted(ENROLLING))
+@pytest.mark.parametrize("state", sorted(UNFINISHED))
 async def test_cancel_works_in_every_state_and_wipes_what_was_entered(
     chat: Chat, state: str
 ) -> None:
@@ -111,19 +111,19 @@ async def test_an_enrollment_idle_for_30_minutes_restarts_and_wipes_card_data(
 
 
 async def test_opening_the_chat_greets_new_and_returning_members(chat: Chat) -> None:
-    from bot.engine import Inbound
+    from adapters.channels.channel import Inbound, Kind
 
-    first = await chat.bot.engine.handle(Inbound("console", "opener", "e1", opened=True))
+    first = await chat.bot.engine.handle(Inbound("console", "opener", "e1", kind=Kind.OPENED))
     assert [r.key for r in first.replies] == ["welcome", "ask.card"]
-    again = await chat.bot.engine.handle(Inbound("console", "opener", "e2", opened=True))
+    again = await chat.bot.engine.handle(Inbound("console", "opener", "e2", kind=Kind.OPENED))
     assert [r.key for r in again.replies] == ["welcome.back", "ask.card"]
     await chat.bot.engine.handle(Inbound("console", "opener", "e3", text="/cancel"))
-    ended = await chat.bot.engine.handle(Inbound("console", "opener", "e4", opened=True))
+    ended = await chat.bot.engine.handle(Inbound("console", "opener", "e4", kind=Kind.OPENED))
     assert [r.key for r in ended.replies] == ["welcome", "ask.card"] and ended.state == "card"
 
 
 async def test_a_redelivered_event_is_handled_once(chat: Chat) -> None:
-    from bot.engine import Inbound
+    from adapters.channels.channel import Inbound
 
     event = Inbound("console", "twice", "same-id", text="/start")
     first = await chat.bot.engine.handle(event)
@@ -194,8 +194,6 @@ async def test_a_password_that_looks_like_a_command_is_a_password(chat: Chat) ->
 async def test_abandoned_enrollments_are_wiped_without_the_member_returning(
     chat: Chat, clock: Clock
 ) -> None:
-    from bot.engine import expire_idle
-
     await walk_to(chat, "repeat")  # card data, a password hash and its marks are held
     opened = Chat(chat.bot, user="only-looked")  # a welcome and nothing typed: kept
     await opened.send("/start")
@@ -204,11 +202,11 @@ async def test_abandoned_enrollments_are_wiped_without_the_member_returning(
     clock.advance(minutes=20)
     await fresh.send(VISA.expiry)
     clock.advance(minutes=11)
-    assert await expire_idle(chat.bot.engine.services) == 1
+    assert await chat.bot.engine.expire_idle() == 1
     assert await _slots(chat) == {"expired": True}
     assert "card_token" in await _slots(fresh)
     await opened.send(VISA.number)
     assert opened.keys[0] == "card.accepted"
     await chat.send(PASSWORD)  # the member comes back much later
     assert chat.keys == ["expired", "ask.card"] and chat.state == "card"
-    assert await expire_idle(chat.bot.engine.services) == 0
+    assert await chat.bot.engine.expire_idle() == 0

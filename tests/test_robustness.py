@@ -4,7 +4,7 @@ nothing lost. And a failing dependency never shows a member a stack trace."""
 import pytest
 from sqlalchemy import select
 
-from bot.engine import Inbound
+from adapters.channels.channel import Inbound
 from flows.enrollment import STEPS
 from storage.models import Conversation
 from tests.conftest import Chat

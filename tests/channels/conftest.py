@@ -11,17 +11,18 @@ import json
 import random
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
 
+from adapters.channels.telegram import Telegram
+from adapters.channels.throttle import Throttle
 from bot.config import Settings
 from bot.runtime import Runtime, start
 from bot.server import create_app
-from bot.throttle import Throttle
 from tests.channels.line_stand_in import TOKEN as LINE_TOKEN
 from tests.channels.line_stand_in import LineStandIn
 from tests.channels.telegram_stand_in import BOT_USER, TOKEN, TelegramStandIn
@@ -42,11 +43,10 @@ def stand_in() -> Iterator[TelegramStandIn]:
 
 @pytest.fixture
 def telegram_settings(settings: Settings, stand_in: TelegramStandIn) -> Settings:
-    return replace(
-        settings,
-        telegram_bot_token=TOKEN,
-        telegram_webhook_secret=SECRET,
-        telegram_api_base_url=stand_in.base_url,
+    return settings.with_env(
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_WEBHOOK_SECRET=SECRET,
+        TELEGRAM_API_BASE_URL=stand_in.base_url,
     )
 
 
@@ -57,10 +57,17 @@ async def runtime(telegram_settings: Settings, clock: Clock) -> AsyncIterator[Ru
     await bot.close()
 
 
+def telegram(runtime: Runtime, settings: Settings | None = None) -> Telegram:
+    """The Telegram channel of ``runtime`` (or of ``settings``), sending without pacing."""
+    channel = Telegram.configured((settings or runtime.settings).environ, runtime, throttle=UNPACED)
+    assert channel is not None
+    return channel
+
+
 @pytest.fixture
 async def app(runtime: Runtime) -> AsyncIterator[Starlette]:
     """The served app, started; its retry loop sleeps through the test unless asked."""
-    app = create_app(runtime, retry_every=3600, telegram_throttle=UNPACED)
+    app = create_app(runtime, retry_every=3600, channels=[telegram(runtime)])
     async with app.router.lifespan_context(app):
         yield app
 
@@ -177,11 +184,10 @@ def line_stand_in() -> Iterator[LineStandIn]:
 async def line_runtime(
     settings: Settings, line_stand_in: LineStandIn, clock: Clock
 ) -> AsyncIterator[Runtime]:
-    line_settings = replace(
-        settings,
-        line_channel_secret=LINE_SECRET,
-        line_channel_access_token=LINE_TOKEN,
-        line_api_base_url=line_stand_in.base_url,
+    line_settings = settings.with_env(
+        LINE_CHANNEL_SECRET=LINE_SECRET,
+        LINE_CHANNEL_ACCESS_TOKEN=LINE_TOKEN,
+        LINE_API_BASE_URL=line_stand_in.base_url,
     )
     bot = await asyncio.to_thread(start, line_settings, clock=clock, rng=random.Random(7))
     yield bot

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import func, select
 from starlette.applications import Starlette
 
-from adapters.line import Line
-from bot.config import Settings
-from bot.dispatcher import Outgoing
-from bot.engine import HISTORY_NOTICE
+from adapters.channels.channel import Outgoing
+from adapters.channels.line import Line, LineSettings
+from bot.config import ConfigError
 from bot.runtime import Runtime
 from bot.server import create_app
+from flows.enrollment import HISTORY_NOTICE
 from flows.messages import render
 from flows.replies import Choice, Reply
 from storage import conversations, sandbox
@@ -231,7 +231,7 @@ async def test_a_stale_reply_token_is_not_tried_again(
     assert {row.last_error for row in await _outbox(line_runtime)} == {"LINE 500"}
 
     clock.advance(seconds=60)  # the token is older than LINE honours
-    await line_app.state.dispatcher.deliver_due()
+    await line_runtime.dispatcher.deliver_due()
     assert len(line_stand_in.called("reply")) == 1
     assert [call.status for call in line_stand_in.called("push")] == [200]
     assert line_stand_in.texts == await _transcript_replies(line_runtime, friend)
@@ -250,7 +250,7 @@ async def test_a_retried_push_is_accepted_once(
     assert {row.status for row in await _outbox(line_runtime)} == {"pending"}
 
     clock.advance(seconds=2)
-    await line_app.state.dispatcher.deliver_due()
+    await line_runtime.dispatcher.deliver_due()
     first, second = line_stand_in.called("push")
     assert first.retry_key == second.retry_key
     assert (first.status, second.status) == (500, 409)
@@ -382,7 +382,7 @@ async def test_long_texts_and_labels_are_cut_to_line_limits(
 ) -> None:
     """Through the adapter's sending side; the stand-in refuses anything over LINE's
     limits, so an accepted call is a fitting one."""
-    line = Line.configured(line_runtime.settings, line_runtime.engine)
+    line = Line.configured(line_runtime.settings.environ, line_runtime)
     assert line is not None
     await line.start()
     route = {"reply_token": None, "received_at": "2026-11-24T10:00:00+00:00", "turn": "0" * 32}
@@ -390,7 +390,7 @@ async def test_long_texts_and_labels_are_cut_to_line_limits(
     long_text = Reply("netid.chosen", {"netid": "😀" * 3000})  # 2 UTF-16 units each
     buttons = Reply("ask.confirm", CONFIRM_PARAMS, (Choice("confirm:ok", "choice.confirm.ok"),))
     try:
-        await line.send_batch(
+        await line.send(
             [
                 Outgoing(1, user, route, long_text, "en", 0),
                 Outgoing(2, user, route, buttons, "en", 1),
@@ -406,22 +406,29 @@ async def test_long_texts_and_labels_are_cut_to_line_limits(
 
 
 def test_line_is_off_without_its_credentials(line_runtime: Runtime) -> None:
-    settings = replace(line_runtime.settings, line_channel_access_token=None)
+    settings = line_runtime.settings.with_env(
+        LINE_CHANNEL_SECRET=None, LINE_CHANNEL_ACCESS_TOKEN=None
+    )
     app = create_app(replace(line_runtime, settings=settings))
     assert [route.path for route in app.routes] == ["/healthz"]  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("missing", ["LINE_CHANNEL_SECRET", "LINE_CHANNEL_ACCESS_TOKEN"])
+def test_half_a_line_configuration_is_refused(line_runtime: Runtime, missing: str) -> None:
+    settings = line_runtime.settings.with_env(**{missing: None})
+    with pytest.raises(ConfigError, match=missing):
+        create_app(replace(line_runtime, settings=settings))
+
+
 def test_line_credentials_are_read_from_the_environment_and_never_printed() -> None:
-    settings = Settings.from_env(
+    settings = LineSettings.from_env(
         {
             "LINE_CHANNEL_SECRET": "secret-abc",
             "LINE_CHANNEL_ACCESS_TOKEN": "token-xyz",
             "LINE_API_BASE_URL": "http://127.0.0.1:9",
         }
     )
-    assert (settings.line_channel_secret, settings.line_channel_access_token) == (
-        "secret-abc",
-        "token-xyz",
-    )
-    assert settings.line_api_base_url == "http://127.0.0.1:9"
+    assert settings is not None
+    assert (settings.channel_secret, settings.access_token) == ("secret-abc", "token-xyz")
+    assert settings.api_base_url == "http://127.0.0.1:9"
     assert "secret-abc" not in repr(settings) and "token-xyz" not in repr(settings)

@@ -16,15 +16,15 @@ from starlette.applications import Starlette
 
 from bot.config import ConfigError
 from bot.engine import Engine
+from bot.registry import FLOWS
 from bot.runtime import Runtime
 from bot.server import create_app
-from flows.enrollment import STEPS
 from flows.messages import render
 from flows.replies import Reply
 from storage import conversations, sandbox
 from storage.database import Database
 from storage.models import OutboxMessage, ProcessedEvent
-from tests.channels.conftest import UNPACED, Member
+from tests.channels.conftest import Member, telegram
 from tests.channels.telegram_stand_in import TelegramStandIn
 from tests.conftest import Clock
 
@@ -199,11 +199,11 @@ async def test_failed_send_stays_queued_and_is_retried_in_order(
     assert (first.status, first.attempts, first.last_error) == ("pending", 1, "NetworkError")
     assert (second.status, second.attempts) == ("pending", 0)
 
-    await app.state.dispatcher.deliver_due()
+    await runtime.dispatcher.deliver_due()
     assert stand_in.texts == []  # not due yet: backing off
 
     clock.advance(seconds=2)
-    await app.state.dispatcher.deliver_due()
+    await runtime.dispatcher.deliver_due()
     assert stand_in.texts == await _transcript_replies(runtime, member)
     assert [row.status for row in await _outbox(runtime)] == ["sent", "sent"]
 
@@ -217,10 +217,10 @@ async def test_rate_limit_answer_is_honoured(
     assert first.last_error == "RetryAfter"
 
     clock.advance(seconds=6)
-    await app.state.dispatcher.deliver_due()
+    await runtime.dispatcher.deliver_due()
     assert stand_in.texts == []
     clock.advance(seconds=1)
-    await app.state.dispatcher.deliver_due()
+    await runtime.dispatcher.deliver_due()
     assert len(stand_in.texts) == 2
 
 
@@ -243,7 +243,7 @@ async def test_the_retry_loop_of_the_server_resends(
     async def delivered() -> bool:
         return len(stand_in.texts) == 2
 
-    app = create_app(runtime, retry_every=0.02, telegram_throttle=UNPACED)
+    app = create_app(runtime, retry_every=0.02, channels=[telegram(runtime)])
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bot.test") as client:
@@ -317,7 +317,8 @@ async def test_long_polling_feeds_the_same_handler(
 
     async with httpx.AsyncClient() as unused:
         stand_in.updates.append(Member(unused, stand_in).message("/start"))
-    app = create_app(runtime, polling=True, telegram_throttle=UNPACED)
+    polling = runtime.settings.with_env(TELEGRAM_POLLING="1")
+    app = create_app(runtime, channels=[telegram(runtime, polling)])
     async with app.router.lifespan_context(app):
         await _until(delivered)
         await asyncio.sleep(0.1)  # a few more polls: the update must not come back
@@ -335,8 +336,9 @@ async def test_health_and_webhook_answer_503_without_a_database(
     runtime: Runtime, stand_in: TelegramStandIn, tmp_path: Path
 ) -> None:
     gone = Database(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'bot.sqlite3'}")
-    engine = Engine(replace(runtime.engine.services, database=gone))
-    app = create_app(replace(runtime, database=gone, engine=engine), telegram_throttle=UNPACED)
+    engine = Engine(replace(runtime.engine.services, database=gone), runtime.engine.flows)
+    cut_off = replace(runtime, database=gone, engine=engine)
+    app = create_app(cut_off, channels=[telegram(cut_off)])
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bot.test") as client:
@@ -348,20 +350,20 @@ async def test_health_and_webhook_answer_503_without_a_database(
 
 @pytest.mark.parametrize("secret", [None, "has space", "x" * 257])
 def test_webhook_needs_a_well_formed_secret(runtime: Runtime, secret: str | None) -> None:
-    settings = replace(runtime.settings, telegram_webhook_secret=secret)
+    settings = runtime.settings.with_env(TELEGRAM_WEBHOOK_SECRET=secret)
     with pytest.raises(ConfigError):
         create_app(replace(runtime, settings=settings))
 
 
 def test_telegram_is_off_without_a_token(runtime: Runtime) -> None:
-    settings = replace(runtime.settings, telegram_bot_token=None)
+    settings = runtime.settings.with_env(TELEGRAM_BOT_TOKEN=None)
     app = create_app(replace(runtime, settings=settings))
     assert [route.path for route in app.routes] == ["/healthz"]  # type: ignore[attr-defined]
 
 
 def test_callback_data_fits_telegram() -> None:
-    for step in STEPS.values():
-        for choice in step.choices:
+    for flow in FLOWS:
+        for choice in (choice for step in flow.steps.values() for choice in step.choices):
             assert 1 <= len(choice.data.encode()) <= 64
 
 

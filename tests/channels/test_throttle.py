@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.throttle import Throttle
+from adapters.channels.throttle import Throttle
 
 
 class _Time:

@@ -2,10 +2,15 @@
 ``Application`` and no ``ConversationHandler``, because every worker is stateless and
 the database orders each chat.
 
-An update becomes an :class:`~bot.engine.Inbound` (event id = ``update_id``, so a
-redelivered update is processed once); the engine queues the replies in the outbox and
-this adapter renders and sends them when the dispatcher calls :meth:`Telegram.send`.
-Only private chats are served: card data has no place in a group.
+An update becomes an :class:`~adapters.channels.channel.Inbound` (event id =
+``update_id``, so a redelivered update is processed once); the application queues the
+replies in the outbox and this adapter renders and sends them when the dispatcher calls
+:meth:`Telegram.send`. Only private chats are served: card data has no place in a group.
+
+Settings: ``TELEGRAM_BOT_TOKEN`` (without it Telegram is off), ``TELEGRAM_WEBHOOK_SECRET``
+(1-256 of ``A-Za-z0-9_-``, required for the webhook), ``TELEGRAM_API_BASE_URL`` (a
+self-hosted Bot API server or a local stand-in), ``TELEGRAM_POLLING=1`` (long polling
+instead of the webhook).
 """
 
 import asyncio
@@ -14,10 +19,13 @@ import json
 import logging
 import re
 import warnings
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, Self
 
+from starlette.requests import Request
+from starlette.routing import BaseRoute
 from telegram import (
     Bot,
     BotCommand,
@@ -30,15 +38,21 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.config import ConfigError, Settings
-from bot.dispatcher import Dispatcher, Outgoing, SendFailed
-from bot.engine import Engine, Inbound
-from bot.throttle import Throttle
+from adapters.channels.channel import (
+    Capabilities,
+    Channel,
+    Conversations,
+    Inbound,
+    Outgoing,
+    Rejected,
+    SendFailed,
+)
+from adapters.channels.throttle import Throttle
 from flows.messages import DEFAULT_LANG, label, render
 from flows.replies import Reply
 
 CHANNEL = "telegram"
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 _SECRET_FORMAT = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _UPDATES = ["message", "callback_query"]
 _POLL_SECONDS = 30
@@ -61,8 +75,27 @@ _COMMANDS: dict[str, list[tuple[str, str]]] = {
 logger = logging.getLogger(__name__)
 
 
-class Malformed(Exception):
-    """The request body is not a Telegram update."""
+@dataclass(frozen=True)
+class TelegramSettings:
+    token: str = field(repr=False)
+    webhook_secret: str | None = field(default=None, repr=False)
+    api_base_url: str | None = None
+    polling: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "TelegramSettings | None":
+        """None when no bot token is set (Telegram off)."""
+        token = env.get("TELEGRAM_BOT_TOKEN")
+        if not token:
+            return None
+        secret = env.get("TELEGRAM_WEBHOOK_SECRET") or None
+        polling = env.get("TELEGRAM_POLLING", "").lower() in ("1", "true", "yes")
+        if not polling and not (secret and _SECRET_FORMAT.fullmatch(secret)):
+            raise ValueError(
+                "the Telegram webhook needs TELEGRAM_WEBHOOK_SECRET: 1-256 characters of "
+                "A-Z a-z 0-9 _ - (or serve with --telegram-polling)"
+            )
+        return cls(token, secret, env.get("TELEGRAM_API_BASE_URL") or None, polling)
 
 
 def limits() -> Throttle:
@@ -71,36 +104,53 @@ def limits() -> Throttle:
     return Throttle(per_chat=1, burst=3, overall=30)
 
 
-class Telegram:
-    def __init__(self, bot: Bot, engine: Engine, *, secret: str | None, throttle: Throttle) -> None:
+class Telegram(Channel):
+    name = CHANNEL
+    capabilities = Capabilities(deletes_messages=True, images=True)
+
+    def __init__(
+        self,
+        conversations: Conversations,
+        bot: Bot,
+        *,
+        secret: str | None,
+        polling: bool = False,
+        throttle: Throttle | None = None,
+    ) -> None:
+        super().__init__(conversations)
         self._bot = bot
-        self._engine = engine
         self._secret = secret
-        self._throttle = throttle
+        self._polling = polling
+        self._throttle = throttle or limits()
 
     @classmethod
     def configured(
         cls,
-        settings: Settings,
-        engine: Engine,
+        env: Mapping[str, str],
+        conversations: Conversations,
         *,
-        webhook: bool,
         throttle: Throttle | None = None,
-    ) -> "Telegram | None":
-        """The channel from the settings; None (Telegram off) without a bot token."""
-        if not settings.telegram_bot_token:
+    ) -> Self | None:
+        settings = TelegramSettings.from_env(env)
+        if settings is None:
             return None
-        secret = settings.telegram_webhook_secret
-        if webhook and not (secret and _SECRET_FORMAT.fullmatch(secret)):
-            raise ConfigError(
-                "the Telegram webhook needs TELEGRAM_WEBHOOK_SECRET: 1-256 characters of "
-                "A-Z a-z 0-9 _ - (or serve with --telegram-polling)"
-            )
         options: dict[str, Any] = {}
-        if settings.telegram_api_base_url:
-            options["base_url"] = settings.telegram_api_base_url
-        bot = Bot(settings.telegram_bot_token, **options)
-        return cls(bot, engine, secret=secret, throttle=throttle or limits())
+        if settings.api_base_url:
+            options["base_url"] = settings.api_base_url
+        bot = Bot(settings.token, **options)
+        return cls(
+            conversations,
+            bot,
+            secret=settings.webhook_secret,
+            polling=settings.polling,
+            throttle=throttle,
+        )
+
+    def routes(self) -> list[BaseRoute]:
+        return [] if self._polling else super().routes()
+
+    def background(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+        return [self._poll] if self._polling else []
 
     async def start(self) -> None:
         """Check the token (getMe) and register the command menu in each language."""
@@ -123,14 +173,23 @@ class Telegram:
             return False
         return hmac.compare_digest(header.encode(), self._secret.encode())
 
+    async def receive(self, request: Request) -> list[str]:
+        if not self.authentic(request.headers.get(SECRET_HEADER)):
+            raise Rejected(403, "wrong secret")
+        user_id = await self.handle(self.parse(await request.body()))
+        return [] if user_id is None else [user_id]
+
     def parse(self, body: bytes) -> Update:
         try:
             data = json.loads(body)
             if not isinstance(data, dict) or type(data.get("update_id")) is not int:
-                raise Malformed("no update_id")
-            return Update.de_json(data, self._bot)
+                raise Rejected(400, "no update_id")
+            update = Update.de_json(data, self._bot)
         except (ValueError, TypeError, KeyError, AttributeError) as error:
-            raise Malformed(type(error).__name__) from None
+            raise Rejected(400, type(error).__name__) from None
+        if update is None:  # de_json makes an update of any dict
+            raise Rejected(400, "empty update")
+        return update
 
     async def handle(self, update: Update) -> str | None:
         """Run one update through the engine. Returns the chat user whose replies are
@@ -142,7 +201,7 @@ class Telegram:
         if read is None:
             return None
         inbound, chat_id, message_id = read
-        outcome = await self._engine.handle(inbound, deliver_to={"chat_id": chat_id})
+        outcome = await self.conversations.handle(inbound, route={"chat_id": chat_id})
         if outcome.failed:  # rolled back, so nothing was queued: apologise directly
             for reply in outcome.replies:
                 text = render(reply, inbound.lang or DEFAULT_LANG)
@@ -151,8 +210,9 @@ class Telegram:
             await self._quietly(self._bot.delete_message(chat_id, message_id), "deleteMessage")
         return inbound.user_id
 
-    async def send(self, outgoing: Outgoing) -> None:
+    async def send(self, batch: Sequence[Outgoing]) -> None:
         """Render and send one queued reply, at Telegram's pace."""
+        (outgoing,) = batch
         chat_id = outgoing.route["chat_id"]
         reply, lang = outgoing.reply, outgoing.lang
         await self._throttle.wait(str(chat_id))
@@ -170,7 +230,7 @@ class Telegram:
         except TelegramError as error:
             raise SendFailed(type(error).__name__) from None
 
-    async def poll(self, dispatcher: Dispatcher) -> None:
+    async def _poll(self) -> None:
         """Long polling for a developer without a public HTTPS URL: the same handling
         as the webhook, one update after another."""
         await self._bot.delete_webhook()
@@ -184,7 +244,7 @@ class Telegram:
                     user_id = await self.handle(update)
                     offset = update.update_id + 1
                     if user_id is not None:
-                        await dispatcher.deliver(CHANNEL, user_id)
+                        await self.conversations.deliver(CHANNEL, user_id)
             except Exception as error:  # Telegram or the database away: try again shortly
                 logger.warning("telegram polling paused: %s", type(error).__name__)
                 await asyncio.sleep(_POLL_PAUSE)

@@ -2,24 +2,29 @@
 and sends through the async Messaging API; no ``WebhookHandler``, which calls its
 handlers without awaiting them.
 
-A webhook event becomes an :class:`~bot.engine.Inbound` (event id = ``webhookEventId``,
-which a redelivery keeps, so it is processed once). The engine queues the replies in
-the outbox with a route naming the event's reply token, when it arrived and a turn id;
-the dispatcher hands this adapter one turn's replies at a time, at most five (LINE's
-limit per call). The first five of a turn go out with the reply token while it is
-fresh; anything later, or anything the token no longer carries (expired, already
-used), is pushed with an ``X-Line-Retry-Key`` derived from the turn id and the batch,
-so a retried push is accepted once (LINE answers 409 to the repeat).
+A webhook event becomes an :class:`~adapters.channels.channel.Inbound` (event id =
+``webhookEventId``, which a redelivery keeps, so it is processed once). The application
+queues the replies in the outbox with a route naming the event's reply token, when
+it arrived and a turn id; the dispatcher hands this adapter one turn's replies at a
+time, at most five (LINE's limit per call). The first five of a turn go out with
+the reply token while it is fresh; anything later, or anything the token no longer
+carries (expired, already used), is pushed with an ``X-Line-Retry-Key`` derived from
+the turn id and the batch, so a retried push is accepted once (LINE answers 409 to
+the repeat).
 
 Only one-to-one chats with a user are served: card data has no place in a group.
+
+Settings: ``LINE_CHANNEL_SECRET`` and ``LINE_CHANNEL_ACCESS_TOKEN`` (both, or neither:
+LINE off), ``LINE_API_BASE_URL`` (another Messaging API host, e.g. a local stand-in).
 """
 
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 from linebot.v3 import WebhookParser
 from linebot.v3.exceptions import InvalidSignatureError
@@ -47,10 +52,18 @@ from linebot.v3.webhooks import (
     UnsendEvent,
     UserSource,
 )
+from starlette.requests import Request
 
-from bot.config import Settings
-from bot.dispatcher import Outgoing, SendFailed
-from bot.engine import Engine, Inbound
+from adapters.channels.channel import (
+    Capabilities,
+    Channel,
+    Conversations,
+    Inbound,
+    Kind,
+    Outgoing,
+    Rejected,
+    SendFailed,
+)
 from flows.messages import DEFAULT_LANG, label, render
 from flows.replies import Reply
 
@@ -65,43 +78,55 @@ _DISPLAY_TEXT_LIMIT = 300
 _LOADING_SECONDS = 20  # 5-60, a multiple of 5; the first message sent ends it earlier
 _SEND_TIMEOUT = 10.0  # seconds per Messaging API call
 _COURTESY_TIMEOUT = 3.0  # seconds for the loading animation, which must never hold a turn
-_INVALID_REPLY_TOKEN = "Invalid reply token"
+_INVALID_REPLY_TOKEN = "Invalid reply token"  # noqa: S105 (LINE's error text)
 
 logger = logging.getLogger(__name__)
 
 
-class Rejected(Exception):
-    """The request is not a webhook from LINE: unsigned, wrongly signed or unreadable."""
+@dataclass(frozen=True)
+class LineSettings:
+    channel_secret: str = field(repr=False)
+    access_token: str = field(repr=False)
+    api_base_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "LineSettings | None":
+        """None when neither credential is set (LINE off); half of them is an error."""
+        secret = env.get("LINE_CHANNEL_SECRET") or ""
+        token = env.get("LINE_CHANNEL_ACCESS_TOKEN") or ""
+        if not (secret or token):
+            return None
+        if not secret:
+            raise ValueError("LINE_CHANNEL_ACCESS_TOKEN is set but LINE_CHANNEL_SECRET is not")
+        if not token:
+            raise ValueError("LINE_CHANNEL_SECRET is set but LINE_CHANNEL_ACCESS_TOKEN is not")
+        base_url = env.get("LINE_API_BASE_URL") or None
+        return cls(secret, token, base_url.rstrip("/") if base_url else None)
 
 
-class Line:
-    """Implements :class:`~bot.dispatcher.BatchSender` for the outbox."""
-
+class Line(Channel):
+    name = CHANNEL
+    capabilities = Capabilities(keeps_history=True, images=True)
     batch_size = MESSAGES_PER_CALL
 
     def __init__(
-        self,
-        configuration: Configuration,
-        secret: str,
-        engine: Engine,
-        clock: Callable[[], datetime],
+        self, conversations: Conversations, configuration: Configuration, secret: str
     ) -> None:
+        super().__init__(conversations)
         self._configuration = configuration
         self._parser = WebhookParser(secret)
-        self._engine = engine
-        self._clock = clock
         self._client: AsyncApiClient | None = None
         self._api: AsyncMessagingApi | None = None
 
     @classmethod
-    def configured(cls, settings: Settings, engine: Engine) -> "Line | None":
-        """The channel from the settings; None (LINE off) without a secret and token."""
-        secret, token = settings.line_channel_secret, settings.line_channel_access_token
-        if not (secret and token):
+    def configured(cls, env: Mapping[str, str], conversations: Conversations) -> Self | None:
+        settings = LineSettings.from_env(env)
+        if settings is None:
             return None
-        host = settings.line_api_base_url.rstrip("/") if settings.line_api_base_url else None
-        configuration = Configuration(host=host, access_token=token)
-        return cls(configuration, secret, engine, engine.services.clock)
+        configuration = Configuration(
+            host=settings.api_base_url, access_token=settings.access_token
+        )
+        return cls(conversations, configuration, settings.channel_secret)
 
     async def start(self) -> None:
         """Open the HTTP client; aiohttp needs the running event loop for that."""
@@ -112,21 +137,25 @@ class Line:
         if self._client is not None:
             await self._client.close()
 
+    async def receive(self, request: Request) -> list[str]:
+        return await self.handle(
+            self.parse(await request.body(), request.headers.get(SIGNATURE_HEADER))
+        )
+
     def parse(self, body: bytes, signature: str | None) -> list[Event]:
         """The events of a webhook request, once its signature over the raw body holds.
         LINE's "Verify" button sends no events at all."""
         if not signature:
-            raise Rejected("no signature")
+            raise Rejected(400, "no signature")
         try:
             return list(self._parser.parse(body.decode("utf-8"), signature))
         except InvalidSignatureError:
-            raise Rejected("wrong signature") from None
+            raise Rejected(400, "wrong signature") from None
         except (ValueError, KeyError, TypeError, AttributeError) as error:
-            raise Rejected(type(error).__name__) from None
+            raise Rejected(400, type(error).__name__) from None
 
     async def handle(self, events: Sequence[Event]) -> list[str]:
-        """Run the events through the engine, in order. Returns the users whose replies
-        are queued."""
+        """Apply the events, in order. Returns the users whose replies are queued."""
         users: list[str] = []
         for event in events:
             user_id = await self._handle(event)
@@ -134,7 +163,7 @@ class Line:
                 users.append(user_id)
         return users
 
-    async def send_batch(self, batch: Sequence[Outgoing]) -> None:
+    async def send(self, batch: Sequence[Outgoing]) -> None:
         """Send consecutive replies of one turn in one call: reply or push."""
         head = batch[0]
         messages = [_message(outgoing.reply, outgoing.lang) for outgoing in batch]
@@ -146,14 +175,14 @@ class Line:
             return None
         route = {
             "reply_token": getattr(event, "reply_token", None),
-            "received_at": self._clock().isoformat(),
+            "received_at": self.conversations.now().isoformat(),
             "turn": uuid.uuid4().hex,
         }
         animation = None
         if isinstance(event, MessageEvent | PostbackEvent):  # the member waits for an answer
             animation = asyncio.create_task(self._show_loading(inbound.user_id))
         try:
-            outcome = await self._engine.handle(inbound, deliver_to=route)
+            outcome = await self.conversations.handle(inbound, route=route)
         finally:
             if animation is not None:
                 await animation
@@ -205,10 +234,11 @@ class Line:
 
     def _fresh(self, route: Mapping[str, Any]) -> bool:
         received = datetime.fromisoformat(route["received_at"])
-        return self._clock() - received < REPLY_TOKEN_LIFETIME
+        return self.conversations.now() - received < REPLY_TOKEN_LIFETIME
 
     def _messaging(self) -> AsyncMessagingApi:
-        assert self._api is not None, "start() opens the client before any webhook"
+        if self._api is None:
+            raise RuntimeError("start() opens the client before any webhook")
         return self._api
 
 
@@ -224,7 +254,6 @@ def _inbound(event: Event) -> Inbound | None:
         "channel": CHANNEL,
         "user_id": source.user_id,
         "event_id": event.webhook_event_id,
-        "keeps_history": True,
     }
     if isinstance(event, MessageEvent):
         message = event.message
@@ -233,11 +262,11 @@ def _inbound(event: Event) -> Inbound | None:
     if isinstance(event, PostbackEvent):
         return Inbound(**common, choice=event.postback.data)
     if isinstance(event, FollowEvent):
-        return Inbound(**common, opened=True)
+        return Inbound(**common, kind=Kind.OPENED)
     if isinstance(event, UnfollowEvent):
-        return Inbound(**common, left=True)
+        return Inbound(**common, kind=Kind.LEFT)
     if isinstance(event, UnsendEvent):
-        return Inbound(**common, unsent=True)
+        return Inbound(**common, kind=Kind.UNSENT)
     return None
 
 

@@ -1,36 +1,58 @@
 """The terminal channel: an interactive chat, and the line-per-message JSON contract
 that testers and support tools script against.
 
+Replies take the same path as on every other channel: queued in the outbox with the
+turn, then sent (here: rendered to the terminal) by the dispatcher.
+
 JSON contract (``netanswer-bot chat --json``): each stdin line is ``{"text": ...}``
 or ``{"choice": DATA}``; each is answered by one stdout line
 ``{"replies": [{"text", "choices": [{"label", "data"}]}], "state", "sandbox": [...]}``.
 """
 
+import asyncio
 import json
 import sys
 import uuid
+from collections.abc import Sequence
 from typing import Any, TextIO
 
-from bot.engine import Engine, Inbound, Outcome
+from adapters.channels.channel import Channel, Conversations, Inbound, Kind, Outcome, Outgoing
 from flows.messages import label, render
+from flows.replies import Reply
 from storage import sandbox
 from storage.database import Database
 from storage.vault import Vault
 
 CHANNEL = "console"
 _LINE_ERROR = "each line must be a JSON object with a string 'text' or 'choice'"
+_ROUTE = {"terminal": True}
 
 
-class Console:
+class Console(Channel):
+    name = CHANNEL
+
     def __init__(
-        self, engine: Engine, database: Database, vault: Vault, *, user_id: str, lang: str | None
+        self,
+        conversations: Conversations,
+        database: Database,
+        vault: Vault,
+        *,
+        user_id: str,
+        lang: str | None,
     ) -> None:
-        self._engine = engine
+        super().__init__(conversations)
         self._database = database
         self._vault = vault
         self._user_id = user_id
         self._lang = lang
         self._seen = 0
+        self._shown: list[dict[str, Any]] = []
+
+    def routes(self) -> list[Any]:
+        return []
+
+    async def send(self, batch: Sequence[Outgoing]) -> None:
+        self._shown.extend(_rendered(outgoing.reply, outgoing.lang) for outgoing in batch)
 
     async def run_json(self, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
         self._seen = await self._last_sandbox_id()
@@ -41,14 +63,15 @@ class Console:
             if fields is None:
                 answer: dict[str, Any] = {"error": _LINE_ERROR}
             else:
-                answer = await self._answer(await self._engine.handle(self._inbound(**fields)))
+                answer = await self._exchange(self._inbound(**fields))
             stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
             stdout.flush()
 
-    async def run_interactive(self) -> None:
-        self._seen = await self._last_sandbox_id()
-        outcome = await self._engine.handle(self._inbound(opened=True))
-        offered = self._print(await self._answer(outcome))
+    def run_interactive(self, runner: asyncio.Runner) -> None:
+        """Read lines outside the event loop, so Ctrl-C and Ctrl-D at the prompt simply
+        leave; each line is handled on ``runner``'s loop."""
+        self._seen = runner.run(self._last_sandbox_id())
+        offered = self._print(runner.run(self._exchange(self._inbound(kind=Kind.OPENED))))
         while True:
             try:
                 typed = input("> ")
@@ -61,29 +84,29 @@ class Console:
                 inbound = self._inbound(choice=offered[int(typed) - 1])
             else:
                 inbound = self._inbound(text=typed)
-            offered = self._print(await self._answer(await self._engine.handle(inbound)))
+            offered = self._print(runner.run(self._exchange(inbound)))
 
     def _inbound(self, **fields: Any) -> Inbound:
         return Inbound(CHANNEL, self._user_id, uuid.uuid4().hex, lang=self._lang, **fields)
 
-    async def _answer(self, outcome: Outcome) -> dict[str, Any]:
-        replies = [
-            {
-                "text": render(reply, outcome.lang),
-                "choices": [
-                    {"label": label(choice, outcome.lang), "data": choice.data}
-                    for choice in reply.choices
-                ],
-            }
-            for reply in outcome.replies
-        ]
-        delivered = await self._delivered(outcome.conversation_id)
-        return {"replies": replies, "state": outcome.state, "sandbox": delivered}
+    async def _exchange(self, inbound: Inbound) -> dict[str, Any]:
+        """One event through the application and its replies back through delivery."""
+        outcome = await self.conversations.handle(inbound, route=_ROUTE)
+        if outcome.failed:  # rolled back, nothing queued: show the apology directly
+            self._shown.extend(_rendered(reply, outcome.lang) for reply in outcome.replies)
+        else:
+            await self.conversations.deliver(CHANNEL, self._user_id)
+        replies, self._shown = self._shown, []
+        return {
+            "replies": replies,
+            "state": outcome.state,
+            "sandbox": await self._delivered(outcome),
+        }
 
-    async def _delivered(self, conversation_id: int) -> list[dict[str, str]]:
+    async def _delivered(self, outcome: Outcome) -> list[dict[str, str]]:
         async with self._database.transaction() as session:
             messages = await sandbox.read(
-                session, self._vault, after_id=self._seen, conversation_id=conversation_id
+                session, self._vault, after_id=self._seen, conversation_id=outcome.conversation_id
             )
         if messages:
             self._seen = messages[-1].id
@@ -105,6 +128,15 @@ class Console:
             icon = "SMS" if message["kind"] == "sms" else "MAIL"
             print(f"  ({icon} to {message['to']}) {message['text']}")
         return offered
+
+
+def _rendered(reply: Reply, lang: str) -> dict[str, Any]:
+    return {
+        "text": render(reply, lang),
+        "choices": [
+            {"label": label(choice, lang), "data": choice.data} for choice in reply.choices
+        ],
+    }
 
 
 def _parse_line(line: str) -> dict[str, str] | None:

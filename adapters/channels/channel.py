@@ -1,0 +1,174 @@
+"""What every channel is, and what it exchanges with the application.
+
+A channel turns what its platform sends into :class:`Inbound` events and hands them to
+the application (:class:`Conversations`), which runs the flow and queues the replies in
+the outbox; when the dispatcher finds replies due for one of the channel's chats, it
+calls :meth:`Channel.send` with them. A channel never imports the application: it gets
+this small interface at construction.
+"""
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol, Self
+
+from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from flows.replies import Reply
+
+#: Where a platform reaches a channel's webhook.
+WEBHOOKS = "/webhooks"
+
+_log = logging.getLogger(__name__)
+
+
+class Kind(StrEnum):
+    """What a member did."""
+
+    MESSAGE = "message"  # wrote something or pressed a button
+    OPENED = "opened"  # opened the chat (LINE follow, terminal start)
+    LEFT = "left"  # blocked or deleted the chat (LINE unfollow)
+    UNSENT = "unsent"  # took a message back (LINE unsend)
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A member's action as every channel delivers it."""
+
+    channel: str
+    user_id: str
+    event_id: str  # the platform's id, so a redelivered event is applied once
+    text: str | None = field(default=None, repr=False)  # may be a card number or a password
+    choice: str | None = None  # the data of a pressed button
+    lang: str | None = None
+    kind: Kind = Kind.MESSAGE
+
+
+@dataclass
+class Outcome:
+    replies: list[Reply] = field(default_factory=list)
+    state: str = ""
+    conversation_id: int = 0
+    lang: str = "ja"
+    secret_input: bool = False  # the message carried card data or a password: delete it
+    duplicate: bool = False
+    failed: bool = False  # rolled back; the replies are an apology to send directly
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One queued reply, handed to its channel to render and send."""
+
+    id: int
+    user_id: str
+    route: Mapping[str, Any]
+    reply: Reply
+    lang: str
+    part: int = 0  # position of the reply among its turn's replies
+
+
+class SendFailed(Exception):
+    """The channel could not send; ``reason`` is a short code, never message content."""
+
+    def __init__(
+        self, reason: str, *, retry_after: float | None = None, permanent: bool = False
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.permanent = permanent
+
+
+class Rejected(Exception):
+    """A request that is not from the platform, or not readable: answered with
+    ``status`` and nothing changes."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    deletes_messages: bool = False  # can remove a member's message from the chat
+    keeps_history: bool = False  # the member's messages stay in the chat for good
+    buttons: bool = True
+    images: bool = False
+
+
+class Conversations(Protocol):
+    """What the application offers a channel."""
+
+    async def handle(self, inbound: Inbound, *, route: Mapping[str, Any] | None = None) -> Outcome:
+        """Apply one event; with ``route`` (how this channel reaches the chat) the
+        replies are queued in the outbox for :meth:`deliver`."""
+
+    async def deliver(self, channel: str, user_id: str) -> None:
+        """Send the chat's queued replies now, through the channel's :meth:`Channel.send`."""
+
+    def now(self) -> datetime: ...
+
+
+class Channel(ABC):
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    batch_size: ClassVar[int] = 1  # the most replies one send may carry
+
+    def __init__(self, conversations: Conversations) -> None:
+        self.conversations = conversations
+
+    @classmethod
+    def configured(cls, env: Mapping[str, str], conversations: Conversations) -> Self | None:
+        """The channel from its own settings in ``env``; None when it is not configured
+        (or, like the terminal, is opened some other way). Half a configuration raises
+        ``ValueError`` naming the variable."""
+        return None
+
+    @abstractmethod
+    async def send(self, batch: Sequence[Outgoing]) -> None:
+        """Send consecutive replies of one turn (same route, at most ``batch_size``)
+        together, or raise :class:`SendFailed` for them all."""
+
+    async def receive(self, request: Request) -> list[str]:
+        """Apply a webhook request; returns the chat users whose replies are queued.
+        Raises :class:`Rejected` for a request that is not the platform's."""
+        raise Rejected(404, "no webhook")
+
+    def routes(self) -> list[BaseRoute]:
+        """The HTTP routes the server mounts for this channel: its webhook, if any."""
+        return [Route(f"{WEBHOOKS}/{self.name}", self._webhook, methods=["POST"])]
+
+    def background(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+        """Work the server runs while it serves (e.g. long polling)."""
+        return []
+
+    async def start(self) -> None:
+        """Open clients; called inside the running event loop."""
+        return None
+
+    async def close(self) -> None:
+        """Close what :meth:`start` opened."""
+        return None
+
+    async def _webhook(self, request: Request) -> Response:
+        try:
+            users = await self.receive(request)
+        except Rejected as rejected:
+            return Response(status_code=rejected.status)
+        if not users:
+            return Response()
+        # Answer the platform at once; the replies leave right after, at its pace.
+        return Response(background=BackgroundTask(self._deliver_queued, users))
+
+    async def _deliver_queued(self, users: Sequence[str]) -> None:
+        for user_id in users:
+            try:
+                await self.conversations.deliver(self.name, user_id)
+            except Exception as error:  # the retry loop sends whatever is still queued
+                _log.warning("delivery after the webhook failed: %s", type(error).__name__)

@@ -1,0 +1,329 @@
+"""The enrollment flow's handlers: what happens with an answer at each step."""
+
+import time
+from datetime import timedelta
+
+from bot import card_check, completion, passcodes
+from bot.handlers import Handlers
+from bot.telephony import phone_index
+from bot.turn import Turn
+from flows.cards import parse_card_number, parse_expiry, parse_security_code
+from flows.emails import parse_emails
+from flows.enrollment import ENROLLMENT, TERMS_VERSION, Button, Event, State
+from flows.flow import RESTART
+from flows.netids import parse_net_answer_id
+from flows.passwords import check_password, fold_password, strength, substrings
+from flows.personal import Personal
+from flows.problems import Invalid, Problem
+from flows.replies import Reply
+from storage import call_checks, members
+
+_PASSWORD_PART = "password-part"  # noqa: S105 (a purpose label of the vault)
+CALL_WINDOW_MINUTES = 15
+
+
+async def card(turn: Turn, answer: str) -> str:
+    try:
+        number = parse_card_number(answer)
+    except Invalid:
+        turn.redacted = "⟨card:invalid⟩"
+        raise
+    turn.redacted = f"⟨card:{number.brand}:{len(number.digits)}:luhn-ok⟩"
+    card_check.forget_card(turn)
+    turn.keep_card(number)
+    turn.say("card.accepted", sensitive=True, brand=number.brand.label, card=number.masked)
+    return Event.NEXT
+
+
+async def expiry(turn: Turn, answer: str) -> str:
+    turn.slots["expiry"] = parse_expiry(answer, turn.now.date()).text
+    turn.redacted = "⟨expiry:ok⟩"  # card data: not in the transcript
+    return Event.NEXT
+
+
+async def code(turn: Turn, answer: str) -> str:
+    number = turn.card()
+    try:
+        security_code = parse_security_code(answer, number.brand)
+    except Invalid:
+        turn.redacted = "⟨cvc:invalid⟩"
+        raise
+    # Every outcome is answered no sooner than the slowest would be, so timing tells
+    # nothing either; the engine waits after the commit, holding no database lock.
+    turn.answer_not_before = time.monotonic() + turn.services.check_floor
+    event = await card_check.check(turn, security_code)
+    if event == Event.VERIFIED and _choices_collide(turn, (await turn.holder()).personal):
+        return Event.WEAK
+    return event
+
+
+async def reregister(turn: Turn, answer: str) -> str:
+    if answer != Button.REREGISTER_CONTINUE:
+        return Event.STOP
+    return Event.WEAK if _choices_collide(turn, (await turn.holder()).personal) else Event.NEXT
+
+
+def _choices_collide(turn: Turn, personal: Personal) -> bool:
+    """When the card is changed from the confirmation, the ID and password chosen for the
+    old card may hold the new holder's birth date or phone. The ID is then dropped (one
+    will be issued); the password, known only by its keyed pieces, must be set anew."""
+    if not turn.slots.get("fixing"):
+        return False
+    netid = turn.slots.get("netid")
+    if netid and personal.collisions(netid):
+        turn.slots.pop("netid")
+        turn.say("netid.dropped")
+    marks = set(turn.slots.get("password_marks", ()))
+    vault = turn.services.vault
+    if any(vault.index(fragment, _PASSWORD_PART) in marks for _, fragment in personal.fragments()):
+        turn.say("password.holder_changed")
+        _forget_password(turn)
+        return True
+    return False
+
+
+async def password(turn: Turn, answer: str) -> str:
+    if answer == Button.NETID_OWN:
+        return Event.OWNID
+    personal = (await turn.holder()).personal
+    try:
+        chosen = check_password(answer, personal, _email_locals(turn))
+    except Invalid:
+        turn.redacted = "⟨password:invalid⟩"
+        raise
+    turn.redacted = f"⟨password:{len(chosen)}:ok⟩"
+    vault = turn.services.vault
+    turn.slots["password_hash"] = await vault.hash_password(chosen)
+    # Keyed fingerprints of the password's pieces let a later step (the email) check
+    # "the password contains X" without the password itself being kept anywhere.
+    turn.slots["password_marks"] = sorted(
+        vault.index(part, _PASSWORD_PART) for part in substrings(chosen)
+    )
+    turn.say("password.strength", strength=f"value.strength.{strength(chosen, personal)}")
+    return Event.NEXT
+
+
+async def netid(turn: Turn, answer: str) -> str:
+    if answer == Button.NETID_ISSUE:
+        turn.slots.pop("netid", None)
+        turn.say("netid.will_issue")
+        return Event.NEXT
+    chosen = parse_net_answer_id(answer, (await turn.holder()).personal, _email_locals(turn))
+    if await members.net_answer_id_taken(turn.session, chosen):
+        raise Invalid(Problem("netid.taken"))
+    turn.slots["netid"] = chosen
+    turn.say("netid.chosen", netid=chosen)
+    return Event.NEXT
+
+
+async def repeat(turn: Turn, answer: str) -> str:
+    typed = fold_password(answer)
+    same = await turn.services.vault.verify_password(turn.slots["password_hash"], typed)
+    turn.redacted = f"⟨password:{'match' if same else 'mismatch'}⟩"
+    if same:
+        return Event.NEXT
+    turn.say("repeat.mismatch")
+    _forget_password(turn)
+    return Event.MISMATCH
+
+
+async def email(turn: Turn, answer: str) -> str:
+    addresses = parse_emails(answer)
+    turn.slots["emails"] = [{"address": a.address, "mobile": a.mobile} for a in addresses]
+    for address in addresses:
+        if address.legacy:
+            turn.say("email.legacy", address=address.address)
+    marks = set(turn.slots.get("password_marks", ()))
+    vault = turn.services.vault
+    if any(
+        len(address.local_part) >= 4
+        and vault.index(address.local_part.lower(), _PASSWORD_PART) in marks
+        for address in addresses
+    ):
+        turn.say("password.email_collision")
+        _forget_password(turn)
+        return Event.WEAK
+    return Event.NEXT
+
+
+async def newsletter(turn: Turn, answer: str) -> str:
+    turn.slots["newsletter"] = answer == Button.NEWSLETTER_YES
+    return Event.NEXT
+
+
+async def terms(turn: Turn, answer: str) -> str | None:
+    if answer == Button.TERMS_FULL:
+        turn.say("terms.full", version=TERMS_VERSION)
+        return None
+    if answer == Button.TERMS_DECLINE:
+        turn.say("terms.declined")
+        return Event.DECLINE
+    turn.slots["terms"] = {"version": TERMS_VERSION, "at": turn.now.isoformat()}
+    return Event.AGREE
+
+
+async def confirm(turn: Turn, answer: str) -> str:
+    if answer == Button.CONFIRM_EDIT:
+        return Event.EDIT
+    if await _paused(turn):
+        return Event.FAIL
+    holder = await turn.holder()
+    if holder.mobile:
+        await passcodes.send(turn)
+        return Event.NEXT
+    await _start_call(turn, holder.personal.phone)
+    return Event.CALL
+
+
+async def fix(turn: Turn, answer: str) -> str:
+    event = Event(answer.removeprefix("fix:"))  # card, netid, password, email or back
+    if event != Event.BACK:
+        turn.slots["fixing"] = True
+    if event == Event.CARD:
+        card_check.forget_card(turn)
+    return event
+
+
+async def otp(turn: Turn, answer: str) -> str | None:
+    if answer == Button.OTP_PIN:
+        return Event.PIN
+    if answer in (Button.OTP_RESEND, Button.OTP_EMAIL):
+        if await _paused(turn):  # no new codes while the card is paused
+            return Event.FAIL
+        refusal = passcodes.resend_refusal(turn, by_mail=answer == Button.OTP_EMAIL)
+        if refusal:
+            turn.replies.append(Reply(*refusal))
+            return None
+        turn.slots["otp"]["resends"] += 1
+        await passcodes.send(turn, by_mail=answer == Button.OTP_EMAIL)
+        record = turn.slots["otp"]
+        turn.say("otp.resent", via=f"value.via.{record['via']}", to=record["to"])
+        return None
+    try:
+        verdict = await passcodes.check(turn, answer)
+    except Invalid:
+        turn.redacted = "⟨otp:invalid⟩"
+        raise
+    turn.redacted = f"⟨otp:{verdict}⟩"
+    if verdict == passcodes.Verdict.EXPIRED:
+        turn.say("otp.expired")
+        return None
+    return await _identity_outcome(turn, verdict, wrong="otp.wrong")
+
+
+async def pin(turn: Turn, answer: str) -> str | None:
+    if answer == Button.PIN_BACK:
+        return Event.BACK
+    try:
+        verdict = await passcodes.check_pin(turn, answer)
+    except Invalid:
+        turn.redacted = "⟨pin:invalid⟩"
+        raise
+    turn.redacted = f"⟨pin:{verdict}⟩"
+    return await _identity_outcome(turn, verdict, wrong="pin.wrong")
+
+
+async def call(turn: Turn, answer: str) -> str | None:
+    if answer == Button.OTP_EMAIL:
+        await passcodes.send(turn, by_mail=True)
+        record = turn.slots["otp"]
+        turn.say("otp.sent", via=f"value.via.{record['via']}", to=record["to"])
+        await call_checks.finish(turn.session, turn.conversation_id)
+        return Event.EMAIL
+    if answer == Button.CALL_AGAIN:
+        await _start_call(turn, (await turn.holder()).personal.phone)
+        turn.say("call.restarted", minutes=CALL_WINDOW_MINUTES)
+        return None
+    if await _paused(turn):
+        return Event.FAIL
+    check = await call_checks.find(turn.session, turn.conversation_id)
+    if call_checks.passed(check):
+        await call_checks.finish(turn.session, turn.conversation_id)
+        await completion.complete(turn)
+        return Event.NEXT
+    if check is None or call_checks.expired(check, turn.now):
+        turn.say("call.expired")
+    else:
+        turn.say("call.pending")
+    return None
+
+
+async def _paused(turn: Turn) -> bool:
+    """Whether the card's identity check is paused; if so, the member is told until when."""
+    until = await passcodes.paused_until(turn)
+    if until:
+        turn.say("identity.locked", until=turn.local_time(until))
+    return until is not None
+
+
+async def _identity_outcome(turn: Turn, verdict: passcodes.Verdict, *, wrong: str) -> str | None:
+    if verdict == passcodes.Verdict.WRONG:
+        turn.say(wrong, remaining=await passcodes.attempts_left(turn))
+        return None
+    if verdict == passcodes.Verdict.LOCKED:
+        until = await passcodes.paused_until(turn)
+        turn.say("identity.locked", until=turn.local_time(until or turn.now))
+        return Event.FAIL
+    await completion.complete(turn)
+    return Event.NEXT
+
+
+async def _start_call(turn: Turn, phone: str) -> None:
+    expires = turn.now + timedelta(minutes=CALL_WINDOW_MINUTES)
+    await call_checks.start(
+        turn.session,
+        turn.conversation_id,
+        phone_index(turn.services.vault, phone),
+        turn.now,
+        expires,
+    )
+    turn.slots["call"] = {
+        "number": turn.services.issuer.verification_line,
+        "phone": passcodes.mask_phone(phone),
+        "minutes": CALL_WINDOW_MINUTES,
+    }
+
+
+async def wallet(turn: Turn, answer: str) -> str:
+    if answer == Button.WALLET_ADD:
+        turn.say("wallet.add", card=turn.slots["card_masked"])
+    else:
+        turn.say("wallet.later")
+    return Event.NEXT
+
+
+async def closed(turn: Turn, answer: str) -> str:
+    return RESTART
+
+
+HANDLERS = Handlers(
+    ENROLLMENT,
+    {
+        State.CARD: card,
+        State.EXPIRY: expiry,
+        State.CODE: code,
+        State.REREGISTER: reregister,
+        State.PASSWORD: password,
+        State.NETID: netid,
+        State.REPEAT: repeat,
+        State.EMAIL: email,
+        State.NEWSLETTER: newsletter,
+        State.TERMS: terms,
+        State.CONFIRM: confirm,
+        State.FIX: fix,
+        State.OTP: otp,
+        State.PIN: pin,
+        State.CALL: call,
+        State.WALLET: wallet,
+        State.CLOSED: closed,
+    },
+)
+
+
+def _email_locals(turn: Turn) -> list[str]:
+    return [email["address"].rpartition("@")[0] for email in turn.slots.get("emails", [])]
+
+
+def _forget_password(turn: Turn) -> None:
+    for slot in ("password_hash", "password_marks"):
+        turn.slots.pop(slot, None)
