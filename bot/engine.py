@@ -29,7 +29,7 @@ from flows.flow import Flow, Step
 from flows.messages import CATALOG, DEFAULT_LANG
 from flows.problems import Invalid
 from flows.redaction import redact
-from flows.replies import Reply
+from flows.replies import Choice, Reply
 from flows.text import fold
 from storage import conversations, lockouts, message_counts
 from storage.database import aware
@@ -119,6 +119,7 @@ class Engine:
             conversation_id=row.id,
             lang=row.lang,
             secret_input=secret,
+            asked=turn.asked,
         )
         await asyncio.sleep(max(0.0, turn.answer_not_before - time.monotonic()))
         return outcome, turn.notifications
@@ -188,16 +189,21 @@ class Engine:
             if sent == limit + 1:  # said once a minute, not every time
                 turn.say("slow_down")
             return True
+        asked = turn.flow.steps[turn.dialogue.state]
         await self._step(turn, inbound, created=created, idle=idle)
         if self.capabilities.get(inbound.channel, _PLAIN).keeps_history:
-            await _warn_history(turn)
+            await _warn_history(turn, answered=asked if turn.redacted else None)
         return False
 
     async def _step(self, turn: Turn, inbound: Inbound, *, created: bool, idle: timedelta) -> None:
         flow, dialogue = turn.flow, turn.dialogue
+        command = command_in(inbound.text) if inbound.text else None
         if created:
             turn.say("welcome")
-            return _ask(turn)
+            if inbound.kind is not Kind.MESSAGE or command is not None:
+                return _ask(turn)
+            # The first message may already answer the first question: take it.
+            return await self._answer(turn, inbound, quiet=True)
         if _expired(flow, dialogue.state, dialogue.slots, idle):
             self._restart(turn)
             turn.say("expired")
@@ -209,16 +215,24 @@ class Engine:
             else:
                 turn.say("welcome.back")
             return _ask(turn)
-        command = command_in(inbound.text) if inbound.text else None
         if command is not None:
             return self._command(turn, command)
+        await self._answer(turn, inbound)
+
+    async def _answer(self, turn: Turn, inbound: Inbound, *, quiet: bool = False) -> None:
+        """Run the step's handler on the member's answer, then ask what comes next.
+        ``quiet``: an answer that is no answer is not told so (a first "hello")."""
+        flow, dialogue = turn.flow, turn.dialogue
         step = flow.steps[dialogue.state]
-        answer = _choice(step, inbound)
+        # Every button of the step is understood, also one no longer shown (pressed on
+        # an older message): its handler says why it cannot be done now.
+        answer = _choice(step.choices, inbound)
         if answer is None and (not step.free_text or inbound.text is None):
             # Text where only buttons are understood may be anything, a PIN included.
             turn.redacted = f"⟨text:{len(inbound.text or '')}⟩"
             turn.possibly_secret = inbound.text is not None
-            turn.say("choose.one" if step.choices else "unreadable")
+            if not quiet:
+                turn.say("choose.one" if step.choices else "unreadable")
             return _ask(turn)
         try:
             event = await self.flows[flow.name][dialogue.state](turn, answer or inbound.text or "")
@@ -228,8 +242,8 @@ class Engine:
             turn.redacted = turn.redacted or "⟨invalid:{}⟩".format(
                 "+".join(problem.key for problem in invalid.problems)
             )
-            for problem in invalid.problems:
-                turn.replies.append(Reply(problem.key, problem.params))
+            if not quiet:
+                turn.replies.extend(Reply(p.key, p.params) for p in invalid.problems)
             return _ask(turn)
         if event is not None:
             flow.trigger(event, dialogue)
@@ -290,27 +304,27 @@ def _expired(flow: Flow, state: str, slots: dict[str, Any], idle: timedelta) -> 
     )
 
 
-async def _warn_history(turn: Turn) -> None:
+async def _warn_history(turn: Turn, *, answered: Step | None) -> None:
     """The member's messages stay in the chat: before the conversation's first question
-    that takes card data, say so once and suggest taking it back afterwards."""
-    state = turn.dialogue.state
-    step = turn.flow.steps[state]
-    if step.history_notice is None:
-        return
+    that takes card data, say so once and suggest taking it back afterwards; if card
+    data came before that question was ever asked (in a first message), say so now."""
+    step = turn.flow.steps[turn.dialogue.state]
     at = next((i for i, reply in enumerate(turn.replies) if reply.key == step.prompt), None)
-    if at is None or await conversations.said(
-        turn.session, turn.conversation_id, step.history_notice, state=state
-    ):
+    if step.history_notice is None or at is None:
+        step = answered or step
+        at = 1 if turn.replies and turn.replies[0].key == "welcome" else 0
+    notice = step.history_notice
+    if notice is None or await conversations.said(turn.session, turn.conversation_id, notice):
         return
-    turn.replies.insert(at, Reply(step.history_notice))
+    turn.replies.insert(at, Reply(notice))
 
 
-def _choice(step: Step, inbound: Inbound) -> str | None:
+def _choice(choices: tuple[Choice, ...], inbound: Inbound) -> str | None:
     """The data of the chosen button: pressed, or its label typed in any language."""
     if inbound.choice is not None:
-        return inbound.choice if any(c.data == inbound.choice for c in step.choices) else None
+        return inbound.choice if any(c.data == inbound.choice for c in choices) else None
     typed = fold(inbound.text or "").casefold()
-    for choice in step.choices:
+    for choice in choices:
         labels = {catalog[choice.label].casefold() for catalog in CATALOG.values()}
         if typed == choice.data or typed in labels:
             return choice.data
@@ -319,8 +333,10 @@ def _choice(step: Step, inbound: Inbound) -> str | None:
 
 def _ask(turn: Turn) -> None:
     step = turn.flow.steps[turn.dialogue.state]
-    params = step.params(turn.dialogue.slots)
-    turn.replies.append(Reply(step.prompt, params, step.choices, sensitive=step.secret is not None))
+    slots = turn.dialogue.slots
+    sensitive = step.secret is not None
+    turn.replies.append(Reply(step.prompt, step.params(slots), step.offered(slots), sensitive))
+    turn.asked = True
 
 
 def _write_transcript(

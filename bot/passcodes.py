@@ -12,13 +12,13 @@ from enum import StrEnum
 from typing import Any
 
 from bot.turn import NotificationKind, Turn
+from flows.enrollment import RESEND_LIMIT
 from flows.problems import Invalid, Problem
 from flows.text import strip_separators
 from storage import lockouts
 
 TTL = timedelta(minutes=5)
 RESEND_SPACING = timedelta(seconds=60)
-MAX_RESENDS = 3
 MAX_FAILURES = 5
 LOCK_FOR = timedelta(minutes=30)
 _PURPOSE = "passcode"
@@ -57,7 +57,7 @@ def resend_refusal(turn: Turn, *, by_mail: bool = False) -> tuple[str, dict[str,
     """Why a re-issue is not allowed now (message key and params), or None. Switching
     from SMS to mail is a re-issue too, but need not wait: the member chose another way."""
     record = turn.slots["otp"]
-    if record["resends"] >= MAX_RESENDS:
+    if record["resends"] >= RESEND_LIMIT:
         return "otp.resend_limit", {}
     if by_mail and record["via"] == NotificationKind.SMS:
         return None

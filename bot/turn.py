@@ -65,6 +65,7 @@ class Turn:
     redacted: str | None = None  # how a secret input appears in the transcript
     possibly_secret: bool = False  # text where none was expected: delete it like a secret
     answer_not_before: float = 0.0  # time.monotonic() before which the answer must not leave
+    asked: bool = False  # the question now due was asked
 
     @property
     def slots(self) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from flows.replies import Choice
 
 NAME = "enrollment"
 TERMS_VERSION = "2026-04"
+RESEND_LIMIT = 3  # new passcodes after the first, switching to mail included
 IDLE_LIMIT = timedelta(minutes=30)
 HISTORY_NOTICE = "card.kept_in_history"
 
@@ -162,6 +163,18 @@ def _call(slots: Mapping[str, Any]) -> Params:
     return dict(slots["call"])
 
 
+def _passcode_options_spent(slots: Mapping[str, Any]) -> set[str]:
+    """No re-issue past the limit; once the code goes by mail, neither "by mail" nor
+    "SMS did not arrive" makes sense."""
+    record = slots.get("otp", {})
+    hidden: set[str] = set()
+    if record.get("resends", 0) >= RESEND_LIMIT:
+        hidden |= {Button.OTP_RESEND, Button.OTP_EMAIL}
+    if record.get("via") == "mail":
+        hidden |= {Button.OTP_EMAIL, Button.OTP_PIN}
+    return hidden
+
+
 def _choices(*pairs: tuple[Button, str]) -> tuple[Choice, ...]:
     return tuple(Choice(data, label) for data, label in pairs)
 
@@ -239,6 +252,7 @@ STEPS: dict[str, Step] = {
         ),
         secret=Secret.PASSCODE,
         params=_otp,
+        hidden=_passcode_options_spent,
     ),
     S.PIN: _step(S.PIN, choices=_choices((Button.PIN_BACK, "choice.pin.back")), secret=Secret.PIN),
     S.CALL: _step(

@@ -7,7 +7,7 @@ from, and where it hands the conversation on to another flow. The graph is built
 per process and triggered on a fresh :class:`~flows.dialogue.Dialogue` per message.
 """
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -39,6 +39,10 @@ def _no_params(slots: Mapping[str, Any]) -> dict[str, str | int]:
     return {}
 
 
+def _nothing_hidden(slots: Mapping[str, Any]) -> Collection[str]:
+    return ()
+
+
 @dataclass(frozen=True)
 class Step:
     prompt: str  # message key of the question asked on arriving
@@ -48,9 +52,16 @@ class Step:
     secret: Secret | None = None
     #: The values the question shows, from display-safe slots only.
     params: Callable[[Mapping[str, Any]], Params] = _no_params
+    #: The data of the buttons not on offer now (a re-issue past its limit, say).
+    hidden: Callable[[Mapping[str, Any]], Collection[str]] = _nothing_hidden
     #: Said once, before this question, where the channel keeps the member's messages.
     history_notice: str | None = None
     on_enter: tuple[str, ...] = ()  # Dialogue methods run on arriving
+
+    def offered(self, slots: Mapping[str, Any]) -> tuple[Choice, ...]:
+        """The buttons shown now (every one of ``choices`` is still understood)."""
+        hidden = self.hidden(slots)
+        return tuple(choice for choice in self.choices if choice.data not in hidden)
 
 
 @dataclass(frozen=True)

@@ -94,12 +94,11 @@ async def transcript(session: AsyncSession, conversation_id: int) -> list[Transc
     return list((await session.scalars(query)).all())
 
 
-async def said(session: AsyncSession, conversation_id: int, key: str, *, state: str) -> bool:
-    """Whether the bot has already said ``key`` in this conversation, at ``state``."""
+async def said(session: AsyncSession, conversation_id: int, key: str) -> bool:
+    """Whether the bot has already said ``key`` in this conversation."""
     query = select(TranscriptEntry.body).where(
         TranscriptEntry.conversation_id == conversation_id,
         TranscriptEntry.direction == Direction.OUT,
-        TranscriptEntry.state == state,
     )
     return any(body.get("key") == key for body in await session.scalars(query))
 

@@ -291,3 +291,36 @@ async def test_a_paused_card_gets_no_new_codes_and_no_call_completion(chat: Chat
     await caller.send(choice="otp:called")  # the call came, but the card is paused
     assert caller.keys == ["identity.locked", "ask.closed"]
     assert await _members(chat) == []
+
+
+# Only the options that make sense are offered ----------------------------------------------
+
+
+def _offered(chat: Chat) -> list[str]:
+    assert chat.last is not None
+    return [choice.data for choice in chat.last.replies[-1].choices]
+
+
+async def test_no_reissue_button_after_the_limit(chat: Chat, clock: Clock) -> None:
+    await to_passcode(chat)
+    assert _offered(chat) == ["otp:resend", "otp:email", "otp:pin"]
+    for _ in range(3):
+        clock.advance(seconds=61)
+        await chat.send(choice="otp:resend")
+    assert _offered(chat) == ["otp:pin"]
+
+
+async def test_after_switching_to_mail_neither_mail_nor_sms_is_offered(chat: Chat) -> None:
+    await to_passcode(chat)
+    await chat.send(choice="otp:email")
+    assert _offered(chat) == ["otp:resend"]
+
+
+async def test_a_landline_member_sent_to_mail_is_not_offered_the_sms_fallback(
+    chat: Chat,
+) -> None:
+    await to_confirm(chat, DINERS)
+    await chat.send(choice="confirm:ok")
+    assert chat.state == "call"
+    await chat.send(choice="otp:email")
+    assert chat.state == "otp" and "otp:pin" not in _offered(chat)

@@ -57,6 +57,7 @@ class Outcome:
     conversation_id: int = 0
     lang: str = "ja"
     secret_input: bool = False  # the message carried card data or a password: delete it
+    asked: bool = False  # the replies end with the question (and buttons) now due
     duplicate: bool = False
     failed: bool = False  # rolled back; the replies are an apology to send directly
 

@@ -26,6 +26,10 @@ from storage.vault import Vault
 CHANNEL = "console"
 _LINE_ERROR = "each line must be a JSON object with a string 'text' or 'choice'"
 _ROUTE = {"terminal": True}
+_LEAVING = {
+    "ja": "（終了は Ctrl-D または Ctrl-C。会話は保存され、同じ --user で続きから再開できます）",
+    "en": "(Leave with Ctrl-D or Ctrl-C. The conversation is kept; the same --user resumes it.)",
+}
 
 
 class Console(Channel):
@@ -63,7 +67,7 @@ class Console(Channel):
             if fields is None:
                 answer: dict[str, Any] = {"error": _LINE_ERROR}
             else:
-                answer = await self._exchange(self._inbound(**fields))
+                answer, _ = await self._exchange(self._inbound(**fields))
             stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
             stdout.flush()
 
@@ -71,7 +75,8 @@ class Console(Channel):
         """Read lines outside the event loop, so Ctrl-C and Ctrl-D at the prompt simply
         leave; each line is handled on ``runner``'s loop."""
         self._seen = runner.run(self._last_sandbox_id())
-        offered = self._print(runner.run(self._exchange(self._inbound(kind=Kind.OPENED))))
+        print(_LEAVING.get(self._lang or "", _LEAVING["ja"]))
+        offered = self._show(runner.run(self._exchange(self._inbound(kind=Kind.OPENED))), [])
         while True:
             try:
                 typed = input("> ")
@@ -84,24 +89,26 @@ class Console(Channel):
                 inbound = self._inbound(choice=offered[int(typed) - 1])
             else:
                 inbound = self._inbound(text=typed)
-            offered = self._print(runner.run(self._exchange(inbound)))
+            offered = self._show(runner.run(self._exchange(inbound)), offered)
 
     def _inbound(self, **fields: Any) -> Inbound:
         return Inbound(CHANNEL, self._user_id, uuid.uuid4().hex, lang=self._lang, **fields)
 
-    async def _exchange(self, inbound: Inbound) -> dict[str, Any]:
-        """One event through the application and its replies back through delivery."""
+    async def _exchange(self, inbound: Inbound) -> tuple[dict[str, Any], bool]:
+        """One event through the application and its replies back through delivery;
+        also whether they end with a new question."""
         outcome = await self.conversations.handle(inbound, route=_ROUTE)
         if outcome.failed:  # rolled back, nothing queued: show the apology directly
             self._shown.extend(_rendered(reply, outcome.lang) for reply in outcome.replies)
         else:
             await self.conversations.deliver(CHANNEL, self._user_id)
         replies, self._shown = self._shown, []
-        return {
+        answer = {
             "replies": replies,
             "state": outcome.state,
             "sandbox": await self._delivered(outcome),
         }
+        return answer, outcome.asked
 
     async def _delivered(self, outcome: Outcome) -> list[dict[str, str]]:
         async with self._database.transaction() as session:
@@ -115,6 +122,13 @@ class Console(Channel):
     async def _last_sandbox_id(self) -> int:
         async with self._database.transaction() as session:
             return await sandbox.last_id(session)
+
+    def _show(self, exchanged: tuple[dict[str, Any], bool], offered: list[str]) -> list[str]:
+        """Print the answer; returns the buttons the member may now press by number,
+        which stay those on screen until a new question replaces them."""
+        answer, asked = exchanged
+        numbered = self._print(answer)
+        return numbered if asked else offered
 
     @staticmethod
     def _print(answer: dict[str, Any]) -> list[str]:

@@ -288,6 +288,29 @@ async def test_follow_greets_and_offers_to_start(
     assert (await _conversation(line_runtime, friend)).lang == "ja"
 
 
+async def test_a_card_number_as_the_very_first_message_is_taken_and_the_notice_given(
+    friend: Friend, line_stand_in: LineStandIn
+) -> None:
+    await friend.say(CARD)  # no follow event came first
+    keys = [text[:12] for text in line_stand_in.texts]
+    assert line_stand_in.texts[0] == render(Reply("welcome"), "ja")
+    assert line_stand_in.texts[1] == _notice()
+    assert line_stand_in.texts[-1] == render(Reply("ask.expiry"), "ja"), keys
+    await friend.say(EXPIRY)
+    assert line_stand_in.texts.count(_notice()) == 1
+
+
+async def test_a_greeting_as_the_first_message_is_answered_with_the_first_question(
+    friend: Friend, line_stand_in: LineStandIn
+) -> None:
+    await friend.say("こんにちは")
+    assert line_stand_in.texts == [
+        render(Reply("welcome"), "ja"),
+        _notice(),
+        render(Reply("ask.card"), "ja"),
+    ]
+
+
 async def test_unfollow_ends_an_unfinished_enrollment_and_wipes_the_card(
     friend: Friend, line_stand_in: LineStandIn, line_runtime: Runtime
 ) -> None:
