@@ -5,22 +5,25 @@ import asyncio
 import json
 import logging
 import sys
+from pathlib import Path
 
 import uvicorn
 
 from adapters.channels.console import Console
 from bot import runtime, server, telephony
-from bot.config import ConfigError, Settings
+from bot.config import LOG_FILE, ConfigError, Settings
 from bot.registry import FLOWS
 from flows.messages import LANGUAGES
 from storage import rotation, sandbox, schema
+
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        format=_LOG_FORMAT,
         stream=sys.stderr,
     )
     try:
@@ -83,7 +86,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _chat(args: argparse.Namespace) -> None:
-    bot = runtime.start(Settings.from_env())
+    settings = Settings.from_env()
+    if not (args.json or args.verbose):  # the terminal shows only the conversation
+        _log_to_file(settings.data_dir / LOG_FILE)
+    bot = runtime.start(settings)
+    if not args.json:
+        print(f"netanswer-bot data: {settings.data_dir}", file=sys.stderr)
     console = Console(bot, bot.database, bot.vault, user_id=args.user, lang=args.lang)
     bot.attach(console)
     with asyncio.Runner() as runner:
@@ -94,6 +102,16 @@ def _chat(args: argparse.Namespace) -> None:
                 console.run_interactive(runner)
         finally:
             runner.run(bot.close())
+
+
+def _log_to_file(path: Path) -> None:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+    root = logging.getLogger()
+    for old in root.handlers:
+        root.removeHandler(old)
+    root.addHandler(handler)
 
 
 def _db_upgrade(args: argparse.Namespace) -> None:

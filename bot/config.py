@@ -18,8 +18,9 @@ from starlette.config import Config
 
 from storage.vault import Vault, VaultError, VaultKey
 
-DEFAULT_DATABASE_URL = "sqlite:///netanswer-bot.sqlite3"
+_DATABASE_FILE = "netanswer-bot.sqlite3"
 _KEY_FILE = "netanswer-bot.keys.json"
+LOG_FILE = "netanswer-bot.log"
 
 T = TypeVar("T")
 
@@ -35,6 +36,9 @@ class Settings:
     vault_keys: str | None = field(repr=False)
     vault_index_key: str | None = field(repr=False)
     key_file: Path
+    #: Where the embedded default keeps its database, keys and log, whatever the
+    #: current directory: ``$XDG_DATA_HOME/netanswer-bot`` (``~/.local/share/...``).
+    data_dir: Path
     check_floor: float = 0.4  # seconds every card check takes at least (NETANSWER_CHECK_FLOOR_MS)
     rate_limit: int = 20  # messages per chat user per minute (NETANSWER_RATE_LIMIT)
     telephony_secret: str | None = field(default=None, repr=False)
@@ -50,12 +54,14 @@ class Settings:
         sandbox_now = _read(config, "NETANSWER_SANDBOX_NOW", _instant, None, "an ISO 8601 time")
         if sandbox_now is not None and production:
             raise ConfigError("NETANSWER_SANDBOX_NOW is for the sandbox, never for production")
+        data_dir = _data_dir(config)
         return cls(
-            database_url=config("DATABASE_URL", default=DEFAULT_DATABASE_URL),
+            database_url=config("DATABASE_URL", default=f"sqlite:///{data_dir / _DATABASE_FILE}"),
             production=production,
             vault_keys=config("VAULT_KEYS", default=None),
             vault_index_key=config("VAULT_INDEX_KEY", default=None),
-            key_file=Path(config("NETANSWER_KEY_FILE", default=_KEY_FILE)),
+            key_file=Path(config("NETANSWER_KEY_FILE", default=str(data_dir / _KEY_FILE))),
+            data_dir=data_dir,
             check_floor=_read(
                 config, "NETANSWER_CHECK_FLOOR_MS", _count, 400, "a whole number of milliseconds"
             )
@@ -87,6 +93,13 @@ class Settings:
             return _vault_from(*_local_keys(self.key_file))
         except VaultError as error:
             raise ConfigError(str(error)) from error
+
+
+def _data_dir(config: Config) -> Path:
+    home = config("HOME", default=None)
+    xdg = config("XDG_DATA_HOME", default=None)
+    base = Path(xdg) if xdg else Path(home or Path.home()) / ".local" / "share"
+    return base / "netanswer-bot"
 
 
 def _read(config: Config, key: str, cast: Callable[[str], T], default: T, what: str) -> T:

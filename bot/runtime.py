@@ -76,6 +76,8 @@ def start(
         )
     if settings.sandbox_now is not None:  # testers move the sandbox's clock between runs
         clock = _running_from(settings.sandbox_now)
+    if not settings.production:  # the embedded default keeps its files here
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     vault = settings.vault()
     if upgrade:
         schema.upgrade(settings.database_url)

@@ -136,3 +136,76 @@ def test_a_first_message_that_answers_the_first_question_is_taken(tmp_path: Path
     assert answer["state"] == "expiry"
     texts = [reply["text"] for reply in answer["replies"]]
     assert texts[0].startswith("こんにちは") and "有効期限" in texts[-1]
+
+
+def test_the_embedded_default_lives_in_one_place_whatever_the_directory(tmp_path: Path) -> None:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("DATABASE_URL", "NETANSWER_KEY_FILE")
+    }
+    env["XDG_DATA_HOME"] = str(tmp_path / "data")
+    first, second = tmp_path / "one", tmp_path / "two"
+    first.mkdir()
+    second.mkdir()
+    lines = "".join(
+        json.dumps({"text": text}) + "\n"
+        for text in ("/start", VISA.number, VISA.expiry, VISA.code, "Sakura2024x", "Sakura2024x")
+    )
+    lines += json.dumps({"text": "hanako.sato@example.com"}) + "\n"
+    lines += "".join(
+        json.dumps({"choice": data}) + "\n"
+        for data in ("newsletter:no", "terms:agree", "confirm:ok")
+    )
+    subprocess.run(
+        [_COMMAND, "chat", "--json"],
+        input=lines,
+        env=env,
+        cwd=first,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    listing = subprocess.run(
+        [_COMMAND, "sandbox", "outbox", "--json"],
+        env=env,
+        cwd=second,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    [sms] = [json.loads(line) for line in listing.stdout.splitlines()]
+    assert sms["kind"] == "sms" and sms["to"] == VISA.phone
+    folder = tmp_path / "data" / "netanswer-bot"
+    assert (folder / "netanswer-bot.sqlite3").exists() and (
+        folder / "netanswer-bot.keys.json"
+    ).exists()
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert list(first.iterdir()) == [] and list(second.iterdir()) == []
+
+
+def test_the_terminal_chat_shows_no_log_lines(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
+        "NETANSWER_KEY_FILE": str(tmp_path / "keys.json"),
+        "NETANSWER_CHECK_FLOOR_MS": "0",
+    }
+    guesses = [VISA.number, VISA.expiry, "000"] * 5  # the fifth failure pauses the card
+    result = subprocess.run(
+        [_COMMAND, "chat"],
+        input="\n".join(guesses) + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0
+    assert "確認を一時的に停止" in result.stdout
+    assert "WARNING" not in result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        f"netanswer-bot data: {tmp_path / 'data' / 'netanswer-bot'}"
+    ]
+    log = (tmp_path / "data" / "netanswer-bot" / "netanswer-bot.log").read_text()
+    assert "WARNING" in log
