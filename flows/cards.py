@@ -22,7 +22,14 @@ class Brand(StrEnum):
 
     @property
     def code_length(self) -> int:
-        return 4 if self is Brand.AMEX else 3
+        """The usual length of the security code, the one the question names first."""
+        return self.code_lengths[0]
+
+    @property
+    def code_lengths(self) -> tuple[int, ...]:
+        """Every length the code may have: AMEX prints 4 digits on the front, but some
+        AMEX cards carry 3 on the back instead. The issuer's check decides which is right."""
+        return (4, 3) if self is Brand.AMEX else (3,)
 
     @property
     def code_on_front(self) -> bool:
@@ -187,8 +194,14 @@ def parse_security_code(text: str, brand: Brand) -> str:
     problems: list[Problem] = []
     if not (code.isascii() and code.isdigit()) and code:
         problems.append(Problem("code.characters"))
-    if len(code) != brand.code_length:
-        problems.append(Problem("code.length", {"expected": brand.code_length}))
+    if len(code) not in brand.code_lengths:
+        problems.append(_code_length_problem(brand))
     if problems:
         raise Invalid(*problems)
     return code
+
+
+def _code_length_problem(brand: Brand) -> Problem:
+    if brand is Brand.AMEX:
+        return Problem("code.length.amex")
+    return Problem("code.length", {"expected": brand.code_length})

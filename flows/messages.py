@@ -42,6 +42,10 @@ _JA: dict[str, str] = {
     "ask.code": (
         "セキュリティコード（{brand}：カード{side}に記載の{digits}桁）を入力してください。"
     ),
+    "ask.code.amex": (
+        "セキュリティコード（{brand}：カード表面に記載の4桁。"
+        "一部のカードは裏面に記載の3桁）を入力してください。"
+    ),
     "ask.reregister": (
         "このカードはすでにNetアンサーに登録されています。再登録すると新しいNetアンサーIDになり、"
         "セゾンポケット・大和コネクト証券・セゾン投信など外部サービスとの連携は"
@@ -117,7 +121,8 @@ _JA: dict[str, str] = {
     "help.card": "カード表面の番号を入力します。AMEXは15桁、ダイナースは14桁です。番号は保存時に暗号化されます。",
     "help.expiry": "カードに「月/年」で印字されている有効期限です。0128 や 1/28 の形でも受け付けます。",
     "help.code": (
-        "VISA・Mastercard・JCB・ダイナースはカード裏面の右端3桁、AMEXはカード表面の4桁です。"
+        "VISA・Mastercard・JCB・ダイナースはカード裏面の右端3桁、AMEXはカード表面の4桁です"
+        "（AMEXでも券種によっては裏面の3桁です）。"
         "照合にだけ使い、保存しません。"
     ),
     "help.reregister": "再登録すると外部サービスとの連携が解除されます。続けるか、やめるかを選んでください。",
@@ -169,6 +174,9 @@ _JA: dict[str, str] = {
     "expiry.past": "この有効期限はすでに過ぎています。お手元の新しいカードの有効期限をご確認ください。",
     "code.characters": "セキュリティコードは数字だけで入力してください。",
     "code.length": "セキュリティコードは{expected}桁です。",
+    "code.length.amex": (
+        "American Expressのセキュリティコードは、カード表面の4桁です（一部のカードは裏面の3桁）。"
+    ),
     "password.length": "パスワードは{min}〜{max}文字にしてください。",
     "password.characters": "パスワードに使えるのは半角英字・数字と記号 - = @ _ だけです。",
     "password.letter": "パスワードに半角英字を含めてください。",
@@ -300,6 +308,10 @@ _EN: dict[str, str] = {
     ),
     "ask.expiry": "Please enter the card's expiry as month/year, e.g. 01/28 if the card shows 01/28.",
     "ask.code": "Please enter the security code ({brand}: the {digits} digits on the {side}).",
+    "ask.code.amex": (
+        "Please enter the security code ({brand}: the 4 digits on the front, or on some "
+        "cards the 3 digits on the back)."
+    ),
     "ask.reregister": (
         "This card is already registered for Net Answer. Registering again gives you a new Net "
         "Answer ID, and external services (Saison Pocket, Daiwa Connect Securities, Saison Asset "
@@ -375,7 +387,8 @@ _EN: dict[str, str] = {
     "help.expiry": "The month/year printed on your card. 0128 or 1/28 work too.",
     "help.code": (
         "VISA, Mastercard, JCB and Diners: the last 3 digits on the back. AMEX: the 4 digits on "
-        "the front. It is only checked, never stored."
+        "the front (some AMEX cards have 3 digits on the back instead). It is only checked, "
+        "never stored."
     ),
     "help.reregister": "Registering again unlinks external services. Choose to continue or stop.",
     "help.password": (
@@ -420,6 +433,10 @@ _EN: dict[str, str] = {
     "expiry.past": "This expiry date has passed. Please check the expiry on your newest card.",
     "code.characters": "The security code is made of digits only.",
     "code.length": "The security code has {expected} digits.",
+    "code.length.amex": (
+        "The American Express security code is the 4 digits on the front "
+        "(on some cards, the 3 digits on the back)."
+    ),
     "password.length": "The password must be {min}-{max} characters long.",
     "password.characters": "Only half-width letters, digits and the symbols - = @ _ can be used.",
     "password.letter": "The password needs at least one half-width letter.",

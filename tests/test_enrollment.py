@@ -7,6 +7,7 @@ from storage.models import ChatIdentity, Conversation, Member
 from tests.conftest import Chat
 from tests.enroll import (
     AMEX,
+    AMEX_BACK,
     DINERS,
     EMAIL,
     PASSWORD,
@@ -162,10 +163,26 @@ async def test_expiry_errors(chat: Chat, typed: str, key: str) -> None:
 async def test_security_code_question_depends_on_the_brand(chat: Chat) -> None:
     await to_code(chat, AMEX)
     assert "4" in chat.texts[-1] and chat.last.replies[-1].params["side"] == "value.side.front"
-    await chat.send("123")
-    assert chat.keys == ["code.length", "ask.code"]
+    await chat.send("12")
+    assert chat.keys == ["code.length.amex", "ask.code"]
+    assert "4桁" in chat.texts[0] and "裏面の3桁" in chat.texts[0]
     await chat.send("12a4")
     assert chat.keys[0] == "code.characters"
+
+
+async def test_amex_with_a_3_digit_code_on_the_back_enrolls(chat: Chat) -> None:
+    await enroll(chat, AMEX_BACK)
+    assert len(AMEX_BACK.code) == 3
+
+
+async def test_amex_with_a_4_digit_code_on_the_front_still_enrolls(chat: Chat) -> None:
+    await enroll(chat, AMEX)
+
+
+async def test_3_digits_on_a_4_digit_amex_is_a_mismatch(chat: Chat) -> None:
+    await to_code(chat, AMEX)
+    await chat.send(AMEX.code[:3])
+    assert chat.keys == ["card.mismatch", "ask.card"] and chat.state == "card"
 
 
 @pytest.mark.parametrize(
