@@ -179,6 +179,10 @@ _JA: dict[str, str] = {
     ),
     "password.length": "パスワードは{min}〜{max}文字にしてください。",
     "password.characters": "パスワードに使えるのは半角英字・数字と記号 - = @ _ だけです。",
+    "password.half_width": (
+        "パスワードは半角で入力してください。全角の文字など、半角でない文字が含まれています。"
+        "キーボードを半角英数字に切り替えてから、もう一度入力してください。"
+    ),
     "password.letter": "パスワードに半角英字を含めてください。",
     "password.digit": "パスワードに半角数字を含めてください。",
     "password.birth": "パスワードに生年月日（年・月日）が含まれています。",
@@ -439,6 +443,11 @@ _EN: dict[str, str] = {
     ),
     "password.length": "The password must be {min}-{max} characters long.",
     "password.characters": "Only half-width letters, digits and the symbols - = @ _ can be used.",
+    "password.half_width": (
+        "Passwords are half-width, and yours contains full-width or other characters that "
+        "are not. Please switch your keyboard to half-width (English) letters and digits, "
+        "then type it again."
+    ),
     "password.letter": "The password needs at least one half-width letter.",
     "password.digit": "The password needs at least one half-width digit.",
     "password.birth": "The password contains your birth date (year or month and day).",

@@ -289,11 +289,29 @@ async def test_password_strength_is_shown(chat: Chat) -> None:
     assert "非常に高い" in chat.texts[0]
 
 
-async def test_full_width_password_is_folded(chat: Chat) -> None:
+FULL_WIDTH_PASSWORD = "Ｓａｋｕｒａ２０２４ｘ"
+
+
+async def test_full_width_password_is_refused_not_changed(chat: Chat) -> None:
     await to_password(chat)
-    await chat.send("Ｓａｋｕｒａ２０２４ｘ")
+    await chat.send(FULL_WIDTH_PASSWORD)
+    assert chat.keys == ["password.half_width", "ask.password"] and chat.state == "password"
+    assert "半角" in chat.texts[0] and "キーボード" in chat.texts[0]
+
+
+async def test_full_width_password_is_refused_in_english(chat: Chat) -> None:
+    chat.lang = "en"
+    await to_password(chat)
+    await chat.send(FULL_WIDTH_PASSWORD)
+    assert chat.keys == ["password.half_width", "ask.password"]
+    assert "half-width" in chat.texts[0] and "keyboard" in chat.texts[0]
+
+
+async def test_full_width_repeat_of_a_half_width_password_does_not_match(chat: Chat) -> None:
+    await to_password(chat)
     await chat.send(PASSWORD)
-    assert chat.state == "email"
+    await chat.send(FULL_WIDTH_PASSWORD)
+    assert chat.keys == ["repeat.mismatch", "ask.password"] and chat.state == "password"
 
 
 async def test_password_typed_differently_the_second_time(chat: Chat) -> None:
