@@ -132,6 +132,7 @@ class CardNumber:
 
 
 def parse_card_number(text: str) -> CardNumber:
+    """The number, or the one problem most worth fixing first: one error per input."""
     digits = strip_separators(text)
     if not digits:
         raise Invalid(Problem("card.empty"))
@@ -139,18 +140,19 @@ def parse_card_number(text: str) -> CardNumber:
         raise Invalid(Problem("card.characters"))
     given = len(digits)
     brand = brand_of(digits)
-    problems: list[Problem] = []
     if brand is None:
-        problems.append(Problem("card.brand"))
+        # Too short or too long says more than a prefix read from a partial number.
         if not _MIN_LENGTH <= given <= _MAX_LENGTH:
-            expected = f"{_MIN_LENGTH}-{_MAX_LENGTH}"
-            problems.append(Problem("card.length", {"expected": expected, "given": given}))
-    elif given != brand.length:
-        problems.append(Problem("card.length", {"expected": brand.length, "given": given}))
-    elif not _luhn_ok(digits):
-        problems.append(Problem("card.luhn"))
-    if problems or brand is None:
-        raise Invalid(*problems)
+            raise Invalid(
+                Problem(
+                    "card.length.range", {"min": _MIN_LENGTH, "max": _MAX_LENGTH, "given": given}
+                )
+            )
+        raise Invalid(Problem("card.brand"))
+    if given != brand.length:
+        raise Invalid(Problem("card.length", {"expected": brand.length, "given": given}))
+    if not _luhn_ok(digits):
+        raise Invalid(Problem("card.luhn"))
     return CardNumber(digits, brand)
 
 
@@ -190,14 +192,12 @@ def parse_expiry(text: str, today: date) -> Expiry:
 
 
 def parse_security_code(text: str, brand: Brand) -> str:
+    """The code, or one problem: characters first, as a length counts digits only."""
     code = fold(text)
-    problems: list[Problem] = []
-    if not (code.isascii() and code.isdigit()) and code:
-        problems.append(Problem("code.characters"))
+    if code and not (code.isascii() and code.isdigit()):
+        raise Invalid(Problem("code.characters"))
     if len(code) not in brand.code_lengths:
-        problems.append(_code_length_problem(brand))
-    if problems:
-        raise Invalid(*problems)
+        raise Invalid(_code_length_problem(brand))
     return code
 
 

@@ -151,6 +151,7 @@ _JA: dict[str, str] = {
     "card.characters": "カード番号には数字だけを入力してください（スペース・ハイフンは使えます）。",
     "card.brand": "この番号はお取り扱いのカードの番号ではないようです。先頭の数字をご確認ください。",
     "card.length": "カード番号は{expected}桁です（入力は{given}桁でした）。",
+    "card.length.range": "カード番号は{min}〜{max}桁です（入力は{given}桁でした）。",
     "card.luhn": "カード番号に誤りがあるようです。もう一度ご確認ください。",
     "card.accepted": "{brand} {card} を受け付けました。",
     "card.kept_in_history": (
@@ -416,6 +417,7 @@ _EN: dict[str, str] = {
     "card.characters": "Please use digits only in the card number (spaces and hyphens are fine).",
     "card.brand": "This does not look like the number of a card we issue. Please check the first digits.",
     "card.length": "A card number has {expected} digits (you entered {given}).",
+    "card.length.range": "A card number has {min}-{max} digits (you entered {given}).",
     "card.luhn": "The card number seems to contain a mistake. Please check it.",
     "card.accepted": "Got it: {brand} {card}.",
     "card.kept_in_history": (

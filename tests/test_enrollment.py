@@ -128,6 +128,22 @@ async def test_card_number_errors_name_the_problem_and_ask_again(
     assert chat.state == "card"
 
 
+@pytest.mark.parametrize("lang", ["ja", "en"])
+async def test_one_error_for_a_short_number_of_no_known_brand(chat: Chat, lang: str) -> None:
+    chat.lang = lang
+    await chat.send("/start")
+    await chat.send("1234")
+    assert chat.keys == ["card.length.range", "ask.card"] and chat.state == "card"
+    assert ("14〜16桁" if lang == "ja" else "14-16 digits") in chat.texts[0]
+    assert "4" in chat.texts[0]
+
+
+async def test_one_error_for_a_security_code_with_letters_and_wrong_length(chat: Chat) -> None:
+    await to_code(chat)
+    await chat.send("12a45")
+    assert chat.keys == ["code.characters", "ask.code"] and chat.state == "code"
+
+
 async def test_card_length_error_says_how_many_digits(chat: Chat) -> None:
     await chat.send("/start")
     await chat.send("3712 345678 9010")
