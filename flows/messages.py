@@ -3,7 +3,14 @@
 A reply names a key; its parameters are filled in with ``str.format``. A parameter
 whose value is itself a ``value.*`` key is translated first, so a step can say
 "yes" or "issued at completion" without knowing the member's language.
+
+A count names its noun with a plural spec, ``{remaining:attempt|attempts}``: the
+first form when the count is 1, the second otherwise ("1 attempt", "2 attempts").
+Times shown as ``{until}`` are Japan time, and every such message says so.
 """
+
+import string
+from typing import Any
 
 from flows.replies import Choice, Reply
 
@@ -70,7 +77,7 @@ _JA: dict[str, str] = {
     ),
     "ask.newsletter": "キャンペーンやプレゼントなどのおトクなメール（メールマガジン）を受け取りますか？",
     "ask.terms": (
-        "最後にNetアンサー規約（版 {version}）への同意をお願いします。主な変更点：\n"
+        "最後にNetアンサー規約（版 {version}）への同意をお願いします。主な内容：\n"
         "・ご利用明細はWeb明細になり、紙の明細書の郵送は止まります"
         "（登録後にNetアンサーで郵送に戻せます）\n"
         "・本人認証サービス（3Dセキュア）に自動で登録されます\n"
@@ -97,11 +104,11 @@ _JA: dict[str, str] = {
     "pin.wrong": "暗証番号が違います。あと{remaining}回まで入力できます。",
     "identity.locked": (
         "ご本人確認に5回失敗したため、このカードの登録手続きを一時的に停止しました。"
-        "{until}以降にもう一度お試しください。"
+        "{until}（日本時間）以降にもう一度お試しください。"
     ),
     "checks.locked": (
         "カード情報の確認に続けて失敗したため、確認を一時的に停止しています。"
-        "{until}以降にもう一度お試しください。"
+        "{until}（日本時間）以降にもう一度お試しください。"
     ),
     "call.pending": "まだお電話を確認できていません。ご登録の電話番号からおかけになってから、もう一度「認証を完了する」を押してください。",
     "call.expired": "15分以内にお電話を確認できませんでした。「もう一度電話で認証する」を押すと、やり直せます。",
@@ -118,7 +125,10 @@ _JA: dict[str, str] = {
     ),
     "ask.closed": "手続きは終了しました。新しく始めるときは「はじめる」を押すか /start を送ってください。",
     # Help per step
-    "help.card": "カード表面の番号を入力します。AMEXは15桁、ダイナースは14桁です。番号は保存時に暗号化されます。",
+    "help.card": (
+        "カード表面の番号（14〜16桁）を入力します。AMEXは15桁、ダイナースは14桁です。"
+        "番号は保存時に暗号化されます。"
+    ),
     "help.expiry": "カードに「月/年」で印字されている有効期限です。0128 や 1/28 の形でも受け付けます。",
     "help.code": (
         "VISA・Mastercard・JCB・ダイナースはカード裏面の右端3桁、AMEXはカード表面の4桁です"
@@ -231,7 +241,7 @@ _JA: dict[str, str] = {
     "otp.expired": "パスコードの有効期限（5分）が切れました。「再発行」を押してください。",
     "otp.wrong": "パスコードが違います。あと{remaining}回まで入力できます。",
     "done": (
-        "ご登録ありがとうございました。あなたのNetアンサーIDは {netid} です。"
+        "ご登録ありがとうございました。お客様のNetアンサーIDは {netid} です。"
         "同じIDをご登録のメールアドレスにもお送りしました。"
     ),
     "wallet.add": (
@@ -341,7 +351,7 @@ _EN: dict[str, str] = {
     ),
     "ask.newsletter": "Would you like our newsletter with campaigns and special offers?",
     "ask.terms": (
-        "Finally, please agree to the Net Answer terms (version {version}). What changes:\n"
+        "Finally, please agree to the Net Answer terms (version {version}). Main points:\n"
         "- statements move to the web and paper statements stop (you can switch back later "
         "in Net Answer)\n"
         "- you are enrolled in 3-D Secure automatically\n"
@@ -358,25 +368,25 @@ _EN: dict[str, str] = {
     "ask.otp": "Please enter the 6-digit one-time passcode sent by {via} to {to}. It is valid for 5 minutes.",
     "ask.pin": "Please enter your card's 4-digit PIN. It replaces the SMS passcode for the identity check; it is only checked, never stored.",
     "ask.call": (
-        "Please call the toll-free number below from your registered phone ({phone}) within {minutes} minutes (free of charge; an automated line, no need to speak).\n"
+        "Please call the toll-free number below from your registered phone ({phone}) within {minutes} {minutes:minute|minutes} (free of charge; an automated line, no need to speak).\n"
         "Verification number: {number}\n"
         "When you hear that your identity was confirmed, hang up and press 'Complete the check'."
     ),
     "help.pin": "Your card's 4-digit PIN confirms it is you. Use the button below to go back to the SMS passcode.",
     "help.call": "Call the toll-free number from your registered landline, then press 'Complete the check'.",
     "pin.format": "The PIN is 4 digits.",
-    "pin.wrong": "That PIN is not right. {remaining} attempts left.",
+    "pin.wrong": "That PIN is not right. {remaining} {remaining:attempt|attempts} left.",
     "identity.locked": (
         "The identity check failed 5 times, so registration for this card is paused. "
-        "Please try again after {until}."
+        "Please try again after {until} Japan time (JST)."
     ),
     "checks.locked": (
         "Too many card checks failed in a row, so checking is paused. "
-        "Please try again after {until}."
+        "Please try again after {until} Japan time (JST)."
     ),
     "call.pending": "Your call has not arrived yet. Please call from your registered phone, then press 'Complete the check' again.",
     "call.expired": "No call arrived within 15 minutes. Press 'Check by phone again' to start over.",
-    "call.restarted": "Please call again within {minutes} minutes.",
+    "call.restarted": "Please call again within {minutes} {minutes:minute|minutes}.",
     "choice.otp.email": "Get the passcode by email",
     "choice.otp.pin": "No SMS? Use the card PIN",
     "choice.pin.back": "Back to the SMS passcode",
@@ -388,7 +398,10 @@ _EN: dict[str, str] = {
         "Send /start to register another card."
     ),
     "ask.closed": "This registration has ended. Press Start or send /start to begin a new one.",
-    "help.card": "The number on the front of your card. AMEX has 15 digits, Diners 14. It is stored encrypted.",
+    "help.card": (
+        "The number on the front of your card (14-16 digits; AMEX has 15, Diners 14). "
+        "It is stored encrypted."
+    ),
     "help.expiry": "The month/year printed on your card. 0128 or 1/28 work too.",
     "help.code": (
         "VISA, Mastercard, JCB and Diners: the last 3 digits on the back. AMEX: the 4 digits on "
@@ -492,10 +505,10 @@ _EN: dict[str, str] = {
     "otp.format": "The one-time passcode is 6 digits.",
     "otp.sent": "A one-time passcode was sent by {via} to {to}.",
     "otp.resent": "A new passcode was sent by {via} to {to}. The previous one no longer works.",
-    "otp.resend_wait": "You can ask for a new passcode in {seconds} seconds.",
+    "otp.resend_wait": "You can ask for a new passcode in {seconds} {seconds:second|seconds}.",
     "otp.resend_limit": "No more re-issues are possible. Please enter the passcode you received.",
     "otp.expired": "The passcode has expired (5 minutes). Please press re-issue.",
-    "otp.wrong": "That passcode is not right. {remaining} attempts left.",
+    "otp.wrong": "That passcode is not right. {remaining} {remaining:attempt|attempts} left.",
     "done": (
         "Thank you for registering. Your Net Answer ID is {netid}. "
         "We have also sent it to your email address."
@@ -550,13 +563,26 @@ CATALOG: dict[str, dict[str, str]] = {"ja": _JA, "en": _EN}
 LANGUAGES = tuple(CATALOG)
 
 
+class _Formatter(string.Formatter):
+    """``str.format``, plus the plural spec ``{count:one|other}``."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if "|" in format_spec:
+            one, other = format_spec.split("|", 1)
+            return one if value == 1 else other
+        return super().format_field(value, format_spec)
+
+
+_FORMATTER = _Formatter()
+
+
 def text(key: str, lang: str, params: dict[str, str | int] | None = None) -> str:
     catalog = CATALOG.get(lang, _JA)
     values = {
         name: catalog[value] if isinstance(value, str) and value.startswith("value.") else value
         for name, value in (params or {}).items()
     }
-    return catalog[key].format(**values)
+    return _FORMATTER.vformat(catalog[key], (), values)
 
 
 def render(reply: Reply, lang: str) -> str:

@@ -52,6 +52,7 @@ async def test_completion_shows_and_mails_the_issued_id(chat: Chat) -> None:
     [member] = await _members(chat)
     assert chat.keys[0] == "done"
     assert member.net_answer_id in chat.texts[0]
+    assert "お客様のNetアンサーID" in chat.texts[0] and "あなた" not in chat.texts[0]
     [mail] = await chat.sandbox()
     assert mail.kind == "mail" and mail.to == EMAIL and member.net_answer_id in mail.text
     assert [c.data for c in chat.last.replies[-1].choices] == ["wallet:add", "wallet:later"]
