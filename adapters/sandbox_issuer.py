@@ -35,6 +35,8 @@ DEMO_CARDS = (
         "3540001234567005", Expiry(3, 2030), "789", "1357", "070-3456-7890", date(1978, 2, 28)
     ),
     DemoCard("371234567890104", Expiry(5, 2029), "4321", "9876", "090-9876-5432", date(1982, 7, 7)),
+    # An AMEX whose security code is 3 digits on the back, as some AMEX cards have.
+    DemoCard("341234567890127", Expiry(7, 2030), "743", "4343", "090-4343-4343", date(1986, 6, 6)),
     DemoCard(
         "36123456789013",
         Expiry(10, 2028),

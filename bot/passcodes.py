@@ -7,6 +7,7 @@ Failures are counted per card in the database, not in the conversation, so neith
 """
 
 import hmac
+import math
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -63,8 +64,14 @@ def resend_refusal(turn: Turn, *, by_mail: bool = False) -> tuple[str, dict[str,
         return None
     wait = datetime.fromisoformat(record["sent"]) + RESEND_SPACING - turn.now
     if wait > timedelta(0):
-        return "otp.resend_wait", {"seconds": max(1, round(wait.total_seconds()))}
+        return "otp.resend_wait", {"seconds": _seconds_to_wait(wait)}
     return None
+
+
+def _seconds_to_wait(wait: timedelta) -> int:
+    """Whole seconds, rounded up so a member never retries too early, and never more
+    than the spacing itself: clocks of separate processes need not agree to the second."""
+    return min(math.ceil(wait.total_seconds()), int(RESEND_SPACING.total_seconds()))
 
 
 async def check(turn: Turn, typed: str) -> Verdict:

@@ -22,7 +22,14 @@ class Brand(StrEnum):
 
     @property
     def code_length(self) -> int:
-        return 4 if self is Brand.AMEX else 3
+        """The usual length of the security code, the one the question names first."""
+        return self.code_lengths[0]
+
+    @property
+    def code_lengths(self) -> tuple[int, ...]:
+        """Every length the code may have: AMEX prints 4 digits on the front, but some
+        AMEX cards carry 3 on the back instead. The issuer's check decides which is right."""
+        return (4, 3) if self is Brand.AMEX else (3,)
 
     @property
     def code_on_front(self) -> bool:
@@ -125,6 +132,7 @@ class CardNumber:
 
 
 def parse_card_number(text: str) -> CardNumber:
+    """The number, or the one problem most worth fixing first: one error per input."""
     digits = strip_separators(text)
     if not digits:
         raise Invalid(Problem("card.empty"))
@@ -132,18 +140,19 @@ def parse_card_number(text: str) -> CardNumber:
         raise Invalid(Problem("card.characters"))
     given = len(digits)
     brand = brand_of(digits)
-    problems: list[Problem] = []
     if brand is None:
-        problems.append(Problem("card.brand"))
+        # Too short or too long says more than a prefix read from a partial number.
         if not _MIN_LENGTH <= given <= _MAX_LENGTH:
-            expected = f"{_MIN_LENGTH}-{_MAX_LENGTH}"
-            problems.append(Problem("card.length", {"expected": expected, "given": given}))
-    elif given != brand.length:
-        problems.append(Problem("card.length", {"expected": brand.length, "given": given}))
-    elif not _luhn_ok(digits):
-        problems.append(Problem("card.luhn"))
-    if problems or brand is None:
-        raise Invalid(*problems)
+            raise Invalid(
+                Problem(
+                    "card.length.range", {"min": _MIN_LENGTH, "max": _MAX_LENGTH, "given": given}
+                )
+            )
+        raise Invalid(Problem("card.brand"))
+    if given != brand.length:
+        raise Invalid(Problem("card.length", {"expected": brand.length, "given": given}))
+    if not _luhn_ok(digits):
+        raise Invalid(Problem("card.luhn"))
     return CardNumber(digits, brand)
 
 
@@ -183,12 +192,16 @@ def parse_expiry(text: str, today: date) -> Expiry:
 
 
 def parse_security_code(text: str, brand: Brand) -> str:
+    """The code, or one problem: characters first, as a length counts digits only."""
     code = fold(text)
-    problems: list[Problem] = []
-    if not (code.isascii() and code.isdigit()) and code:
-        problems.append(Problem("code.characters"))
-    if len(code) != brand.code_length:
-        problems.append(Problem("code.length", {"expected": brand.code_length}))
-    if problems:
-        raise Invalid(*problems)
+    if code and not (code.isascii() and code.isdigit()):
+        raise Invalid(Problem("code.characters"))
+    if len(code) not in brand.code_lengths:
+        raise Invalid(_code_length_problem(brand))
     return code
+
+
+def _code_length_problem(brand: Brand) -> Problem:
+    if brand is Brand.AMEX:
+        return Problem("code.length.amex")
+    return Problem("code.length", {"expected": brand.code_length})

@@ -3,7 +3,14 @@
 A reply names a key; its parameters are filled in with ``str.format``. A parameter
 whose value is itself a ``value.*`` key is translated first, so a step can say
 "yes" or "issued at completion" without knowing the member's language.
+
+A count names its noun with a plural spec, ``{remaining:attempt|attempts}``: the
+first form when the count is 1, the second otherwise ("1 attempt", "2 attempts").
+Times shown as ``{until}`` are Japan time, and every such message says so.
 """
+
+import string
+from typing import Any
 
 from flows.replies import Choice, Reply
 
@@ -42,6 +49,10 @@ _JA: dict[str, str] = {
     "ask.code": (
         "セキュリティコード（{brand}：カード{side}に記載の{digits}桁）を入力してください。"
     ),
+    "ask.code.amex": (
+        "セキュリティコード（{brand}：カード表面に記載の4桁。"
+        "一部のカードは裏面に記載の3桁）を入力してください。"
+    ),
     "ask.reregister": (
         "このカードはすでにNetアンサーに登録されています。再登録すると新しいNetアンサーIDになり、"
         "セゾンポケット・大和コネクト証券・セゾン投信など外部サービスとの連携は"
@@ -66,7 +77,7 @@ _JA: dict[str, str] = {
     ),
     "ask.newsletter": "キャンペーンやプレゼントなどのおトクなメール（メールマガジン）を受け取りますか？",
     "ask.terms": (
-        "最後にNetアンサー規約（版 {version}）への同意をお願いします。主な変更点：\n"
+        "最後にNetアンサー規約（版 {version}）への同意をお願いします。主な内容：\n"
         "・ご利用明細はWeb明細になり、紙の明細書の郵送は止まります"
         "（登録後にNetアンサーで郵送に戻せます）\n"
         "・本人認証サービス（3Dセキュア）に自動で登録されます\n"
@@ -93,11 +104,11 @@ _JA: dict[str, str] = {
     "pin.wrong": "暗証番号が違います。あと{remaining}回まで入力できます。",
     "identity.locked": (
         "ご本人確認に5回失敗したため、このカードの登録手続きを一時的に停止しました。"
-        "{until}以降にもう一度お試しください。"
+        "{until}（日本時間）以降にもう一度お試しください。"
     ),
     "checks.locked": (
         "カード情報の確認に続けて失敗したため、確認を一時的に停止しています。"
-        "{until}以降にもう一度お試しください。"
+        "{until}（日本時間）以降にもう一度お試しください。"
     ),
     "call.pending": "まだお電話を確認できていません。ご登録の電話番号からおかけになってから、もう一度「認証を完了する」を押してください。",
     "call.expired": "15分以内にお電話を確認できませんでした。「もう一度電話で認証する」を押すと、やり直せます。",
@@ -114,10 +125,14 @@ _JA: dict[str, str] = {
     ),
     "ask.closed": "手続きは終了しました。新しく始めるときは「はじめる」を押すか /start を送ってください。",
     # Help per step
-    "help.card": "カード表面の番号を入力します。AMEXは15桁、ダイナースは14桁です。番号は保存時に暗号化されます。",
+    "help.card": (
+        "カード表面の番号（14〜16桁）を入力します。AMEXは15桁、ダイナースは14桁です。"
+        "番号は保存時に暗号化されます。"
+    ),
     "help.expiry": "カードに「月/年」で印字されている有効期限です。0128 や 1/28 の形でも受け付けます。",
     "help.code": (
-        "VISA・Mastercard・JCB・ダイナースはカード裏面の右端3桁、AMEXはカード表面の4桁です。"
+        "VISA・Mastercard・JCB・ダイナースはカード裏面の右端3桁、AMEXはカード表面の4桁です"
+        "（AMEXでも券種によっては裏面の3桁です）。"
         "照合にだけ使い、保存しません。"
     ),
     "help.reregister": "再登録すると外部サービスとの連携が解除されます。続けるか、やめるかを選んでください。",
@@ -146,6 +161,7 @@ _JA: dict[str, str] = {
     "card.characters": "カード番号には数字だけを入力してください（スペース・ハイフンは使えます）。",
     "card.brand": "この番号はお取り扱いのカードの番号ではないようです。先頭の数字をご確認ください。",
     "card.length": "カード番号は{expected}桁です（入力は{given}桁でした）。",
+    "card.length.range": "カード番号は{min}〜{max}桁です（入力は{given}桁でした）。",
     "card.luhn": "カード番号に誤りがあるようです。もう一度ご確認ください。",
     "card.accepted": "{brand} {card} を受け付けました。",
     "card.kept_in_history": (
@@ -169,8 +185,15 @@ _JA: dict[str, str] = {
     "expiry.past": "この有効期限はすでに過ぎています。お手元の新しいカードの有効期限をご確認ください。",
     "code.characters": "セキュリティコードは数字だけで入力してください。",
     "code.length": "セキュリティコードは{expected}桁です。",
+    "code.length.amex": (
+        "American Expressのセキュリティコードは、カード表面の4桁です（一部のカードは裏面の3桁）。"
+    ),
     "password.length": "パスワードは{min}〜{max}文字にしてください。",
     "password.characters": "パスワードに使えるのは半角英字・数字と記号 - = @ _ だけです。",
+    "password.half_width": (
+        "パスワードは半角で入力してください。全角の文字など、半角でない文字が含まれています。"
+        "キーボードを半角英数字に切り替えてから、もう一度入力してください。"
+    ),
     "password.letter": "パスワードに半角英字を含めてください。",
     "password.digit": "パスワードに半角数字を含めてください。",
     "password.birth": "パスワードに生年月日（年・月日）が含まれています。",
@@ -218,7 +241,7 @@ _JA: dict[str, str] = {
     "otp.expired": "パスコードの有効期限（5分）が切れました。「再発行」を押してください。",
     "otp.wrong": "パスコードが違います。あと{remaining}回まで入力できます。",
     "done": (
-        "ご登録ありがとうございました。あなたのNetアンサーIDは {netid} です。"
+        "ご登録ありがとうございました。お客様のNetアンサーIDは {netid} です。"
         "同じIDをご登録のメールアドレスにもお送りしました。"
     ),
     "wallet.add": (
@@ -300,6 +323,10 @@ _EN: dict[str, str] = {
     ),
     "ask.expiry": "Please enter the card's expiry as month/year, e.g. 01/28 if the card shows 01/28.",
     "ask.code": "Please enter the security code ({brand}: the {digits} digits on the {side}).",
+    "ask.code.amex": (
+        "Please enter the security code ({brand}: the 4 digits on the front, or on some "
+        "cards the 3 digits on the back)."
+    ),
     "ask.reregister": (
         "This card is already registered for Net Answer. Registering again gives you a new Net "
         "Answer ID, and external services (Saison Pocket, Daiwa Connect Securities, Saison Asset "
@@ -324,7 +351,7 @@ _EN: dict[str, str] = {
     ),
     "ask.newsletter": "Would you like our newsletter with campaigns and special offers?",
     "ask.terms": (
-        "Finally, please agree to the Net Answer terms (version {version}). What changes:\n"
+        "Finally, please agree to the Net Answer terms (version {version}). Main points:\n"
         "- statements move to the web and paper statements stop (you can switch back later "
         "in Net Answer)\n"
         "- you are enrolled in 3-D Secure automatically\n"
@@ -341,25 +368,25 @@ _EN: dict[str, str] = {
     "ask.otp": "Please enter the 6-digit one-time passcode sent by {via} to {to}. It is valid for 5 minutes.",
     "ask.pin": "Please enter your card's 4-digit PIN. It replaces the SMS passcode for the identity check; it is only checked, never stored.",
     "ask.call": (
-        "Please call the toll-free number below from your registered phone ({phone}) within {minutes} minutes (free of charge; an automated line, no need to speak).\n"
+        "Please call the toll-free number below from your registered phone ({phone}) within {minutes} {minutes:minute|minutes} (free of charge; an automated line, no need to speak).\n"
         "Verification number: {number}\n"
         "When you hear that your identity was confirmed, hang up and press 'Complete the check'."
     ),
     "help.pin": "Your card's 4-digit PIN confirms it is you. Use the button below to go back to the SMS passcode.",
     "help.call": "Call the toll-free number from your registered landline, then press 'Complete the check'.",
     "pin.format": "The PIN is 4 digits.",
-    "pin.wrong": "That PIN is not right. {remaining} attempts left.",
+    "pin.wrong": "That PIN is not right. {remaining} {remaining:attempt|attempts} left.",
     "identity.locked": (
         "The identity check failed 5 times, so registration for this card is paused. "
-        "Please try again after {until}."
+        "Please try again after {until} Japan time (JST)."
     ),
     "checks.locked": (
         "Too many card checks failed in a row, so checking is paused. "
-        "Please try again after {until}."
+        "Please try again after {until} Japan time (JST)."
     ),
     "call.pending": "Your call has not arrived yet. Please call from your registered phone, then press 'Complete the check' again.",
     "call.expired": "No call arrived within 15 minutes. Press 'Check by phone again' to start over.",
-    "call.restarted": "Please call again within {minutes} minutes.",
+    "call.restarted": "Please call again within {minutes} {minutes:minute|minutes}.",
     "choice.otp.email": "Get the passcode by email",
     "choice.otp.pin": "No SMS? Use the card PIN",
     "choice.pin.back": "Back to the SMS passcode",
@@ -371,11 +398,15 @@ _EN: dict[str, str] = {
         "Send /start to register another card."
     ),
     "ask.closed": "This registration has ended. Press Start or send /start to begin a new one.",
-    "help.card": "The number on the front of your card. AMEX has 15 digits, Diners 14. It is stored encrypted.",
+    "help.card": (
+        "The number on the front of your card (14-16 digits; AMEX has 15, Diners 14). "
+        "It is stored encrypted."
+    ),
     "help.expiry": "The month/year printed on your card. 0128 or 1/28 work too.",
     "help.code": (
         "VISA, Mastercard, JCB and Diners: the last 3 digits on the back. AMEX: the 4 digits on "
-        "the front. It is only checked, never stored."
+        "the front (some AMEX cards have 3 digits on the back instead). It is only checked, "
+        "never stored."
     ),
     "help.reregister": "Registering again unlinks external services. Choose to continue or stop.",
     "help.password": (
@@ -399,6 +430,7 @@ _EN: dict[str, str] = {
     "card.characters": "Please use digits only in the card number (spaces and hyphens are fine).",
     "card.brand": "This does not look like the number of a card we issue. Please check the first digits.",
     "card.length": "A card number has {expected} digits (you entered {given}).",
+    "card.length.range": "A card number has {min}-{max} digits (you entered {given}).",
     "card.luhn": "The card number seems to contain a mistake. Please check it.",
     "card.accepted": "Got it: {brand} {card}.",
     "card.kept_in_history": (
@@ -420,8 +452,17 @@ _EN: dict[str, str] = {
     "expiry.past": "This expiry date has passed. Please check the expiry on your newest card.",
     "code.characters": "The security code is made of digits only.",
     "code.length": "The security code has {expected} digits.",
+    "code.length.amex": (
+        "The American Express security code is the 4 digits on the front "
+        "(on some cards, the 3 digits on the back)."
+    ),
     "password.length": "The password must be {min}-{max} characters long.",
     "password.characters": "Only half-width letters, digits and the symbols - = @ _ can be used.",
+    "password.half_width": (
+        "Passwords are half-width, and yours contains full-width or other characters that "
+        "are not. Please switch your keyboard to half-width (English) letters and digits, "
+        "then type it again."
+    ),
     "password.letter": "The password needs at least one half-width letter.",
     "password.digit": "The password needs at least one half-width digit.",
     "password.birth": "The password contains your birth date (year or month and day).",
@@ -464,10 +505,10 @@ _EN: dict[str, str] = {
     "otp.format": "The one-time passcode is 6 digits.",
     "otp.sent": "A one-time passcode was sent by {via} to {to}.",
     "otp.resent": "A new passcode was sent by {via} to {to}. The previous one no longer works.",
-    "otp.resend_wait": "You can ask for a new passcode in {seconds} seconds.",
+    "otp.resend_wait": "You can ask for a new passcode in {seconds} {seconds:second|seconds}.",
     "otp.resend_limit": "No more re-issues are possible. Please enter the passcode you received.",
     "otp.expired": "The passcode has expired (5 minutes). Please press re-issue.",
-    "otp.wrong": "That passcode is not right. {remaining} attempts left.",
+    "otp.wrong": "That passcode is not right. {remaining} {remaining:attempt|attempts} left.",
     "done": (
         "Thank you for registering. Your Net Answer ID is {netid}. "
         "We have also sent it to your email address."
@@ -522,13 +563,27 @@ CATALOG: dict[str, dict[str, str]] = {"ja": _JA, "en": _EN}
 LANGUAGES = tuple(CATALOG)
 
 
+class _Formatter(string.Formatter):
+    """``str.format``, plus the plural spec ``{count:one|other}``."""
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if "|" in format_spec:
+            one, other = format_spec.split("|", 1)
+            return one if value == 1 else other
+        formatted: str = super().format_field(value, format_spec)
+        return formatted
+
+
+_FORMATTER = _Formatter()
+
+
 def text(key: str, lang: str, params: dict[str, str | int] | None = None) -> str:
     catalog = CATALOG.get(lang, _JA)
     values = {
         name: catalog[value] if isinstance(value, str) and value.startswith("value.") else value
         for name, value in (params or {}).items()
     }
-    return catalog[key].format(**values)
+    return _FORMATTER.vformat(catalog[key], (), values)
 
 
 def render(reply: Reply, lang: str) -> str:

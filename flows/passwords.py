@@ -15,9 +15,6 @@ MAX_LENGTH = 16
 # Shorter local parts ("ab@...") would forbid too many ordinary passwords.
 _MIN_EMAIL_LOCAL = 4
 
-# Only full-width ASCII is folded: NFKC would also turn e.g. "①" or "ｶ" into
-# characters the issuer's form would never have received.
-_FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 _ALLOWED = re.compile(r"[A-Za-z0-9\-=@_]*")
 _LETTER = re.compile(r"[A-Za-z]")
 _DIGIT = re.compile(r"[0-9]")
@@ -27,11 +24,18 @@ _ZXCVBN_LOCK = threading.Lock()
 
 
 def fold_password(text: str) -> str:
-    return text.translate(_FULL_WIDTH)
+    """The password exactly as typed. Nothing is folded any more (full-width is refused by
+    check_password, not changed); the repeat step compares this against the hash, so a
+    full-width repeat of a half-width password is a mismatch, as any other difference is."""
+    return text
 
 
-def check_password(text: str, personal: Personal, email_locals: Sequence[str] = ()) -> str:
-    password = fold_password(text)
+def check_password(password: str, personal: Personal, email_locals: Sequence[str] = ()) -> str:
+    """The password, or every rule it breaks. A password with anything not half-width
+    (full-width letters or digits included) is refused with that one rule and not
+    changed: a converted password would not be the one the member types elsewhere."""
+    if not password.isascii():
+        raise Invalid(Problem("password.half_width"))
     problems: list[Problem] = []
     if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
         problems.append(Problem("password.length", {"min": MIN_LENGTH, "max": MAX_LENGTH}))

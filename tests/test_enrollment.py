@@ -7,6 +7,7 @@ from storage.models import ChatIdentity, Conversation, Member
 from tests.conftest import Chat
 from tests.enroll import (
     AMEX,
+    AMEX_BACK,
     DINERS,
     EMAIL,
     PASSWORD,
@@ -51,6 +52,7 @@ async def test_completion_shows_and_mails_the_issued_id(chat: Chat) -> None:
     [member] = await _members(chat)
     assert chat.keys[0] == "done"
     assert member.net_answer_id in chat.texts[0]
+    assert "お客様のNetアンサーID" in chat.texts[0] and "あなた" not in chat.texts[0]
     [mail] = await chat.sandbox()
     assert mail.kind == "mail" and mail.to == EMAIL and member.net_answer_id in mail.text
     assert [c.data for c in chat.last.replies[-1].choices] == ["wallet:add", "wallet:later"]
@@ -127,6 +129,22 @@ async def test_card_number_errors_name_the_problem_and_ask_again(
     assert chat.state == "card"
 
 
+@pytest.mark.parametrize("lang", ["ja", "en"])
+async def test_one_error_for_a_short_number_of_no_known_brand(chat: Chat, lang: str) -> None:
+    chat.lang = lang
+    await chat.send("/start")
+    await chat.send("1234")
+    assert chat.keys == ["card.length.range", "ask.card"] and chat.state == "card"
+    assert ("14〜16桁" if lang == "ja" else "14-16 digits") in chat.texts[0]
+    assert "4" in chat.texts[0]
+
+
+async def test_one_error_for_a_security_code_with_letters_and_wrong_length(chat: Chat) -> None:
+    await to_code(chat)
+    await chat.send("12a45")
+    assert chat.keys == ["code.characters", "ask.code"] and chat.state == "code"
+
+
 async def test_card_length_error_says_how_many_digits(chat: Chat) -> None:
     await chat.send("/start")
     await chat.send("3712 345678 9010")
@@ -162,10 +180,26 @@ async def test_expiry_errors(chat: Chat, typed: str, key: str) -> None:
 async def test_security_code_question_depends_on_the_brand(chat: Chat) -> None:
     await to_code(chat, AMEX)
     assert "4" in chat.texts[-1] and chat.last.replies[-1].params["side"] == "value.side.front"
-    await chat.send("123")
-    assert chat.keys == ["code.length", "ask.code"]
+    await chat.send("12")
+    assert chat.keys == ["code.length.amex", "ask.code"]
+    assert "4桁" in chat.texts[0] and "裏面の3桁" in chat.texts[0]
     await chat.send("12a4")
     assert chat.keys[0] == "code.characters"
+
+
+async def test_amex_with_a_3_digit_code_on_the_back_enrolls(chat: Chat) -> None:
+    await enroll(chat, AMEX_BACK)
+    assert len(AMEX_BACK.code) == 3
+
+
+async def test_amex_with_a_4_digit_code_on_the_front_still_enrolls(chat: Chat) -> None:
+    await enroll(chat, AMEX)
+
+
+async def test_3_digits_on_a_4_digit_amex_is_a_mismatch(chat: Chat) -> None:
+    await to_code(chat, AMEX)
+    await chat.send(AMEX.code[:3])
+    assert chat.keys == ["card.mismatch", "ask.card"] and chat.state == "card"
 
 
 @pytest.mark.parametrize(
@@ -272,11 +306,29 @@ async def test_password_strength_is_shown(chat: Chat) -> None:
     assert "非常に高い" in chat.texts[0]
 
 
-async def test_full_width_password_is_folded(chat: Chat) -> None:
+FULL_WIDTH_PASSWORD = "Ｓａｋｕｒａ２０２４ｘ"
+
+
+async def test_full_width_password_is_refused_not_changed(chat: Chat) -> None:
     await to_password(chat)
-    await chat.send("Ｓａｋｕｒａ２０２４ｘ")
+    await chat.send(FULL_WIDTH_PASSWORD)
+    assert chat.keys == ["password.half_width", "ask.password"] and chat.state == "password"
+    assert "半角" in chat.texts[0] and "キーボード" in chat.texts[0]
+
+
+async def test_full_width_password_is_refused_in_english(chat: Chat) -> None:
+    chat.lang = "en"
+    await to_password(chat)
+    await chat.send(FULL_WIDTH_PASSWORD)
+    assert chat.keys == ["password.half_width", "ask.password"]
+    assert "half-width" in chat.texts[0] and "keyboard" in chat.texts[0]
+
+
+async def test_full_width_repeat_of_a_half_width_password_does_not_match(chat: Chat) -> None:
+    await to_password(chat)
     await chat.send(PASSWORD)
-    assert chat.state == "email"
+    await chat.send(FULL_WIDTH_PASSWORD)
+    assert chat.keys == ["repeat.mismatch", "ask.password"] and chat.state == "password"
 
 
 async def test_password_typed_differently_the_second_time(chat: Chat) -> None:

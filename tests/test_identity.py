@@ -324,3 +324,23 @@ async def test_a_landline_member_sent_to_mail_is_not_offered_the_sms_fallback(
     assert chat.state == "call"
     await chat.send(choice="otp:email")
     assert chat.state == "otp" and "otp:pin" not in _offered(chat)
+
+
+async def test_attempts_left_and_the_pause_read_right_in_english(chat: Chat) -> None:
+    chat.lang = "en"
+    code = await to_passcode(chat)
+    for _ in range(3):
+        await chat.send(_wrong(code))
+    assert "2 attempts left" in chat.texts[0]
+    await chat.send(_wrong(code))
+    assert "1 attempt left" in chat.texts[0]
+    await chat.send(_wrong(code))
+    assert chat.keys[0] == "identity.locked"
+    assert "after 11/24 19:30 Japan time (JST)" in chat.texts[0]
+
+
+async def test_the_pause_says_japan_time(chat: Chat) -> None:
+    code = await to_passcode(chat)
+    for _ in range(5):
+        await chat.send(_wrong(code))
+    assert chat.keys[0] == "identity.locked" and "11/24 19:30（日本時間）" in chat.texts[0]

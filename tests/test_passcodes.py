@@ -119,3 +119,21 @@ async def test_a_used_passcode_is_gone(chat: Chat) -> None:
     code = await to_passcode(chat)
     await chat.send(code)
     assert await _otp_slot(chat) is None
+
+
+async def test_resend_wait_never_exceeds_60_seconds(chat: Chat, clock: Clock) -> None:
+    # A second process's clock may start slightly before the moment the code was sent.
+    await to_passcode(chat)
+    clock.advance(seconds=-1)
+    await chat.send(choice="otp:resend")
+    assert chat.keys == ["otp.resend_wait", "ask.otp"] and "は60秒後" in chat.texts[0]
+
+
+async def test_resend_wait_is_rounded_up(chat: Chat, clock: Clock) -> None:
+    await to_passcode(chat)
+    clock.advance(seconds=1.6)  # 58.4 s to wait: saying 58 would invite a refused retry
+    await chat.send(choice="otp:resend")
+    assert "は59秒後" in chat.texts[0]
+    clock.advance(seconds=58.3)  # 0.1 s to wait
+    await chat.send(choice="otp:resend")
+    assert "は1秒後" in chat.texts[0]

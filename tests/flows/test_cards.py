@@ -57,6 +57,7 @@ def test_brand_properties(
     assert brand.length == length
     assert brand.code_length == code_length
     assert brand.code_on_front is front
+    assert brand.code_lengths == ((4, 3) if brand is Brand.AMEX else (3,))
     assert brand.label == label
 
 
@@ -168,11 +169,10 @@ def test_card_brand_with_plausible_length() -> None:
     assert _problems("6011 0000 0000 0004") == (Problem("card.brand"),)
 
 
-@pytest.mark.parametrize(("text", "given"), [("1234567890", 10), ("9" * 20, 20)])
-def test_card_brand_and_length_when_unknown(text: str, given: int) -> None:
+@pytest.mark.parametrize(("text", "given"), [("1234", 4), ("1234567890", 10), ("9" * 20, 20)])
+def test_unknown_prefix_and_wrong_length_is_one_length_problem(text: str, given: int) -> None:
     assert _problems(text) == (
-        Problem("card.brand"),
-        Problem("card.length", {"expected": "14-16", "given": given}),
+        Problem("card.length.range", {"min": 14, "max": 16, "given": given}),
     )
 
 
@@ -310,6 +310,7 @@ def test_expiry_arbitrary_text_only_raises_invalid(text: str) -> None:
         (" 123 ", Brand.MASTERCARD, "123"),
         ("\u3000０１２\u3000", Brand.DINERS, "012"),
         ("1234", Brand.AMEX, "1234"),
+        ("123", Brand.AMEX, "123"),  # some AMEX cards have 3 digits on the back
     ],
 )
 def test_code_accepted(text: str, brand: Brand, code: str) -> None:
@@ -318,12 +319,19 @@ def test_code_accepted(text: str, brand: Brand, code: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "brand", "expected"),
-    [("12", Brand.VISA, 3), ("1234", Brand.VISA, 3), ("123", Brand.AMEX, 4), ("", Brand.JCB, 3)],
+    [("12", Brand.VISA, 3), ("1234", Brand.VISA, 3), ("", Brand.JCB, 3)],
 )
 def test_code_length(text: str, brand: Brand, expected: int) -> None:
     with pytest.raises(Invalid) as exc_info:
         parse_security_code(text, brand)
     assert exc_info.value.problems == (Problem("code.length", {"expected": expected}),)
+
+
+@pytest.mark.parametrize("text", ["12", "12345", ""])
+def test_amex_code_length_names_both_places(text: str) -> None:
+    with pytest.raises(Invalid) as exc_info:
+        parse_security_code(text, Brand.AMEX)
+    assert exc_info.value.problems == (Problem("code.length.amex"),)
 
 
 @pytest.mark.parametrize("text", ["12a", "1 3", "１２ａ", "😀😀😀"])
@@ -333,10 +341,10 @@ def test_code_characters(text: str) -> None:
     assert keys(exc_info) == ["code.characters"]
 
 
-def test_code_characters_and_length_together() -> None:
+def test_code_characters_and_length_is_one_problem() -> None:
     with pytest.raises(Invalid) as exc_info:
         parse_security_code("12a45", Brand.VISA)
-    assert keys(exc_info) == ["code.characters", "code.length"]
+    assert keys(exc_info) == ["code.characters"]
 
 
 @pytest.mark.parametrize("text", ["9876", "98765", "98x7"])
