@@ -15,7 +15,7 @@ from flows.netids import parse_net_answer_id
 from flows.passwords import check_password, fold_password, strength, substrings
 from flows.personal import Personal
 from flows.problems import Invalid, Problem
-from flows.replies import Reply
+from flows.replies import Reply, phrase
 from storage import call_checks, members
 
 _PASSWORD_PART = "password-part"  # noqa: S105 (a purpose label of the vault)
@@ -99,7 +99,7 @@ async def password(turn: Turn, answer: str) -> str:
     turn.slots["password_marks"] = sorted(
         vault.index(part, _PASSWORD_PART) for part in substrings(chosen)
     )
-    turn.say("password.strength", strength=f"value.strength.{strength(chosen, personal)}")
+    turn.say("password.strength", strength=phrase(f"value.strength.{strength(chosen, personal)}"))
     return Event.NEXT
 
 
@@ -197,7 +197,7 @@ async def otp(turn: Turn, answer: str) -> str | None:
         turn.slots["otp"]["resends"] += 1
         await passcodes.send(turn, by_mail=answer == Button.OTP_EMAIL)
         record = turn.slots["otp"]
-        turn.say("otp.resent", via=f"value.via.{record['via']}", to=record["to"])
+        turn.say("otp.resent", via=phrase(f"value.via.{record['via']}"), to=record["to"])
         return None
     try:
         verdict = await passcodes.check(turn, answer)
@@ -227,7 +227,7 @@ async def call(turn: Turn, answer: str) -> str | None:
     if answer == Button.OTP_EMAIL:
         await passcodes.send(turn, by_mail=True)
         record = turn.slots["otp"]
-        turn.say("otp.sent", via=f"value.via.{record['via']}", to=record["to"])
+        turn.say("otp.sent", via=phrase(f"value.via.{record['via']}"), to=record["to"])
         await call_checks.finish(turn.session, turn.conversation_id)
         return Event.EMAIL
     if answer == Button.CALL_AGAIN:

@@ -14,7 +14,7 @@ from typing import Any, TypedDict
 from flows.cards import Brand
 from flows.dialogue import Dialogue
 from flows.flow import Flow, Params, Secret, Step
-from flows.replies import Choice
+from flows.replies import Choice, phrase
 
 NAME = "enrollment"
 TERMS_VERSION = "2026-04"
@@ -137,8 +137,8 @@ class Enrollment(Dialogue):
 
 def _code(slots: Mapping[str, Any]) -> Params:
     brand = Brand(slots["brand"])
-    side = "value.side.front" if brand.code_on_front else "value.side.back"
-    return {"digits": brand.code_length, "brand": brand.label, "side": side}
+    where = "value.code.amex" if brand.code_on_front else "value.code.back"
+    return {"brand": brand.label, "where": phrase(where)}
 
 
 def _terms(slots: Mapping[str, Any]) -> Params:
@@ -149,14 +149,14 @@ def _confirm(slots: Mapping[str, Any]) -> Params:
     return {
         "card": slots["card_masked"],
         "expiry": slots["expiry"],
-        "netid": slots.get("netid") or "value.netid.issued",
+        "netid": slots.get("netid") or phrase("value.netid.issued"),
         "emails": " / ".join(email["address"] for email in slots["emails"]),
-        "newsletter": "value.yes" if slots.get("newsletter") else "value.no",
+        "newsletter": phrase("value.yes" if slots.get("newsletter") else "value.no"),
     }
 
 
 def _otp(slots: Mapping[str, Any]) -> Params:
-    return {"to": slots["otp"]["to"], "via": f"value.via.{slots['otp']['via']}"}
+    return {"to": slots["otp"]["to"], "via": phrase(f"value.via.{slots['otp']['via']}")}
 
 
 def _call(slots: Mapping[str, Any]) -> Params:

@@ -16,9 +16,9 @@ from typing import Any, get_type_hints
 from transitions import Machine, State
 
 from flows.dialogue import Dialogue
-from flows.replies import Choice
+from flows.replies import Choice, Param
 
-Params = Mapping[str, str | int]
+Params = Mapping[str, Param]
 
 #: Graph events every flow has: the engine's /cancel and /start.
 CANCEL = "cancel"
@@ -35,7 +35,7 @@ class Secret(StrEnum):
     PIN = "pin"
 
 
-def _no_params(slots: Mapping[str, Any]) -> dict[str, str | int]:
+def _no_params(slots: Mapping[str, Any]) -> Params:
     return {}
 
 

@@ -1,8 +1,9 @@
 """Every sentence the bot says, in Japanese (the default) and English.
 
 A reply names a key; its parameters are filled in with ``str.format``. A parameter
-whose value is itself a ``value.*`` key is translated first, so a step can say
-"yes" or "issued at completion" without knowing the member's language.
+made with :func:`~flows.replies.phrase` names a ``value.*`` key and is translated
+first, so a step can say "yes" or "issued at completion" without knowing the member's
+language; any other parameter is shown as it is.
 
 A count names its noun with a plural spec, ``{remaining:attempt|attempts}``: the
 first form when the count is 1, the second otherwise ("1 attempt", "2 attempts").
@@ -10,9 +11,10 @@ Times shown as ``{until}`` are Japan time, and every such message says so.
 """
 
 import string
+from collections.abc import Mapping
 from typing import Any
 
-from flows.replies import Choice, Reply
+from flows.replies import Choice, Param, Reply
 
 DEFAULT_LANG = "ja"
 
@@ -46,13 +48,7 @@ _JA: dict[str, str] = {
         "全角数字でもかまいません。"
     ),
     "ask.expiry": "カードの有効期限を「月/年」で入力してください。例：カードの表示が「01/28」なら 01/28",
-    "ask.code": (
-        "セキュリティコード（{brand}：カード{side}に記載の{digits}桁）を入力してください。"
-    ),
-    "ask.code.amex": (
-        "セキュリティコード（{brand}：カード表面に記載の4桁。"
-        "一部のカードは裏面に記載の3桁）を入力してください。"
-    ),
+    "ask.code": "セキュリティコード（{brand}：{where}）を入力してください。",
     "ask.reregister": (
         "このカードはすでにNetアンサーに登録されています。再登録すると新しいNetアンサーIDになり、"
         "セゾンポケット・大和コネクト証券・セゾン投信など外部サービスとの連携は"
@@ -284,8 +280,8 @@ _JA: dict[str, str] = {
     "value.yes": "受け取る",
     "value.no": "受け取らない",
     "value.netid.issued": "（登録完了時に発行）",
-    "value.side.front": "表面",
-    "value.side.back": "裏面",
+    "value.code.back": "カード裏面に記載の3桁",
+    "value.code.amex": "カード表面に記載の4桁。一部のカードは裏面に記載の3桁",
     "value.via.sms": "SMS",
     "value.via.mail": "メール",
     "value.strength.very_high": "非常に高い",
@@ -322,11 +318,7 @@ _EN: dict[str, str] = {
         "digits are fine."
     ),
     "ask.expiry": "Please enter the card's expiry as month/year, e.g. 01/28 if the card shows 01/28.",
-    "ask.code": "Please enter the security code ({brand}: the {digits} digits on the {side}).",
-    "ask.code.amex": (
-        "Please enter the security code ({brand}: the 4 digits on the front, or on some "
-        "cards the 3 digits on the back)."
-    ),
+    "ask.code": "Please enter the security code ({brand}: {where}).",
     "ask.reregister": (
         "This card is already registered for Net Answer. Registering again gives you a new Net "
         "Answer ID, and external services (Saison Pocket, Daiwa Connect Securities, Saison Asset "
@@ -549,8 +541,8 @@ _EN: dict[str, str] = {
     "value.yes": "yes",
     "value.no": "no",
     "value.netid.issued": "(issued when you finish)",
-    "value.side.front": "front",
-    "value.side.back": "back",
+    "value.code.back": "the 3 digits on the back",
+    "value.code.amex": "the 4 digits on the front, or on some cards the 3 digits on the back",
     "value.via.sms": "SMS",
     "value.via.mail": "email",
     "value.strength.very_high": "very high",
@@ -577,10 +569,10 @@ class _Formatter(string.Formatter):
 _FORMATTER = _Formatter()
 
 
-def text(key: str, lang: str, params: dict[str, str | int] | None = None) -> str:
+def text(key: str, lang: str, params: Mapping[str, Param] | None = None) -> str:
     catalog = CATALOG.get(lang, _JA)
     values = {
-        name: catalog[value] if isinstance(value, str) and value.startswith("value.") else value
+        name: catalog[value["phrase"]] if isinstance(value, dict) else value
         for name, value in (params or {}).items()
     }
     return _FORMATTER.vformat(catalog[key], (), values)

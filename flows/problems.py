@@ -7,11 +7,13 @@ member's input, so a secret typed in the wrong field cannot leak through it.
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from flows.replies import Param
+
 
 @dataclass(frozen=True)
 class Problem:
     key: str
-    params: Mapping[str, str | int] = field(default_factory=dict)
+    params: Mapping[str, Param] = field(default_factory=dict)
 
 
 class Invalid(ValueError):

@@ -4,6 +4,16 @@ channel after the turn is committed, plus the buttons offered with them."""
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+#: A message parameter: a value shown as it is (text a member typed included), or a
+#: phrase of the catalog (see :func:`phrase`), shown in the member's language.
+Param = str | int | dict[str, str]
+
+
+def phrase(key: str) -> dict[str, str]:
+    """A parameter that is a message key, e.g. "yes", to be said in the member's language.
+    Only this marks a key: a plain string is never looked up, whatever it looks like."""
+    return {"phrase": key}
+
 
 @dataclass(frozen=True)
 class Choice:
@@ -14,7 +24,7 @@ class Choice:
 @dataclass(frozen=True)
 class Reply:
     key: str
-    params: Mapping[str, str | int] = field(default_factory=dict)
+    params: Mapping[str, Param] = field(default_factory=dict)
     choices: tuple[Choice, ...] = ()
     sensitive: bool = False  # about card data: channels may protect it from forwarding
 

@@ -3,6 +3,7 @@
 import pytest
 from sqlalchemy import select
 
+from flows.replies import phrase
 from storage.models import ChatIdentity, Conversation, Member
 from tests.conftest import Chat
 from tests.enroll import (
@@ -179,7 +180,7 @@ async def test_expiry_errors(chat: Chat, typed: str, key: str) -> None:
 
 async def test_security_code_question_depends_on_the_brand(chat: Chat) -> None:
     await to_code(chat, AMEX)
-    assert "4" in chat.texts[-1] and chat.last.replies[-1].params["side"] == "value.side.front"
+    assert "表面に記載の4桁" in chat.texts[-1] and "裏面に記載の3桁" in chat.texts[-1]
     await chat.send("12")
     assert chat.keys == ["code.length.amex", "ask.code"]
     assert "4桁" in chat.texts[0] and "裏面の3桁" in chat.texts[0]
@@ -302,7 +303,7 @@ async def test_password_strength_is_shown(chat: Chat) -> None:
     await to_password(chat)
     await chat.send("k7-Zq@w2_Lm9=Rt")
     assert chat.keys[0] == "password.strength"
-    assert chat.last.replies[0].params["strength"] == "value.strength.very_high"
+    assert chat.last.replies[0].params["strength"] == phrase("value.strength.very_high")
     assert "非常に高い" in chat.texts[0]
 
 
@@ -541,3 +542,11 @@ async def test_a_fix_never_returns_to_the_confirmation_without_a_password(chat: 
     await chat.send("Momiji2025z")
     await chat.send("Momiji2025z")
     assert chat.state == "confirm" and "momijisan7" in chat.texts[-1]
+
+
+@pytest.mark.parametrize("address", ["value.yes@example.com", "help.card@example.com"])
+async def test_what_a_member_typed_is_only_ever_shown_as_text(chat: Chat, address: str) -> None:
+    await to_confirm(chat, email=address)
+    assert address in chat.texts[-1]
+    await chat.send(choice="confirm:ok")
+    assert chat.state == "otp"

@@ -53,3 +53,21 @@ def test_every_english_count_of_things_uses_the_plural_spec() -> None:
     # A count that can be 1, followed by its noun, must choose the noun's form.
     bare = re.compile(r"\{(remaining|seconds|minutes)\} [a-z]")
     assert [key for key, message in CATALOG["en"].items() if bare.search(message)] == []
+
+
+def test_only_a_phrase_is_looked_up_in_the_catalog() -> None:
+    from flows.messages import text
+    from flows.replies import phrase
+
+    assert text("netid.chosen", "ja", {"netid": "value.yes"}).count("value.yes") == 1
+    assert "受け取る" in text(
+        "ask.confirm",
+        "ja",
+        {
+            "card": "1",
+            "expiry": "1",
+            "netid": "x",
+            "emails": "value.no@example.com",
+            "newsletter": phrase("value.yes"),
+        },
+    )

@@ -20,7 +20,7 @@ from bot.runtime import Runtime
 from bot.server import create_app
 from flows.enrollment import HISTORY_NOTICE
 from flows.messages import render
-from flows.replies import Choice, Reply
+from flows.replies import Choice, Reply, phrase
 from storage import conversations, sandbox
 from storage.models import Conversation, OutboxMessage, ProcessedEvent
 from tests.channels.conftest import LINE_SECRET, Friend, sign
@@ -37,9 +37,9 @@ SIX_REPLIES = "!19850412-09012345678"
 CONFIRM_PARAMS = {
     "card": "498000******7000",
     "expiry": "12/29",
-    "netid": "value.netid.issued",
+    "netid": phrase("value.netid.issued"),
     "emails": "taro@example.com",
-    "newsletter": "value.no",
+    "newsletter": phrase("value.no"),
 }
 
 
