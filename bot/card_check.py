@@ -55,7 +55,7 @@ async def check(turn: Turn, security_code: str) -> Event:
         turn.say("eligibility.corporate")
         return Event.REFUSED
     if holder.kind is CardKind.CLUB_ON:
-        turn.say("eligibility.clubon")
+        turn.say("eligibility.clubon", url=turn.services.club_on_url)
         return Event.REFUSED
     paused_until = await passcodes.paused_until(turn)
     if paused_until:

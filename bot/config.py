@@ -21,6 +21,9 @@ from storage.vault import Vault, VaultError, VaultKey
 _DATABASE_FILE = "netanswer-bot.sqlite3"
 _KEY_FILE = "netanswer-bot.keys.json"
 LOG_FILE = "netanswer-bot.log"
+#: Where Club-On / Millennium members register; the issuer's site until an operator
+#: sets the page itself (NETANSWER_CLUB_ON_URL).
+CLUB_ON_URL = "https://www.saisoncard.co.jp/"
 
 T = TypeVar("T")
 
@@ -43,6 +46,7 @@ class Settings:
     rate_limit: int = 20  # messages per chat user per minute (NETANSWER_RATE_LIMIT)
     telephony_secret: str | None = field(default=None, repr=False)
     sandbox_now: datetime | None = None  # NETANSWER_SANDBOX_NOW: where the sandbox clock starts
+    club_on_url: str = CLUB_ON_URL  # NETANSWER_CLUB_ON_URL
     #: The whole environment the settings were read from; channels read theirs here.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -71,6 +75,9 @@ class Settings:
             ),
             telephony_secret=config("TELEPHONY_SECRET", default=None),
             sandbox_now=sandbox_now,
+            club_on_url=_read(
+                config, "NETANSWER_CLUB_ON_URL", _https_url, CLUB_ON_URL, "an https:// address"
+            ),
             environ=env,
         )
 
@@ -122,6 +129,12 @@ def _positive(text: str) -> int:
     if number < 1:
         raise ValueError(text)
     return number
+
+
+def _https_url(text: str) -> str:
+    if not text.startswith("https://") or len(text) <= len("https://"):
+        raise ValueError(text)
+    return text
 
 
 def _instant(text: str) -> datetime:

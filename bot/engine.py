@@ -251,13 +251,14 @@ class Engine:
         _ask(turn)
 
     def _command(self, turn: Turn, command: Command) -> None:
-        entry, dialogue = self.flows.entry, turn.dialogue
+        dialogue = turn.dialogue
         if command is Command.HELP:
             turn.say(turn.flow.steps[dialogue.state].help)
         elif command is Command.START:
-            fresh = turn.flow is entry and dialogue.state == entry.start and not dialogue.slots
+            # Only what an unfinished conversation held is erased, and only then said so.
+            erasing = dialogue.state in turn.flow.unfinished and bool(dialogue.slots)
             self._restart(turn)
-            turn.say("welcome" if fresh else "restarted")
+            turn.say("restarted" if erasing else "welcome")
         elif turn.flow.cancel(dialogue):
             turn.say("cancelled")
         else:

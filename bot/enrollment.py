@@ -105,8 +105,7 @@ async def password(turn: Turn, answer: str) -> str:
 
 async def netid(turn: Turn, answer: str) -> str:
     if answer == Button.NETID_ISSUE:
-        turn.slots.pop("netid", None)
-        turn.say("netid.will_issue")
+        turn.slots.pop("netid", None)  # the next question says it will be issued
         return Event.NEXT
     chosen = parse_net_answer_id(answer, (await turn.holder()).personal, _email_locals(turn))
     if await members.net_answer_id_taken(turn.session, chosen):

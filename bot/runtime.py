@@ -102,6 +102,7 @@ def start(
         rng=rng or random.SystemRandom(),
         check_floor=settings.check_floor,
         rate_limit=settings.rate_limit,
+        club_on_url=settings.club_on_url,
     )
     engine = Engine(services, FLOWS, {channel.name: channel.capabilities for channel in CHANNELS})
     return Runtime(settings, database, vault, engine, Dispatcher(database, clock))

@@ -35,6 +35,7 @@ class Services:
     rng: random.Random = field(default_factory=random.SystemRandom)
     check_floor: float = 0.0  # seconds a card check takes at least, whatever its outcome
     rate_limit: int = 20  # messages per chat user per minute, across every worker
+    club_on_url: str = ""  # where Club-On / Millennium members register instead
 
 
 class NotificationKind(StrEnum):

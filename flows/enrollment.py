@@ -141,6 +141,14 @@ def _code(slots: Mapping[str, Any]) -> Params:
     return {"brand": brand.label, "where": phrase(where)}
 
 
+def _password(slots: Mapping[str, Any]) -> Params:
+    return {"netid": phrase("value.password.own" if "netid" in slots else "value.password.issued")}
+
+
+def _own_id_chosen(slots: Mapping[str, Any]) -> set[str]:
+    return {Button.NETID_OWN} if "netid" in slots else set()
+
+
 def _terms(slots: Mapping[str, Any]) -> Params:
     return {"version": TERMS_VERSION}
 
@@ -200,6 +208,8 @@ STEPS: dict[str, Step] = {
         S.PASSWORD,
         choices=_choices((Button.NETID_OWN, "choice.netid.own")),
         secret=Secret.PASSWORD,
+        params=_password,
+        hidden=_own_id_chosen,
     ),
     S.NETID: _step(S.NETID, choices=_choices((Button.NETID_ISSUE, "choice.netid.issue"))),
     S.REPEAT: _step(S.REPEAT, secret=Secret.PASSWORD),

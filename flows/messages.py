@@ -59,7 +59,7 @@ _JA: dict[str, str] = {
         "・半角8〜16文字、英字と数字の両方を含める\n"
         "・使える記号は - = @ _ のみ\n"
         "・生年月日・電話番号・メールアドレスに含まれる文字は使わない\n"
-        "NetアンサーIDはご登録完了時に発行します。ご自分で決めたい場合は下のボタンからどうぞ。"
+        "{netid}"
     ),
     "ask.netid": (
         "ご希望のNetアンサーIDを入力してください（半角英数字8〜16文字、"
@@ -174,7 +174,7 @@ _JA: dict[str, str] = {
     ),
     "eligibility.clubon": (
         "クラブ・オン／ミレニアムカードの会員さまは、こちらのチャットではなく"
-        "クラブ・オン／ミレニアムカード専用の登録ページからお手続きください。"
+        "クラブ・オン／ミレニアムカード専用の登録ページからお手続きください。\n{url}"
     ),
     "expiry.format": "有効期限を読み取れませんでした。「01/28」のように月/年で入力してください。",
     "expiry.month": "月は01〜12で入力してください。",
@@ -209,7 +209,6 @@ _JA: dict[str, str] = {
     "netid.email": "NetアンサーIDにメールアドレスの@より前の部分が含まれています。",
     "netid.taken": "このNetアンサーIDはすでに使われています。別のIDをお考えください。",
     "netid.chosen": "NetアンサーID {netid} で登録します。",
-    "netid.will_issue": "NetアンサーIDはご登録完了時に発行します。",
     "netid.dropped": "ご希望のNetアンサーIDに新しいカードの会員さまの生年月日か電話番号が含まれるため、IDはご登録完了時に発行します（確認画面から別のIDを選べます）。",
     "email.empty": "メールアドレスが入力されていません。",
     "email.invalid": "{position}つ目のメールアドレスが正しくないようです（@の前後や、ドメインの「.」をご確認ください）。",
@@ -280,6 +279,8 @@ _JA: dict[str, str] = {
     "value.yes": "受け取る",
     "value.no": "受け取らない",
     "value.netid.issued": "（登録完了時に発行）",
+    "value.password.issued": "NetアンサーIDはご登録完了時に発行します。ご自分で決めたい場合は下のボタンからどうぞ。",
+    "value.password.own": "NetアンサーIDは、お選びいただいたものを使います。",
     "value.code.back": "カード裏面に記載の3桁",
     "value.code.amex": "カード表面に記載の4桁。一部のカードは裏面に記載の3桁",
     "value.via.sms": "SMS",
@@ -329,7 +330,7 @@ _EN: dict[str, str] = {
         "- 8-16 half-width characters with both letters and digits\n"
         "- the only symbols allowed are - = @ _\n"
         "- nothing from your birth date, phone number or email address\n"
-        "Your Net Answer ID is issued when you finish. To choose your own, use the button below."
+        "{netid}"
     ),
     "ask.netid": (
         "Please enter the Net Answer ID you would like (8-16 half-width letters and digits, "
@@ -437,7 +438,7 @@ _EN: dict[str, str] = {
     "eligibility.corporate": "Sorry, corporate card members cannot use Net Answer.",
     "eligibility.clubon": (
         "Club-On / Millennium card members register on the Club-On / Millennium card "
-        "registration page rather than here."
+        "registration page rather than here:\n{url}"
     ),
     "expiry.format": "I could not read the expiry. Please write it as month/year, e.g. 01/28.",
     "expiry.month": "The month must be between 01 and 12.",
@@ -474,7 +475,6 @@ _EN: dict[str, str] = {
     "netid.email": "The Net Answer ID contains the part of your email address before @.",
     "netid.taken": "This Net Answer ID is already taken. Please think of another.",
     "netid.chosen": "You will be registered as {netid}.",
-    "netid.will_issue": "Your Net Answer ID will be issued when you finish.",
     "netid.dropped": "The Net Answer ID you chose contains the new card holder's birth date or phone number, so an ID will be issued when you finish (you can choose another from the confirmation).",
     "email.empty": "No email address was entered.",
     "email.invalid": "Email address {position} does not look valid (please check the parts before and after @).",
@@ -541,6 +541,8 @@ _EN: dict[str, str] = {
     "value.yes": "yes",
     "value.no": "no",
     "value.netid.issued": "(issued when you finish)",
+    "value.password.issued": "Your Net Answer ID is issued when you finish. To choose your own, use the button below.",
+    "value.password.own": "Your Net Answer ID will be the one you chose.",
     "value.code.back": "the 3 digits on the back",
     "value.code.amex": "the 4 digits on the front, or on some cards the 3 digits on the back",
     "value.via.sms": "SMS",

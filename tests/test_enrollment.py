@@ -3,9 +3,11 @@
 import pytest
 from sqlalchemy import select
 
+from bot.config import Settings
+from bot.runtime import start
 from flows.replies import phrase
 from storage.models import ChatIdentity, Conversation, Member
-from tests.conftest import Chat
+from tests.conftest import Chat, Clock
 from tests.enroll import (
     AMEX,
     AMEX_BACK,
@@ -242,6 +244,21 @@ async def test_club_on_card_is_sent_to_its_own_registration(chat: Chat) -> None:
     await to_code(chat, CLUB_ON)
     await chat.send(CLUB_ON.code)
     assert chat.keys == ["eligibility.clubon", "ask.closed"] and chat.state == "closed"
+    assert "https://www.saisoncard.co.jp/" in chat.texts[0]  # the default page
+
+
+async def test_the_club_on_page_is_configurable(settings: Settings, clock: Clock) -> None:
+    from tests.enroll import CLUB_ON
+
+    configured = settings.with_env(NETANSWER_CLUB_ON_URL="https://club-on.example.jp/entry")
+    bot = start(configured, clock=clock)
+    try:
+        chat = Chat(bot)
+        await to_code(chat, CLUB_ON)
+        await chat.send(CLUB_ON.code)
+        assert "https://club-on.example.jp/entry" in chat.texts[0]
+    finally:
+        await bot.close()
 
 
 async def test_registered_card_is_told_about_re_registration_and_may_continue(chat: Chat) -> None:
@@ -375,6 +392,8 @@ async def test_member_may_choose_their_own_id(chat: Chat) -> None:
         assert chat.keys[0] == key and chat.state == "netid"
     await chat.send("ｔａｒｏｙａｍａｄａ7")
     assert chat.keys[0] == "netid.chosen" and chat.state == "password"
+    assert "発行します" not in chat.texts[-1] and "taroyamada7" in chat.texts[0]
+    assert chat.last is not None and chat.last.replies[-1].choices == ()  # chosen already
     await chat.send(PASSWORD)
     await chat.send(PASSWORD)
     await chat.send(EMAIL)

@@ -46,7 +46,8 @@ async def test_completing_enrollment_moves_the_conversation_to_the_member_flow(
     await chat.send("/cancel")  # nothing unfinished in the member flow
     assert chat.keys == ["nothing_to_cancel", "ask.member"]
     await chat.send("/start")  # another card: back to the entry flow, nothing kept
-    assert chat.keys == ["restarted", "ask.card"]
+    assert chat.keys == ["welcome", "ask.card"]  # nothing unfinished was erased
+    assert "消去" not in chat.texts[0]
     assert await _flow_of(chat.bot, chat.user) == ("enrollment", "card")
 
 

@@ -22,6 +22,7 @@ _COMMAND = str(Path(sys.executable).parent / "netanswer-bot")
         ("NETANSWER_RATE_LIMIT", "0", "NETANSWER_RATE_LIMIT must be a whole number above 0"),
         ("NETANSWER_CHECK_FLOOR_MS", "-1", "NETANSWER_CHECK_FLOOR_MS must be a whole number"),
         ("NETANSWER_SANDBOX_NOW", "yesterday", "NETANSWER_SANDBOX_NOW must be an ISO 8601 time"),
+        ("NETANSWER_CLUB_ON_URL", "http://x.example", "NETANSWER_CLUB_ON_URL must be an https"),
     ],
 )
 def test_a_bad_value_names_the_variable_and_what_it_should_be(
