@@ -7,6 +7,7 @@ from bot import card_check, completion, passcodes
 from bot.handlers import Handlers
 from bot.telephony import phone_index
 from bot.turn import Turn
+from flows import terms as terms_text
 from flows.cards import parse_card_number, parse_expiry, parse_security_code
 from flows.emails import parse_emails
 from flows.enrollment import ENROLLMENT, TERMS_VERSION, Button, Event, State
@@ -151,9 +152,13 @@ async def newsletter(turn: Turn, answer: str) -> str:
 
 
 async def terms(turn: Turn, answer: str) -> str | None:
-    if answer == Button.TERMS_FULL:
-        turn.say("terms.full", version=TERMS_VERSION)
+    if answer in (Button.TERMS_FULL, Button.TERMS_MORE):
+        shown = turn.slots.get("terms_page", 0) if answer == Button.TERMS_MORE else 0
+        page = min(shown + 1, terms_text.COUNT)
+        turn.slots["terms_page"] = page
+        turn.say(f"terms.page.{page}")
         return None
+    turn.slots.pop("terms_page", None)
     if answer == Button.TERMS_DECLINE:
         turn.say("terms.declined")
         return Event.DECLINE

@@ -11,13 +11,14 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any, TypedDict
 
+from flows import terms
 from flows.cards import Brand
 from flows.dialogue import Dialogue
 from flows.flow import Flow, Params, Secret, Step
 from flows.replies import Choice, phrase
 
 NAME = "enrollment"
-TERMS_VERSION = "2026-04"
+TERMS_VERSION = terms.VERSION
 RESEND_LIMIT = 3  # new passcodes after the first, switching to mail included
 IDLE_LIMIT = timedelta(minutes=30)
 HISTORY_NOTICE = "card.kept_in_history"
@@ -77,6 +78,7 @@ class Button(StrEnum):
     NEWSLETTER_NO = "newsletter:no"
     TERMS_AGREE = "terms:agree"
     TERMS_FULL = "terms:full"
+    TERMS_MORE = "terms:more"
     TERMS_DECLINE = "terms:decline"
     CONFIRM_OK = "confirm:ok"
     CONFIRM_EDIT = "confirm:edit"
@@ -111,7 +113,8 @@ class Slots(TypedDict, total=False):
     netid: str
     emails: list[dict[str, Any]]
     newsletter: bool
-    terms: dict[str, str]
+    terms: dict[str, str]  # the version agreed to, and when
+    terms_page: int  # the page of the full terms last shown
     otp: dict[str, Any]  # the passcode's keyed hash, expiry, channel, re-issues
     call: dict[str, Any]  # the landline check shown to the member
     fixing: bool  # back to the confirmation after changing one field
@@ -151,6 +154,12 @@ def _own_id_chosen(slots: Mapping[str, Any]) -> set[str]:
 
 def _terms(slots: Mapping[str, Any]) -> Params:
     return {"version": TERMS_VERSION}
+
+
+def _terms_reading(slots: Mapping[str, Any]) -> set[str]:
+    """While the full text is being read, "next page" instead of "read the full terms"."""
+    page = slots.get("terms_page", 0)
+    return {Button.TERMS_FULL} if 0 < page < terms.COUNT else {Button.TERMS_MORE}
 
 
 def _confirm(slots: Mapping[str, Any]) -> Params:
@@ -225,12 +234,14 @@ STEPS: dict[str, Step] = {
     S.TERMS: _step(
         S.TERMS,
         choices=_choices(
+            (Button.TERMS_MORE, "choice.terms.more"),
             (Button.TERMS_AGREE, "choice.terms.agree"),
             (Button.TERMS_FULL, "choice.terms.full"),
             (Button.TERMS_DECLINE, "choice.terms.decline"),
         ),
         free_text=False,
         params=_terms,
+        hidden=_terms_reading,
     ),
     S.CONFIRM: _step(
         S.CONFIRM,

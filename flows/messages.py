@@ -14,6 +14,7 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
+from flows import terms
 from flows.replies import Choice, Param, Reply
 
 DEFAULT_LANG = "ja"
@@ -218,15 +219,6 @@ _JA: dict[str, str] = {
         "「{address}」は「..」や「.@」を含むため、一部のメールが届かない場合があります。"
         "このまま登録しますが、届かないときは別のアドレスへの変更をご検討ください。"
     ),
-    "terms.full": (
-        "Netアンサー規約（版 {version}）の要点\n"
-        "第1条 Netアンサーは、当社発行のカード会員がインターネットから当社所定の方法で"
-        "依頼した場合に当社が提供するサービスです。登録はカードごとに行います。\n"
-        "第2条 会員はNetアンサーIDとパスワードを自ら管理し、第三者に知らせないものとします。\n"
-        "電磁的方法による請求通知に関する特則：毎月のご請求のお知らせはWebでお届けし、"
-        "紙の明細書は郵送しません（当社が必要と認めた場合を除く）。\n"
-        "本人認証サービス（3Dセキュア）：登録と同時に自動で登録されます。"
-    ),
     "terms.declined": "規約に同意いただけなかったため、登録を終了し入力内容を消去しました。",
     "otp.format": "ワンタイムパスコードは6桁の数字です。",
     "otp.sent": "{via}（{to}）にワンタイムパスコードをお送りしました。",
@@ -264,6 +256,7 @@ _JA: dict[str, str] = {
     "choice.newsletter.no": "受け取らない",
     "choice.terms.agree": "規約に同意して確認画面へ",
     "choice.terms.full": "規約全文を読む",
+    "choice.terms.more": "続きを読む",
     "choice.terms.decline": "同意しない",
     "choice.confirm.ok": "本人確認へ進む",
     "choice.confirm.edit": "戻って修正する",
@@ -484,15 +477,6 @@ _EN: dict[str, str] = {
         "'{address}' contains '..' or '.@', so some mail may not reach it. I will register it; "
         "if mail does not arrive, please consider another address."
     ),
-    "terms.full": (
-        "Net Answer terms (version {version}), key points\n"
-        "Art. 1 Net Answer is the service we provide to our card members who make requests over "
-        "the internet in the way we specify. Registration is per card.\n"
-        "Art. 2 Members keep their Net Answer ID and password to themselves.\n"
-        "Electronic billing notices: monthly bills are delivered on the web and paper statements "
-        "stop (unless we decide one is needed).\n"
-        "3-D Secure: you are enrolled automatically when you register."
-    ),
     "terms.declined": "You did not agree to the terms, so the registration ended and your entries were erased.",
     "otp.format": "The one-time passcode is 6 digits.",
     "otp.sent": "A one-time passcode was sent by {via} to {to}.",
@@ -527,6 +511,7 @@ _EN: dict[str, str] = {
     "choice.newsletter.no": "No, thanks",
     "choice.terms.agree": "Agree and continue",
     "choice.terms.full": "Read the full terms",
+    "choice.terms.more": "Next page",
     "choice.terms.decline": "Do not agree",
     "choice.confirm.ok": "Continue to identity check",
     "choice.confirm.edit": "Go back and fix",
@@ -554,6 +539,8 @@ _EN: dict[str, str] = {
 }
 
 CATALOG: dict[str, dict[str, str]] = {"ja": _JA, "en": _EN}
+for _lang, _catalog in CATALOG.items():  # the full terms, page by page
+    _catalog.update({f"terms.page.{n}": page for n, page in enumerate(terms.pages(_lang), 1)})
 LANGUAGES = tuple(CATALOG)
 
 

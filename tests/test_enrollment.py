@@ -466,7 +466,7 @@ async def test_terms_summary_full_text_and_decline(chat: Chat) -> None:
     summary = chat.texts[-1]
     assert "Web明細" in summary and "3Dセキュア" in summary and "再連携" not in summary
     await chat.send(choice="terms:full")
-    assert chat.keys == ["terms.full", "ask.terms"]
+    assert chat.keys == ["terms.page.1", "ask.terms"]
     await chat.send(choice="terms:decline")
     assert chat.keys == ["terms.declined", "ask.closed"] and chat.state == "closed"
     async with chat.bot.database.transaction() as session:
@@ -569,3 +569,33 @@ async def test_what_a_member_typed_is_only_ever_shown_as_text(chat: Chat, addres
     assert address in chat.texts[-1]
     await chat.send(choice="confirm:ok")
     assert chat.state == "otp"
+
+
+@pytest.mark.parametrize(
+    "lang, first, last", [("ja", "第1条", "第10条"), ("en", "Article 1", "Article 10")]
+)
+async def test_the_full_terms_are_read_page_by_page(
+    chat: Chat, lang: str, first: str, last: str
+) -> None:
+    chat.lang = lang
+    await to_email(chat)
+    await chat.send(EMAIL)
+    await chat.send(choice="newsletter:no")
+    await chat.send(choice="terms:full")
+    assert first in chat.texts[0] and "(1/3)" in chat.texts[0]
+    assert [c.data for c in chat.last.replies[-1].choices] == [
+        "terms:more",
+        "terms:agree",
+        "terms:decline",
+    ]
+    await chat.send(choice="terms:more")
+    assert "(2/3)" in chat.texts[0]
+    await chat.send(choice="terms:more")
+    assert last in chat.texts[0] and "(3/3)" in chat.texts[0]
+    assert [c.data for c in chat.last.replies[-1].choices] == [
+        "terms:agree",
+        "terms:full",
+        "terms:decline",
+    ]
+    await chat.send(choice="terms:agree")
+    assert chat.state == "confirm"
