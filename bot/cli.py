@@ -140,7 +140,13 @@ def _serve(args: argparse.Namespace) -> None:
     # In production the release phase migrates, once, before any worker starts.
     app = server.create_app(runtime.start(settings, upgrade=not settings.production))
     uvicorn.run(
-        app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning"
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info" if args.verbose else "warning",
+        # SIGTERM: requests still running after this are cut (their events are not
+        # committed and the platforms redeliver them), then the shutdown, itself bounded.
+        timeout_graceful_shutdown=3,
     )
 
 

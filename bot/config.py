@@ -47,6 +47,8 @@ class Settings:
     telephony_secret: str | None = field(default=None, repr=False)
     sandbox_now: datetime | None = None  # NETANSWER_SANDBOX_NOW: where the sandbox clock starts
     club_on_url: str = CLUB_ON_URL  # NETANSWER_CLUB_ON_URL
+    db_timeout: float = 5.0  # NETANSWER_DB_TIMEOUT: connect, pool wait, statement, lock
+    turn_deadline: float = 9.0  # NETANSWER_TURN_DEADLINE: a webhook answers 503 by then
     #: The whole environment the settings were read from; channels read theirs here.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -75,6 +77,12 @@ class Settings:
             ),
             telephony_secret=config("TELEPHONY_SECRET", default=None),
             sandbox_now=sandbox_now,
+            db_timeout=_read(
+                config, "NETANSWER_DB_TIMEOUT", _seconds, 5.0, "a number of seconds above 0"
+            ),
+            turn_deadline=_read(
+                config, "NETANSWER_TURN_DEADLINE", _seconds, 9.0, "a number of seconds above 0"
+            ),
             club_on_url=_read(
                 config, "NETANSWER_CLUB_ON_URL", _https_url, CLUB_ON_URL, "an https:// address"
             ),
@@ -127,6 +135,13 @@ def _count(text: str) -> int:
 def _positive(text: str) -> int:
     number = int(text)
     if number < 1:
+        raise ValueError(text)
+    return number
+
+
+def _seconds(text: str) -> float:
+    number = float(text)
+    if not 0 < number < 3600:
         raise ValueError(text)
     return number
 

@@ -3,17 +3,23 @@
 The engine queues a turn's replies in the turn's own transaction (:func:`queue`), so a
 reply exists exactly when the state change does. After the commit the channel calls
 :meth:`Dispatcher.deliver` for that chat; a reply that cannot be sent stays queued
-with a later ``next_attempt_at`` and :meth:`Dispatcher.run` sends it again. The
-replies of one chat always leave in the order they were written.
+with a later ``next_attempt_at`` and the retry loop (:meth:`Dispatcher.deliver_due`)
+sends it again. The replies of one chat always leave in the order they were written.
+
+A reply is sent at least once. Its outcome (sent, or failed and when to retry) is
+recorded right after the send; when the database is away at that moment, the outcome
+is kept in memory and recorded first thing once it is back, so the chat neither stalls
+behind the row's lease nor gets the reply again. Only a worker that dies between
+sending and recording leaves the outcome unknown: after the lease the row is sent again,
+and that repeat is logged.
 
 A channel that takes several messages in one call (LINE: up to five) says so with its
 ``batch_size``; it is handed the consecutive replies of one turn together, and they
 succeed or fail together.
 """
 
-import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -60,6 +66,8 @@ class Dispatcher:
         self._database = database
         self._clock = clock
         self._channels: dict[str, Channel] = {}
+        self._unrecorded: list[Callable[[AsyncSession], Awaitable[None]]] = []
+        self.repeats = 0  # replies sent again because an earlier outcome was unknown
 
     def register(self, channel: Channel) -> None:
         self._channels[channel.name] = channel
@@ -67,49 +75,83 @@ class Dispatcher:
     async def deliver(self, channel: str, user_id: str) -> None:
         """Send the chat's due replies, oldest first, until none is left or one fails."""
         sender = self._channels[channel]
+        await self._record_unrecorded()
         while True:
             now = self._clock()
             async with self._database.transaction() as session:
                 rows = await outbox.claim_batch(
                     session, channel, user_id, now=now, until=now + LEASE, size=sender.batch_size
                 )
-            if not rows or not await self._send(sender, rows):
+            if not rows:
+                return
+            self._note_repeats(rows)
+            if not await self._send(sender, rows):
                 return
 
     async def deliver_due(self) -> None:
         """One sweep of the retry loop: every chat with a reply that is due again."""
+        await self._record_unrecorded()
         async with self._database.transaction() as session:
             chats = await outbox.due_chats(session, now=self._clock(), limit=_DUE_BATCH)
         for channel, user_id in chats:
             if channel in self._channels:
                 await self.deliver(channel, user_id)
 
-    async def run(self, every: float) -> None:
-        """The retry loop of a serving process; each sweep's trouble is logged, not fatal."""
-        while True:
-            await asyncio.sleep(every)
-            try:
-                await self.deliver_due()
-            except Exception as error:  # the database may be away for a while
-                logger.warning("outbox sweep failed: %s", type(error).__name__)
-
     async def _send(self, sender: Channel, rows: Sequence[OutboxMessage]) -> bool:
+        """Send one batch and record its outcome; True when it was sent."""
         try:
             await sender.send([_outgoing(row) for row in rows])
         except SendFailed as failure:
-            await self._failed(rows, failure)
+            await self._record(self._failure_recorder(rows, failure))
             return False
         except Exception as error:  # a sender bug must not lose the reply either
-            await self._failed(rows, SendFailed(type(error).__name__))
+            await self._record(self._failure_recorder(rows, SendFailed(type(error).__name__)))
             return False
-        async with self._database.transaction() as session:
-            await outbox.mark_sent(session, [row.id for row in rows], at=self._clock())
+        ids, at = [row.id for row in rows], self._clock()
+
+        async def sent(session: AsyncSession) -> None:
+            await outbox.mark_sent(session, ids, at=at)
+
+        return await self._record(sent)
+
+    async def _record(self, outcome: Callable[[AsyncSession], Awaitable[None]]) -> bool:
+        """Record an outcome now, or keep it for when the database is back."""
+        try:
+            async with self._database.transaction() as session:
+                await outcome(session)
+        except Exception as error:
+            logger.warning(
+                "outbox outcome kept until the database is back: %s", type(error).__name__
+            )
+            self._unrecorded.append(outcome)
+            return False
         return True
 
-    async def _failed(self, rows: Sequence[OutboxMessage], failure: SendFailed) -> None:
-        async with self._database.transaction() as session:
+    async def _record_unrecorded(self) -> None:
+        while self._unrecorded:
+            async with self._database.transaction() as session:
+                await self._unrecorded[0](session)
+            self._unrecorded.pop(0)
+
+    def _failure_recorder(
+        self, rows: Sequence[OutboxMessage], failure: SendFailed
+    ) -> Callable[[AsyncSession], Awaitable[None]]:
+        async def failed(session: AsyncSession) -> None:
             for row in rows:
                 await self._record_failure(session, row, failure)
+
+        return failed
+
+    def _note_repeats(self, rows: Sequence[OutboxMessage]) -> None:
+        head = rows[0]  # the rest of a batch went with it; its claims count is current
+        if head.claims - 1 > head.attempts:  # claimed before with no outcome recorded
+            self.repeats += len(rows)
+            logger.warning(
+                "outbox %s: sending again, the outcome of an earlier send is unknown "
+                "(%s repeats so far)",
+                head.id,
+                self.repeats,
+            )
 
     async def _record_failure(
         self, session: AsyncSession, row: OutboxMessage, failure: SendFailed

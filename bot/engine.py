@@ -18,10 +18,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.channels.channel import Capabilities, Inbound, Kind, Outcome
 from bot import dispatcher
+from bot.deadlines import Overdue, within
 from bot.handlers import Flows
 from bot.turn import Notification, NotificationKind, Services, Turn
 from flows.commands import Command, command_in
@@ -39,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 #: Lockout counts run for this long before they are forgotten.
 LOCKOUT_MEMORY = timedelta(minutes=30)
+#: Processed event ids are kept this long: far past Telegram's 24 hours of keeping an
+#: undelivered update and LINE's redelivery window.
+EVENT_MEMORY = timedelta(days=7)
 _PLAIN = Capabilities()
 
 
@@ -58,11 +63,15 @@ class Engine:
         when given, the replies are queued in the outbox in the turn's transaction.
 
         Whatever fails inside the turn rolls it back whole (the event id included, so a
-        redelivery is handled afresh) and the member gets an apology, never a trace. An
-        unreachable database is raised instead: the channel answers 503 and redelivers."""
+        redelivery is handled afresh) and the member gets an apology, never a trace. A
+        database that is unreachable, refuses, runs out of connections or does not answer
+        within the turn deadline is raised instead: the channel answers 503 and the
+        platform redelivers."""
         try:
-            outcome, notifications = await self._turn(inbound, route)
-        except (OperationalError, InterfaceError):
+            outcome, notifications = await within(
+                self.services.turn_deadline, self._turn(inbound, route), what="turn"
+            )
+        except (OperationalError, InterfaceError, PoolTimeout, Overdue):
             raise
         except Exception:
             logger.exception("turn failed channel=%s event=%s", inbound.channel, inbound.event_id)
@@ -92,6 +101,18 @@ class Engine:
         if count:
             logger.info("expired %s idle conversations", count)
         return count
+
+    async def prune_events(self) -> int:
+        """Forget processed event ids older than EVENT_MEMORY, in batches; returns how
+        many. No platform redelivers an event that old."""
+        cutoff = self.services.clock() - EVENT_MEMORY
+        pruned = 0
+        while True:
+            async with self.services.database.transaction() as session:
+                count = await conversations.prune_events(session, before=cutoff, batch=1000)
+            pruned += count
+            if count < 1000:
+                return pruned
 
     async def _turn(
         self, inbound: Inbound, route: Mapping[str, Any] | None

@@ -90,7 +90,7 @@ def start(
         rotation.check_keys(settings.database_url, vault)
     except VaultError as error:
         raise ConfigError(str(error)) from error
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, timeout=settings.db_timeout)
     outbox = SandboxOutbox(database, vault, clock)
     services = Services(
         database=database,
@@ -103,6 +103,7 @@ def start(
         check_floor=settings.check_floor,
         rate_limit=settings.rate_limit,
         club_on_url=settings.club_on_url,
+        turn_deadline=settings.turn_deadline,
     )
     engine = Engine(services, FLOWS, {channel.name: channel.capabilities for channel in CHANNELS})
     return Runtime(settings, database, vault, engine, Dispatcher(database, clock))

@@ -1,20 +1,23 @@
 """The web server every channel shares: ``/healthz``, each configured channel's routes,
-the telephony endpoint, and the background loops (outbox retries, the idle sweep).
-Stateless: any number of these may serve one database.
+the telephony endpoint, and the background loops (outbox retries, the idle sweep, the
+event-ledger pruning). Stateless: any number of these may serve one database.
 
-``503`` whenever the database cannot be reached, so a load balancer stops sending
-traffic and the channels deliver the event again later.
+``503`` whenever the database cannot be reached, refuses, times out or hangs, so a load
+balancer stops sending traffic and the channels deliver the event again later; a
+webhook answers 200 only for an event that was applied or deliberately ignored.
 """
 
 import asyncio
 import hmac
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -23,12 +26,19 @@ from starlette.routing import BaseRoute, Route
 from adapters.channels.channel import Channel
 from bot import telephony
 from bot.config import ConfigError
+from bot.deadlines import Overdue, within
+from bot.loops import Loop
 from bot.registry import CHANNELS
 from bot.runtime import Runtime
 
 TELEPHONY_SECRET_HEADER = "X-Telephony-Secret"  # noqa: S105 (a header name)
 RETRY_EVERY = 1.0  # seconds between sweeps of the outbox
 SWEEP_EVERY = 60.0  # seconds between sweeps for idle enrollments
+PRUNE_EVERY = 600.0  # seconds between prunings of the processed-event ledger
+HEALTH_DEADLINE = 4.0  # /healthz answers within 5 s whatever the database does
+STOPPING = 5.0  # seconds the shutdown may take, so SIGTERM ends a worker quickly
+#: Every way a database can be unavailable: refused, dropped, pool exhausted, hung.
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, Overdue)
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +54,13 @@ def create_app(
     """The ASGI app; it owns ``runtime`` and closes it on shutdown. ``channels`` are
     the registered channels configured in the runtime's environment unless given."""
     served = list(configured_channels(runtime) if channels is None else channels)
-    routes: list[BaseRoute] = [Route("/healthz", _health(runtime), methods=["GET"])]
+    deadline = runtime.settings.db_timeout
+    loops = [
+        Loop("outbox", retry_every, runtime.dispatcher.deliver_due, deadline=4 * deadline),
+        Loop("idle wipe", SWEEP_EVERY, runtime.engine.expire_idle, deadline=2 * deadline),
+        Loop("event ledger", PRUNE_EVERY, runtime.engine.prune_events, deadline=2 * deadline),
+    ]
+    routes: list[BaseRoute] = [Route("/healthz", _health(runtime, loops), methods=["GET"])]
     if runtime.settings.telephony_secret:
         endpoint = _inbound_call(runtime, runtime.settings.telephony_secret)
         routes.append(Route("/telephony/inbound-call", endpoint, methods=["POST"]))
@@ -54,10 +70,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        work: list[Callable[[], Coroutine[Any, Any, None]]] = [
-            lambda: runtime.dispatcher.run(retry_every),
-            lambda: _expire_idle_forever(runtime),
-        ]
+        work: list[Callable[[], Coroutine[Any, Any, None]]] = [loop.run for loop in loops]
         tasks: list[asyncio.Task[None]] = []
         try:
             for channel in served:
@@ -66,18 +79,16 @@ def create_app(
             tasks = [asyncio.create_task(job()) for job in work]
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            for channel in served:
-                await channel.close()
-            await runtime.close()
+            # Bounded: a hung database must not keep a stopping worker alive.
+            await _bounded(_stop(tasks, served, runtime), "stopping")
 
-    return Starlette(
+    app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={OperationalError: _unavailable},
+        exception_handlers={kind: _unavailable for kind in UNAVAILABLE},
     )
+    app.state.loops = loops
+    return app
 
 
 def configured_channels(runtime: Runtime) -> list[Channel]:
@@ -93,10 +104,24 @@ def configured_channels(runtime: Runtime) -> list[Channel]:
     return channels
 
 
-def _health(runtime: Runtime) -> Endpoint:
-    async def health(request: Request) -> Response:
+def _health(runtime: Runtime, loops: Sequence[Loop]) -> Endpoint:
+    """200 when the database answers in time and every background loop keeps passing;
+    503 otherwise, naming what is wrong."""
+
+    async def probe() -> None:
         async with runtime.database.transaction() as session:
             await session.execute(text("SELECT 1"))
+
+    async def health(request: Request) -> Response:
+        try:
+            await within(HEALTH_DEADLINE, probe(), what="health check")
+        except Exception as error:
+            logger.warning("health check failed: %s", type(error).__name__)
+            return JSONResponse({"status": "database unavailable"}, status_code=503)
+        now = time.monotonic()
+        stalled = [loop.name for loop in loops if loop.stalled(now)]
+        if stalled:
+            return JSONResponse({"status": "stalled", "loops": stalled}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     return health
@@ -123,14 +148,22 @@ def _inbound_call(runtime: Runtime, secret: str) -> Endpoint:
     return inbound
 
 
-async def _expire_idle_forever(runtime: Runtime) -> None:
-    """Every minute, wipe the card data of enrollments their members walked away from."""
-    while True:
-        try:
-            await runtime.engine.expire_idle()
-        except Exception as error:  # the database away: try again next time
-            logger.warning("idle sweep failed: %s", type(error).__name__)
-        await asyncio.sleep(SWEEP_EVERY)
+async def _stop(
+    tasks: Sequence[asyncio.Task[None]], channels: Sequence[Channel], runtime: Runtime
+) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for channel in channels:
+        await channel.close()
+    await runtime.close()
+
+
+async def _bounded(work: Awaitable[Any], what: str) -> None:
+    try:
+        await within(STOPPING, work, what=what)
+    except Exception as error:
+        logger.warning("%s: %s", what, error)
 
 
 async def _unavailable(request: Request, error: Exception) -> Response:

@@ -36,6 +36,7 @@ class Services:
     check_floor: float = 0.0  # seconds a card check takes at least, whatever its outcome
     rate_limit: int = 20  # messages per chat user per minute, across every worker
     club_on_url: str = ""  # where Club-On / Millennium members register instead
+    turn_deadline: float = 9.0  # seconds a turn may take before the event is refused
 
 
 class NotificationKind(StrEnum):

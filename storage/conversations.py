@@ -4,7 +4,8 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import insert
@@ -23,6 +24,20 @@ async def claim_event(session: AsyncSession, channel: str, event_id: str, at: da
         .returning(ProcessedEvent.event_id)
     )
     return (await session.scalar(statement)) is not None
+
+
+async def prune_events(session: AsyncSession, *, before: datetime, batch: int) -> int:
+    """Delete up to ``batch`` processed-event rows recorded before ``before``."""
+    key = tuple_(ProcessedEvent.channel, ProcessedEvent.event_id)
+    oldest = (
+        select(ProcessedEvent.channel, ProcessedEvent.event_id)
+        .where(ProcessedEvent.at < before)
+        .limit(batch)
+    )
+    result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+        delete(ProcessedEvent).where(key.in_(oldest))
+    )
+    return result.rowcount or 0
 
 
 async def lock(

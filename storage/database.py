@@ -32,10 +32,22 @@ def sync_url(url: str) -> URL:
     return parsed.set(drivername=_SYNC_DRIVERS.get(parsed.get_backend_name(), parsed.drivername))
 
 
+#: Seconds to connect, to wait for a pooled connection, and for one statement or lock.
+DEFAULT_TIMEOUT = 5.0
+#: TCP keepalives: a connection whose peer went silent is dropped after about
+#: idle + interval * count seconds, so a hung database frees the pool by itself.
+_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+}
+
+
 class Database:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.url = url
-        self.engine: AsyncEngine = _create_engine(url)
+        self.engine: AsyncEngine = _create_engine(url, timeout)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -51,10 +63,10 @@ class Database:
         await self.engine.dispose()
 
 
-def _create_engine(url: str) -> AsyncEngine:
+def _create_engine(url: str, timeout: float) -> AsyncEngine:
     target = async_url(url)
     if target.get_backend_name() != "sqlite":
-        return create_async_engine(target, pool_pre_ping=True, hide_parameters=True)
+        return _postgres_engine(target, timeout)
     engine = create_async_engine(target, connect_args={"timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -69,6 +81,30 @@ def _create_engine(url: str) -> AsyncEngine:
     @event.listens_for(engine.sync_engine, "begin")
     def _begin_immediate(connection) -> None:  # type: ignore[no-untyped-def]
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _postgres_engine(target: URL, timeout: float) -> AsyncEngine:
+    engine = create_async_engine(
+        target,
+        pool_pre_ping=True,
+        pool_timeout=timeout,
+        hide_parameters=True,
+        connect_args={"connect_timeout": max(1, round(timeout)), **_KEEPALIVES},
+    )
+    milliseconds = round(timeout * 1000)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _timeouts(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        # A statement or lock wait never outlasts a webhook's patience; an open
+        # transaction left idle (a worker gone mid-turn) is ended by the server.
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"SET statement_timeout = {milliseconds}")
+        cursor.execute(f"SET lock_timeout = {milliseconds}")
+        cursor.execute(f"SET idle_in_transaction_session_timeout = {4 * milliseconds}")
+        cursor.close()
+        dbapi_connection.commit()
 
     return engine
 

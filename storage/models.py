@@ -133,7 +133,8 @@ class OutboxMessage(Base):
     payload: Mapped[dict[str, Any]]
     lang: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(8))  # pending, sent or failed
-    attempts: Mapped[int]
+    attempts: Mapped[int]  # outcomes recorded: sent, failed or given up
+    claims: Mapped[int]  # times a worker took it to send; more than attempts + 1: unknown
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
     leased_until: Mapped[datetime | None]

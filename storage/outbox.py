@@ -38,6 +38,7 @@ def add(
             lang=lang,
             status=OutboxStatus.PENDING,
             attempts=0,
+            claims=0,
             created_at=at,
             next_attempt_at=at,
         )
@@ -67,7 +68,7 @@ async def claim_next(
             OutboxMessage.next_attempt_at <= now,
             or_(OutboxMessage.leased_until.is_(None), OutboxMessage.leased_until <= now),
         )
-        .values(leased_until=until)
+        .values(leased_until=until, claims=OutboxMessage.claims + 1)
         .returning(OutboxMessage)
         .execution_options(synchronize_session=False)
     )
@@ -107,7 +108,7 @@ async def claim_batch(
         await session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_([row.id for row in batch[1:]]))
-            .values(leased_until=until)
+            .values(leased_until=until, claims=OutboxMessage.claims + 1)
             .execution_options(synchronize_session=False)
         )
     return batch

@@ -272,7 +272,9 @@ async def test_a_long_turn_is_split_into_calls_of_five(
     assert all(call.ok for call in line_stand_in.calls)  # the used token was not tried again
     assert len(line_stand_in.texts) - before == 6
     assert line_stand_in.texts == await _transcript_replies(line_runtime, friend)
-    assert line_stand_in.texts[-1] == render(Reply("ask.password"), "ja")
+    assert line_stand_in.texts[-1] == render(
+        Reply("ask.password", {"netid": phrase("value.password.issued")}), "ja"
+    )
 
 
 async def test_follow_greets_and_offers_to_start(
