@@ -49,6 +49,7 @@ class Settings:
     club_on_url: str = CLUB_ON_URL  # NETANSWER_CLUB_ON_URL
     db_timeout: float = 5.0  # NETANSWER_DB_TIMEOUT: connect, pool wait, statement, lock
     turn_deadline: float = 9.0  # NETANSWER_TURN_DEADLINE: a webhook answers 503 by then
+    order_window: float = 0.1  # NETANSWER_ORDER_WINDOW_MS: events of a chat arriving together
     #: The whole environment the settings were read from; channels read theirs here.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -83,6 +84,10 @@ class Settings:
             turn_deadline=_read(
                 config, "NETANSWER_TURN_DEADLINE", _seconds, 9.0, "a number of seconds above 0"
             ),
+            order_window=_read(
+                config, "NETANSWER_ORDER_WINDOW_MS", _count, 100, "a whole number of milliseconds"
+            )
+            / 1000,
             club_on_url=_read(
                 config, "NETANSWER_CLUB_ON_URL", _https_url, CLUB_ON_URL, "an https:// address"
             ),

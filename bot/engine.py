@@ -33,7 +33,7 @@ from flows.problems import Invalid
 from flows.redaction import redact
 from flows.replies import Choice, Reply
 from flows.text import fold
-from storage import conversations, lockouts, message_counts
+from storage import arrivals, conversations, lockouts, message_counts
 from storage.database import aware
 from storage.models import Conversation, Direction
 
@@ -41,10 +41,18 @@ logger = logging.getLogger(__name__)
 
 #: Lockout counts run for this long before they are forgotten.
 LOCKOUT_MEMORY = timedelta(minutes=30)
+#: An event waiting longer than this for an earlier one of its chat goes ahead: the
+#: earlier one's worker is gone (its platform will redeliver it).
+ARRIVAL_MEMORY = timedelta(seconds=5)
+_ORDER_POLL = 0.02  # seconds between looks at whether an earlier event was applied
 #: Processed event ids are kept this long: far past Telegram's 24 hours of keeping an
 #: undelivered update and LINE's redelivery window.
 EVENT_MEMORY = timedelta(days=7)
 _PLAIN = Capabilities()
+
+
+class _NotYet(Exception):
+    """An earlier event of the chat is still waiting to be applied."""
 
 
 class Engine:
@@ -69,12 +77,13 @@ class Engine:
         platform redelivers."""
         try:
             outcome, notifications = await within(
-                self.services.turn_deadline, self._turn(inbound, route), what="turn"
+                self.services.turn_deadline, self._in_order(inbound, route), what="turn"
             )
         except (OperationalError, InterfaceError, PoolTimeout, Overdue):
             raise
         except Exception:
             logger.exception("turn failed channel=%s event=%s", inbound.channel, inbound.event_id)
+            await self._give_up_turn(inbound)
             # The step is unknown now, so any text is treated as possibly secret.
             return Outcome(replies=[Reply("trouble")], failed=True, secret_input=bool(inbound.text))
         await self._notify(notifications, outcome.conversation_id)
@@ -103,25 +112,71 @@ class Engine:
         return count
 
     async def prune_events(self) -> int:
-        """Forget processed event ids older than EVENT_MEMORY, in batches; returns how
-        many. No platform redelivers an event that old."""
-        cutoff = self.services.clock() - EVENT_MEMORY
+        """Forget processed event ids older than EVENT_MEMORY, in batches, and arrivals
+        no worker applied; returns how many event ids. No platform redelivers an event
+        that old."""
+        now = self.services.clock()
+        cutoff = now - EVENT_MEMORY
         pruned = 0
         while True:
             async with self.services.database.transaction() as session:
                 count = await conversations.prune_events(session, before=cutoff, batch=1000)
             pruned += count
             if count < 1000:
+                async with self.services.database.transaction() as session:
+                    await arrivals.prune(session, before=now - 2 * ARRIVAL_MEMORY)
                 return pruned
 
-    async def _turn(
+    async def _in_order(
         self, inbound: Inbound, route: Mapping[str, Any] | None
+    ) -> tuple[Outcome, list[Notification]]:
+        """Events of one chat that arrive together, at any workers, are applied in the
+        platform's order: each registers its arrival, lets the others arrive for a
+        moment, then waits while an earlier one of the chat is still waiting."""
+        ordered = inbound.position is not None and self.services.order_window > 0
+        if ordered:
+            async with self.services.database.transaction() as session:
+                await arrivals.register(
+                    session,
+                    inbound.channel,
+                    inbound.user_id,
+                    inbound.event_id,
+                    inbound.position or 0,
+                    self.services.clock(),
+                )
+            await asyncio.sleep(self.services.order_window)
+        while True:
+            try:
+                return await self._turn(inbound, route, ordered=ordered)
+            except _NotYet:
+                await asyncio.sleep(_ORDER_POLL)
+
+    async def _give_up_turn(self, inbound: Inbound) -> None:
+        """A failed event no longer holds back the events after it."""
+        try:
+            async with self.services.database.transaction() as session:
+                await arrivals.done(session, inbound.channel, inbound.user_id, inbound.event_id)
+        except Exception as error:  # it lapses after ARRIVAL_MEMORY anyway
+            logger.warning("could not release a failed event: %s", type(error).__name__)
+
+    async def _turn(
+        self, inbound: Inbound, route: Mapping[str, Any] | None, *, ordered: bool
     ) -> tuple[Outcome, list[Notification]]:
         now = self.services.clock()
         async with self.services.database.transaction() as session:
+            if ordered:
+                await arrivals.done(session, inbound.channel, inbound.user_id, inbound.event_id)
             if not await conversations.claim_event(session, inbound.channel, inbound.event_id, now):
                 return Outcome(duplicate=True), []
             row, created = await self._lock(session, inbound, now)
+            if ordered and await arrivals.earlier_waiting(
+                session,
+                inbound.channel,
+                inbound.user_id,
+                inbound.position or 0,
+                since=now - ARRIVAL_MEMORY,
+            ):
+                raise _NotYet  # rolls back: the event is claimed and applied later
             turn = self._begin(session, row, inbound, now)
             asked = turn.flow.steps[row.state]  # the question this event answers
             before = row.state

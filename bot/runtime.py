@@ -104,6 +104,7 @@ def start(
         rate_limit=settings.rate_limit,
         club_on_url=settings.club_on_url,
         turn_deadline=settings.turn_deadline,
+        order_window=settings.order_window,
     )
     engine = Engine(services, FLOWS, {channel.name: channel.capabilities for channel in CHANNELS})
     return Runtime(settings, database, vault, engine, Dispatcher(database, clock))

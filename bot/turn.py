@@ -37,6 +37,7 @@ class Services:
     rate_limit: int = 20  # messages per chat user per minute, across every worker
     club_on_url: str = ""  # where Club-On / Millennium members register instead
     turn_deadline: float = 9.0  # seconds a turn may take before the event is refused
+    order_window: float = 0.1  # seconds events of one chat have to arrive together
 
 
 class NotificationKind(StrEnum):

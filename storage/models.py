@@ -5,7 +5,16 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -52,6 +61,21 @@ class ProcessedEvent(Base):
 
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    at: Mapped[datetime]
+
+
+class Arrival(Base):
+    """An event of a chat that arrived and is waiting for its turn: events of one chat
+    are applied in the platform's order (``position``), whichever worker got them.
+    Holds no content: the event itself stays with the worker that received it."""
+
+    __tablename__ = "arrivals"
+    __table_args__ = (Index("ix_arrivals_chat", "channel", "user_id", "position"),)
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime]
 
 

@@ -126,6 +126,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
             "NETANSWER_CHECK_FLOOR_MS": "0",
             # Tests type far faster than members; tests/test_rate_limit.py uses the real limit.
             "NETANSWER_RATE_LIMIT": "1000",
+            # Ordering is on, with a short window; tests/channels/test_order.py uses the real one.
+            "NETANSWER_ORDER_WINDOW_MS": "5",
         }
     )
 

@@ -48,6 +48,9 @@ class Inbound:
     choice: str | None = None  # the data of a pressed button
     lang: str | None = None
     kind: Kind = Kind.MESSAGE
+    #: The platform's order of the chat's events (Telegram's update_id; LINE's timestamp,
+    #: then place in the request): events arriving together are applied in this order.
+    position: int | None = None
 
 
 @dataclass

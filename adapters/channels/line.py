@@ -78,6 +78,7 @@ _DISPLAY_TEXT_LIMIT = 300
 _LOADING_SECONDS = 20  # 5-60, a multiple of 5; the first message sent ends it earlier
 _SEND_TIMEOUT = 10.0  # seconds per Messaging API call
 _COURTESY_TIMEOUT = 3.0  # seconds for the loading animation, which must never hold a turn
+_PLACES = 1000  # events of one request, ordered after the timestamp
 _INVALID_REPLY_TOKEN = "Invalid reply token"  # noqa: S105 (LINE's error text)
 
 logger = logging.getLogger(__name__)
@@ -157,8 +158,8 @@ class Line(Channel):
     async def handle(self, events: Sequence[Event]) -> list[str]:
         """Apply the events, in order. Returns the users whose replies are queued."""
         users: list[str] = []
-        for event in events:
-            user_id = await self._handle(event)
+        for place, event in enumerate(events):
+            user_id = await self._handle(event, place)
             if user_id is not None and user_id not in users:
                 users.append(user_id)
         return users
@@ -169,8 +170,8 @@ class Line(Channel):
         messages = [_message(outgoing.reply, outgoing.lang) for outgoing in batch]
         await self._deliver(head.user_id, head.route, head.part, messages)
 
-    async def _handle(self, event: Event) -> str | None:
-        inbound = _inbound(event)
+    async def _handle(self, event: Event, place: int) -> str | None:
+        inbound = _inbound(event, place)
         if inbound is None:
             return None
         route = {
@@ -242,7 +243,7 @@ class Line(Channel):
         return self._api
 
 
-def _inbound(event: Event) -> Inbound | None:
+def _inbound(event: Event, place: int) -> Inbound | None:
     """The engine's view of an event; None for anything but a user in a one-to-one chat
     writing, pressing a button, following, unfollowing or unsending."""
     source = event.source
@@ -254,6 +255,7 @@ def _inbound(event: Event) -> Inbound | None:
         "channel": CHANNEL,
         "user_id": source.user_id,
         "event_id": event.webhook_event_id,
+        "position": event.timestamp * _PLACES + min(place, _PLACES - 1),
     }
     if isinstance(event, MessageEvent):
         message = event.message

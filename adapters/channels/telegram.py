@@ -268,13 +268,27 @@ def _inbound(update: Update) -> tuple[Inbound, int, int | None] | None:
         if chat is None or chat.type != ChatType.PRIVATE:
             return None
         user = query.from_user
-        inbound = Inbound(CHANNEL, str(user.id), event_id, choice=query.data, lang=_lang(user))
+        inbound = Inbound(
+            CHANNEL,
+            str(user.id),
+            event_id,
+            choice=query.data,
+            lang=_lang(user),
+            position=update.update_id,
+        )
         return inbound, chat.id, None
     message = update.message
     if message is None or message.from_user is None or message.chat.type != ChatType.PRIVATE:
         return None
     user = message.from_user
-    inbound = Inbound(CHANNEL, str(user.id), event_id, text=message.text, lang=_lang(user))
+    inbound = Inbound(
+        CHANNEL,
+        str(user.id),
+        event_id,
+        text=message.text,
+        lang=_lang(user),
+        position=update.update_id,
+    )
     return inbound, message.chat.id, message.message_id
 
 

@@ -1,0 +1,47 @@
+"""Events of a chat waiting for their turn (see :class:`storage.models.Arrival`)."""
+
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.database import insert
+from storage.models import Arrival
+
+
+async def register(
+    session: AsyncSession, channel: str, user_id: str, event_id: str, position: int, at: datetime
+) -> None:
+    statement = (
+        insert(session, Arrival)
+        .values(channel=channel, user_id=user_id, event_id=event_id, position=position, at=at)
+        .on_conflict_do_nothing()
+    )
+    await session.execute(statement)
+
+
+async def earlier_waiting(
+    session: AsyncSession, channel: str, user_id: str, position: int, *, since: datetime
+) -> bool:
+    """Whether an event of the chat that came before ``position`` (and arrived after
+    ``since``; older ones were given up by their worker) is still waiting."""
+    query = select(func.count()).where(
+        Arrival.channel == channel,
+        Arrival.user_id == user_id,
+        Arrival.position < position,
+        Arrival.at > since,
+    )
+    return bool(await session.scalar(query))
+
+
+async def done(session: AsyncSession, channel: str, user_id: str, event_id: str) -> None:
+    await session.execute(
+        delete(Arrival).where(
+            Arrival.channel == channel, Arrival.user_id == user_id, Arrival.event_id == event_id
+        )
+    )
+
+
+async def prune(session: AsyncSession, *, before: datetime) -> None:
+    """Forget arrivals whose worker never applied them (it died, or gave up)."""
+    await session.execute(delete(Arrival).where(Arrival.at < before))

@@ -1,0 +1,82 @@
+"""Two updates of one chat delivered at the same instant to two workers (Telegram may
+use up to 40 connections per webhook) are applied in the platform's order."""
+
+import asyncio
+import contextlib
+import itertools
+import random
+from collections.abc import AsyncIterator, Awaitable
+
+import httpx
+import pytest
+from sqlalchemy import select
+from starlette.applications import Starlette
+
+from bot.config import Settings
+from bot.runtime import Runtime, start
+from bot.server import create_app
+from storage.models import Conversation
+from tests.channels.conftest import Member, telegram
+from tests.channels.telegram_stand_in import TelegramStandIn
+from tests.enroll import VISA
+
+TRIALS = 30
+_users = itertools.count(8_100_001)
+
+
+@pytest.fixture
+async def workers(
+    telegram_settings: Settings, stand_in: TelegramStandIn
+) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """Two serving workers on one database, with the real ordering window."""
+    settings = telegram_settings.with_env(NETANSWER_ORDER_WINDOW_MS=None)
+    runtimes: list[Runtime] = [
+        await asyncio.to_thread(start, settings, rng=random.Random(seed)) for seed in (1, 2)
+    ]
+    apps: list[Starlette] = [
+        create_app(runtime, retry_every=3600, channels=[telegram(runtime)]) for runtime in runtimes
+    ]
+    async with contextlib.AsyncExitStack() as stack:
+        clients = []
+        for app in apps:
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            transport = httpx.ASGITransport(app=app)
+            client = httpx.AsyncClient(transport=transport, base_url="http://bot.test")
+            clients.append(await stack.enter_async_context(client))
+        yield clients
+
+
+async def _state(runtime_settings: Settings, user: int) -> str:
+    bot = await asyncio.to_thread(start, runtime_settings, upgrade=False)
+    try:
+        async with bot.database.transaction() as session:
+            row = await session.scalar(
+                select(Conversation).where(Conversation.user_id == str(user))
+            )
+            return row.state if row else ""
+    finally:
+        await bot.close()
+
+
+async def test_simultaneous_updates_of_one_chat_apply_in_order(
+    workers: list[httpx.AsyncClient], stand_in: TelegramStandIn, telegram_settings: Settings
+) -> None:
+    in_order = 0
+    for _ in range(TRIALS):
+        first, second = (
+            Member(client, stand_in, user_id=user)
+            for client, user in zip(workers, itertools.repeat(next(_users)), strict=False)
+        )
+        await first.say("/start")
+        card, expiry = first.message(VISA.number), first.message(VISA.expiry)
+        # The later update reaches the other worker a moment before the earlier one.
+        answers = await asyncio.gather(second.post(expiry), _after(0.002, first.post(card)))
+        assert [answer.status_code for answer in answers] == [200, 200]
+        if await _state(telegram_settings, first.user_id) == "code":
+            in_order += 1
+    assert in_order == TRIALS
+
+
+async def _after(seconds: float, call: Awaitable[httpx.Response]) -> httpx.Response:
+    await asyncio.sleep(seconds)
+    return await call
