@@ -2,10 +2,9 @@
 the dispatcher; it is what channels talk to (:class:`~adapters.channels.channel.Conversations`)."""
 
 import random
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from adapters.channels.channel import Channel, Inbound, Outcome
@@ -50,12 +49,13 @@ class Runtime:
         await self.database.close()
 
 
-def _running_from(moment: datetime) -> Callable[[], datetime]:
-    """A clock that starts at ``moment`` and then runs like any other."""
-    started = time.monotonic()
+def _standing_at(moment: datetime) -> Callable[[], datetime]:
+    """A clock that shows ``moment`` for the whole run. A running one would start
+    anew in every run, so how long a run took would move its events against the next
+    run's and make a tester's "61 seconds later" sometimes less than a minute."""
 
     def clock() -> datetime:
-        return moment + timedelta(seconds=time.monotonic() - started)
+        return moment
 
     return clock
 
@@ -75,7 +75,7 @@ def start(
             "the sandbox ones refuse to run in production"
         )
     if settings.sandbox_now is not None:  # testers move the sandbox's clock between runs
-        clock = _running_from(settings.sandbox_now)
+        clock = _standing_at(settings.sandbox_now)
     if not settings.production:  # the embedded default keeps its files here
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     vault = settings.vault()
