@@ -3,7 +3,8 @@ the telephony endpoint, and the background loops (outbox retries, the idle sweep
 Stateless: any number of these may serve one database.
 
 ``503`` whenever the database cannot be reached, so a load balancer stops sending
-traffic and the channels deliver the event again later.
+traffic and the channels deliver the event again later. ``413`` for a body larger than
+:data:`MAX_BODY_BYTES`, counted while it is read, on every route.
 """
 
 import asyncio
@@ -16,11 +17,11 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.channels.channel import Channel
+from adapters.channels.channel import Channel, Rejected, read_json
 from bot import telephony
 from bot.config import ConfigError
 from bot.registry import CHANNELS
@@ -29,6 +30,8 @@ from bot.runtime import Runtime
 TELEPHONY_SECRET_HEADER = "X-Telephony-Secret"  # noqa: S105 (a header name)
 RETRY_EVERY = 1.0  # seconds between sweeps of the outbox
 SWEEP_EVERY = 60.0  # seconds between sweeps for idle enrollments
+#: The largest request body any route reads; a webhook update is a few kilobytes.
+MAX_BODY_BYTES = 1024 * 1024
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +76,13 @@ def create_app(
                 await channel.close()
             await runtime.close()
 
+    # Starlette's own limit wraps every route: a declared Content-Length over it is
+    # refused before the first read, a chunked body as soon as the count passes it.
     return Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={OperationalError: _unavailable},
+        exception_handlers={OperationalError: _unavailable, ClientDisconnect: _gone},
+        max_body_size=MAX_BODY_BYTES,
     )
 
 
@@ -108,15 +114,15 @@ def _inbound_call(runtime: Runtime, secret: str) -> Endpoint:
     async def inbound(request: Request) -> Response:
         given = request.headers.get(TELEPHONY_SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), secret.encode()):
-            return Response(status_code=403)
+            return Response(status_code=403)  # before the body is read
         try:
-            caller = (await request.json())["caller"]
+            caller = read_json(await request.body())["caller"]
             if not isinstance(caller, str):
-                raise TypeError(caller)
+                raise TypeError(type(caller).__name__)
             matched = await telephony.inbound_call(
                 runtime.database, runtime.vault, caller, runtime.now()
             )
-        except (ValueError, TypeError, KeyError):  # UnknownNumber is a ValueError
+        except (Rejected, ValueError, TypeError, KeyError):  # UnknownNumber is a ValueError
             return Response(status_code=400)
         return JSONResponse({"matched": matched})
 
@@ -131,6 +137,12 @@ async def _expire_idle_forever(runtime: Runtime) -> None:
         except Exception as error:  # the database away: try again next time
             logger.warning("idle sweep failed: %s", type(error).__name__)
         await asyncio.sleep(SWEEP_EVERY)
+
+
+async def _gone(request: Request, error: Exception) -> Response:
+    """The client hung up (or was cut off as too slow) before its body was read:
+    nobody is left to answer, and nothing is worth a traceback."""
+    return Response(status_code=400)
 
 
 async def _unavailable(request: Request, error: Exception) -> Response:
