@@ -10,7 +10,7 @@ from pathlib import Path
 import uvicorn
 
 from adapters.channels.console import Console
-from bot import log_limit, runtime, server, telephony
+from bot import log_limit, runtime, server, serving, telephony
 from bot.config import LOG_FILE, ConfigError, Settings
 from bot.registry import FLOWS
 from flows.messages import LANGUAGES
@@ -139,9 +139,9 @@ def _serve(args: argparse.Namespace) -> None:
         settings = settings.with_env(TELEGRAM_POLLING="1")
     # In production the release phase migrates, once, before any worker starts.
     app = server.create_app(runtime.start(settings, upgrade=not settings.production))
-    uvicorn.run(
-        app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning"
-    )
+    serving.raise_file_limit()
+    config = serving.config(app, host=args.host, port=args.port, verbose=args.verbose)
+    uvicorn.Server(config).run()
 
 
 def _vault_rotate(args: argparse.Namespace) -> None:
