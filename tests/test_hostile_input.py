@@ -457,3 +457,14 @@ async def test_a_client_sending_too_slowly_is_disconnected() -> None:
     finally:
         server.should_exit = True
         await task
+
+
+def test_the_id_limit_is_the_width_of_the_id_columns() -> None:
+    from storage.models import OutboxMessage
+
+    columns = [
+        Conversation.__table__.c.user_id,
+        ProcessedEvent.__table__.c.event_id,
+        OutboxMessage.__table__.c.user_id,
+    ]
+    assert {column.type.length for column in columns} == {ID_LIMIT}  # type: ignore[attr-defined]
