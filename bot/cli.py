@@ -10,7 +10,7 @@ from pathlib import Path
 import uvicorn
 
 from adapters.channels.console import Console
-from bot import runtime, server, telephony
+from bot import log_limit, runtime, server, serving, telephony
 from bot.config import LOG_FILE, ConfigError, Settings
 from bot.registry import FLOWS
 from flows.messages import LANGUAGES
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format=_LOG_FORMAT,
-        stream=sys.stderr,
+        handlers=[log_limit.install(logging.StreamHandler(sys.stderr))],
     )
     try:
         return int(args.run(args) or 0)
@@ -106,7 +106,7 @@ def _chat(args: argparse.Namespace) -> None:
 
 def _log_to_file(path: Path) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    handler = logging.FileHandler(path)
+    handler = log_limit.install(logging.FileHandler(path))
     handler.setFormatter(logging.Formatter(_LOG_FORMAT))
     root = logging.getLogger()
     for old in root.handlers:
@@ -139,15 +139,9 @@ def _serve(args: argparse.Namespace) -> None:
         settings = settings.with_env(TELEGRAM_POLLING="1")
     # In production the release phase migrates, once, before any worker starts.
     app = server.create_app(runtime.start(settings, upgrade=not settings.production))
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level="info" if args.verbose else "warning",
-        # SIGTERM: requests still running after this are cut (their events are not
-        # committed and the platforms redeliver them), then the shutdown, itself bounded.
-        timeout_graceful_shutdown=3,
-    )
+    serving.raise_file_limit()
+    config = serving.config(app, host=args.host, port=args.port, verbose=args.verbose)
+    uvicorn.Server(config).run()
 
 
 def _vault_rotate(args: argparse.Namespace) -> None:

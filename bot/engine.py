@@ -82,7 +82,11 @@ class Engine:
         except (OperationalError, InterfaceError, PoolTimeout, Overdue):
             raise
         except Exception:
-            logger.exception("turn failed channel=%s event=%s", inbound.channel, inbound.event_id)
+            # Cut: the event id comes from the request (the channels bound it, but a
+            # log line must stay short whatever a future channel lets through).
+            logger.exception(
+                "turn failed channel=%.16s event=%.64s", inbound.channel, inbound.event_id
+            )
             await self._give_up_turn(inbound)
             # The step is unknown now, so any text is treated as possibly secret.
             return Outcome(replies=[Reply("trouble")], failed=True, secret_input=bool(inbound.text))

@@ -5,6 +5,8 @@ event-ledger pruning). Stateless: any number of these may serve one database.
 ``503`` whenever the database cannot be reached, refuses, times out or hangs, so a load
 balancer stops sending traffic and the channels deliver the event again later; a
 webhook answers 200 only for an event that was applied or deliberately ignored.
+``413`` for a body larger than :data:`MAX_BODY_BYTES`, counted while it is read, on
+every route.
 """
 
 import asyncio
@@ -19,11 +21,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.channels.channel import Channel
+from adapters.channels.channel import Channel, Rejected, read_json
 from bot import telephony
 from bot.config import ConfigError
 from bot.deadlines import Overdue, within
@@ -39,6 +41,8 @@ HEALTH_DEADLINE = 4.0  # /healthz answers within 5 s whatever the database does
 STOPPING = 5.0  # seconds the shutdown may take, so SIGTERM ends a worker quickly
 #: Every way a database can be unavailable: refused, dropped, pool exhausted, hung.
 UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, Overdue)
+#: The largest request body any route reads; a webhook update is a few kilobytes.
+MAX_BODY_BYTES = 1024 * 1024
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +86,16 @@ def create_app(
             # Bounded: a hung database must not keep a stopping worker alive.
             await _bounded(_stop(tasks, served, runtime), "stopping")
 
+    # Starlette's own limit wraps every route: a declared Content-Length over it is
+    # refused before the first read, a chunked body as soon as the count passes it.
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        exception_handlers={kind: _unavailable for kind in UNAVAILABLE},
+        exception_handlers={
+            **{kind: _unavailable for kind in UNAVAILABLE},
+            ClientDisconnect: _gone,
+        },
+        max_body_size=MAX_BODY_BYTES,
     )
     app.state.loops = loops
     return app
@@ -133,15 +143,15 @@ def _inbound_call(runtime: Runtime, secret: str) -> Endpoint:
     async def inbound(request: Request) -> Response:
         given = request.headers.get(TELEPHONY_SECRET_HEADER, "")
         if not hmac.compare_digest(given.encode(), secret.encode()):
-            return Response(status_code=403)
+            return Response(status_code=403)  # before the body is read
         try:
-            caller = (await request.json())["caller"]
+            caller = read_json(await request.body())["caller"]
             if not isinstance(caller, str):
-                raise TypeError(caller)
+                raise TypeError(type(caller).__name__)
             matched = await telephony.inbound_call(
                 runtime.database, runtime.vault, caller, runtime.now()
             )
-        except (ValueError, TypeError, KeyError):  # UnknownNumber is a ValueError
+        except (Rejected, ValueError, TypeError, KeyError):  # UnknownNumber is a ValueError
             return Response(status_code=400)
         return JSONResponse({"matched": matched})
 
@@ -164,6 +174,12 @@ async def _bounded(work: Awaitable[Any], what: str) -> None:
         await within(STOPPING, work, what=what)
     except Exception as error:
         logger.warning("%s: %s", what, error)
+
+
+async def _gone(request: Request, error: Exception) -> Response:
+    """The client hung up (or was cut off as too slow) before its body was read:
+    nobody is left to answer, and nothing is worth a traceback."""
+    return Response(status_code=400)
 
 
 async def _unavailable(request: Request, error: Exception) -> Response:

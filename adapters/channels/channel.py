@@ -7,12 +7,15 @@ calls :meth:`Channel.send` with them. A channel never imports the application: i
 this small interface at construction.
 """
 
+import json
 import logging
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from itertools import accumulate
 from typing import Any, ClassVar, Protocol, Self
 
 from starlette.background import BackgroundTask
@@ -24,6 +27,17 @@ from flows.replies import Reply
 
 #: Where a platform reaches a channel's webhook.
 WEBHOOKS = "/webhooks"
+#: The longest user id or event id a channel may hand over: the width of those
+#: columns in storage/models.py. A longer one is refused before it reaches the database.
+ID_LIMIT = 128
+#: The deepest nesting of arrays and objects a webhook body may have. No platform sends
+#: more than a handful; a parser (json, the SDKs' models) recurses once per level.
+JSON_DEPTH_LIMIT = 64
+#: A JSON string, skipped whole so brackets in text do not count; an unterminated one
+#: runs to the end and still matches, which keeps the scan linear whatever the input.
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
+_NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
 
 _log = logging.getLogger(__name__)
 
@@ -96,6 +110,30 @@ class Rejected(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status = status
+
+
+def json_depth(body: bytes) -> int:
+    """How deep ``body`` nests arrays and objects, counted on the raw bytes without
+    parsing (in C-speed passes: strings out, brackets kept, a running sum)."""
+    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
+
+
+def read_json(body: bytes) -> Any:
+    """A webhook body parsed as JSON, or :class:`Rejected` (400) when it is not JSON or
+    nests deeper than :data:`JSON_DEPTH_LIMIT` (checked first: parsers recurse)."""
+    if json_depth(body) > JSON_DEPTH_LIMIT:
+        raise Rejected(400, "nested too deep")
+    try:
+        return json.loads(body)
+    except ValueError as error:  # UnicodeDecodeError and JSONDecodeError among them
+        raise Rejected(400, type(error).__name__) from None
+
+
+def fits(identifier: object) -> bool:
+    """Whether a platform's user or event id can be stored: a string of 1 to
+    :data:`ID_LIMIT` characters."""
+    return isinstance(identifier, str) and 0 < len(identifier) <= ID_LIMIT
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,8 @@ from linebot.v3.webhooks import (
 from starlette.requests import Request
 
 from adapters.channels.channel import (
+    ID_LIMIT,
+    JSON_DEPTH_LIMIT,
     Capabilities,
     Channel,
     Conversations,
@@ -63,6 +65,8 @@ from adapters.channels.channel import (
     Outgoing,
     Rejected,
     SendFailed,
+    fits,
+    json_depth,
 )
 from flows.messages import DEFAULT_LANG, label, render
 from flows.replies import Reply
@@ -139,15 +143,19 @@ class Line(Channel):
             await self._client.close()
 
     async def receive(self, request: Request) -> list[str]:
-        return await self.handle(
-            self.parse(await request.body(), request.headers.get(SIGNATURE_HEADER))
-        )
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if not signature:  # refused before the body is read
+            raise Rejected(400, "no signature")
+        return await self.handle(self.parse(await request.body(), signature))
 
     def parse(self, body: bytes, signature: str | None) -> list[Event]:
         """The events of a webhook request, once its signature over the raw body holds.
-        LINE's "Verify" button sends no events at all."""
+        LINE's "Verify" button sends no events at all. A body nested deeper than
+        :data:`JSON_DEPTH_LIMIT` is refused before any parser recurses into it."""
         if not signature:
             raise Rejected(400, "no signature")
+        if json_depth(body) > JSON_DEPTH_LIMIT:
+            raise Rejected(400, "nested too deep")
         try:
             return list(self._parser.parse(body.decode("utf-8"), signature))
         except InvalidSignatureError:
@@ -245,9 +253,16 @@ class Line(Channel):
 
 def _inbound(event: Event, place: int) -> Inbound | None:
     """The engine's view of an event; None for anything but a user in a one-to-one chat
-    writing, pressing a button, following, unfollowing or unsending."""
+    writing, pressing a button, following, unfollowing or unsending.
+
+    An event whose user id or event id is longer than the database keeps is dropped
+    (LINE's are 33 and 26 characters): one request carries many users' events, and
+    refusing it whole would hold the others back."""
     source = event.source
     if not isinstance(source, UserSource) or not source.user_id:
+        return None
+    if not (fits(source.user_id) and fits(event.webhook_event_id)):
+        logger.warning("line event dropped: an id longer than %s characters", ID_LIMIT)
         return None
     if event.mode != EventMode.ACTIVE:  # another channel holds the chat (standby)
         return None

@@ -15,7 +15,6 @@ instead of the webhook).
 
 import asyncio
 import hmac
-import json
 import logging
 import re
 import warnings
@@ -46,6 +45,7 @@ from adapters.channels.channel import (
     Outgoing,
     Rejected,
     SendFailed,
+    read_json,
 )
 from adapters.channels.throttle import Throttle
 from flows.messages import DEFAULT_LANG, label, render
@@ -57,6 +57,7 @@ _SECRET_FORMAT = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _UPDATES = ["message", "callback_query"]
 _POLL_SECONDS = 30
 _POLL_PAUSE = 5.0  # after a failed getUpdates
+_ID_RANGE = range(-(2**63), 2**63)  # Telegram's ids are 64-bit integers (52 bits in use)
 
 # The command menu, per language; the default (no language_code) is Japanese.
 _COMMANDS: dict[str, list[tuple[str, str]]] = {
@@ -174,16 +175,21 @@ class Telegram(Channel):
         return hmac.compare_digest(header.encode(), self._secret.encode())
 
     async def receive(self, request: Request) -> list[str]:
+        # The secret is a header: a request without it is refused before its body is read.
         if not self.authentic(request.headers.get(SECRET_HEADER)):
             raise Rejected(403, "wrong secret")
-        user_id = await self.handle(self.parse(await request.body()))
+        update = self.parse(await request.body())
+        _inbound(update)  # its ids are checked before anything is answered
+        user_id = await self.handle(update)
         return [] if user_id is None else [user_id]
 
     def parse(self, body: bytes) -> Update:
+        """An update from a webhook body; :class:`Rejected` (400) for one nested too
+        deep, without an integer ``update_id``, or not an update at all."""
+        data = read_json(body)
+        if not isinstance(data, dict) or not _is_id(data.get("update_id")):
+            raise Rejected(400, "no update_id")
         try:
-            data = json.loads(body)
-            if not isinstance(data, dict) or type(data.get("update_id")) is not int:
-                raise Rejected(400, "no update_id")
             update = Update.de_json(data, self._bot)
         except (ValueError, TypeError, KeyError, AttributeError) as error:
             raise Rejected(400, type(error).__name__) from None
@@ -241,7 +247,10 @@ class Telegram(Channel):
                     offset=offset, timeout=_POLL_SECONDS, allowed_updates=_UPDATES
                 )
                 for update in updates:
-                    user_id = await self.handle(update)
+                    try:
+                        user_id = await self.handle(update)
+                    except Rejected:  # ids no chat can have: skipped, never retried
+                        user_id = None
                     offset = update.update_id + 1
                     if user_id is not None:
                         await self.conversations.deliver(CHANNEL, user_id)
@@ -260,7 +269,12 @@ class Telegram(Channel):
 
 def _inbound(update: Update) -> tuple[Inbound, int, int | None] | None:
     """The engine's view of an update, the chat to answer in, and the message id that
-    may have to be deleted; None for anything but a member writing in a private chat."""
+    may have to be deleted; None for anything but a member writing in a private chat.
+
+    An id that is not a 64-bit integer is :class:`Rejected` (400): Telegram never sends
+    one, and it must not reach the database. A text or button data that is not a string
+    is read as no text at all (like a sticker: the member is asked again), so the
+    update is answered 200 and Telegram does not redeliver it."""
     event_id = str(update.update_id)
     query = update.callback_query
     if query is not None:
@@ -268,32 +282,55 @@ def _inbound(update: Update) -> tuple[Inbound, int, int | None] | None:
         if chat is None or chat.type != ChatType.PRIVATE:
             return None
         user = query.from_user
+        choice = _string(query.data)
         inbound = Inbound(
             CHANNEL,
-            str(user.id),
+            _user_id(user),
             event_id,
-            choice=query.data,
+            choice=choice,
             lang=_lang(user),
             position=update.update_id,
         )
-        return inbound, chat.id, None
+        return inbound, _chat_id(chat.id), None
     message = update.message
     if message is None or message.from_user is None or message.chat.type != ChatType.PRIVATE:
         return None
     user = message.from_user
+    text = _string(message.text)
     inbound = Inbound(
         CHANNEL,
-        str(user.id),
+        _user_id(user),
         event_id,
-        text=message.text,
+        text=text,
         lang=_lang(user),
         position=update.update_id,
     )
-    return inbound, message.chat.id, message.message_id
+    return inbound, _chat_id(message.chat.id), message.message_id
+
+
+def _is_id(value: object) -> bool:
+    return type(value) is int and value in _ID_RANGE
+
+
+def _user_id(user: User) -> str:
+    if not _is_id(user.id):  # so at most 20 characters, well within the column
+        raise Rejected(400, "user id")
+    return str(user.id)
+
+
+def _chat_id(value: int) -> int:
+    if not _is_id(value):
+        raise Rejected(400, "chat id")
+    return value
+
+
+def _string(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _lang(user: User) -> str:
-    return "en" if (user.language_code or "").lower().startswith("en") else DEFAULT_LANG
+    code = user.language_code if isinstance(user.language_code, str) else ""
+    return "en" if code.lower().startswith("en") else DEFAULT_LANG
 
 
 def _keyboard(reply: Reply, lang: str) -> InlineKeyboardMarkup | None:
