@@ -3,6 +3,7 @@ channel's credentials checked at start, every vault key a stored ciphertext need
 (enrollments in progress included), exact key ids in rotation, and a database that
 becomes writable again without a restart."""
 
+import asyncio
 import base64
 import os
 import subprocess
@@ -10,12 +11,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from adapters.channels.line import LineSettings
 from adapters.channels.telegram import TelegramSettings
-from bot.config import Settings
+from bot.config import ConfigError, Settings
+from bot.runtime import start
+from storage import rotation
+from storage.models import Conversation, Member, SandboxMessage
 from tests.channels.conftest import LINE_SECRET
 from tests.channels.telegram_stand_in import TOKEN as TELEGRAM_TOKEN
+from tests.conftest import Chat, Clock
+from tests.enroll import VISA, enroll, to_code
 
 _INDEX = base64.urlsafe_b64encode(b"i" * 32).decode()
 _COMMAND = str(Path(sys.executable).parent / "netanswer-bot")
@@ -122,3 +129,87 @@ def test_a_bad_credential_stops_serve_with_one_line_naming_it(tmp_path: Path) ->
     assert result.returncode == 2
     assert result.stderr.startswith("netanswer-bot: LINE_CHANNEL_SECRET must be")
     assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+
+
+# Vault keys: enrollments in progress, exact key ids
+
+
+async def _midway(settings: Settings, clock: Clock) -> None:
+    """An enrollment stopped at the security code: its card number is in the slots."""
+    runtime = await asyncio.to_thread(start, settings, clock=clock)
+    try:
+        await to_code(Chat(runtime, user="midway"))
+    finally:
+        await runtime.close()
+
+
+async def test_a_dropped_key_an_enrollment_in_progress_needs_stops_start_up(
+    database_url: str, tmp_path: Path, clock: Clock
+) -> None:
+    await _midway(_settings(database_url, tmp_path, _key("k1", b"a")), clock)
+    dropped = _settings(database_url, tmp_path, _key("k2", b"b"))
+    with pytest.raises(ConfigError, match=r"enrollment in progress .*'k1'.*VAULT_KEYS"):
+        await asyncio.to_thread(start, dropped, clock=clock)
+    wrong = _settings(database_url, tmp_path, _key("k1", b"c"))
+    with pytest.raises(ConfigError, match="'k1' does not open"):
+        await asyncio.to_thread(start, wrong, clock=clock)
+
+
+async def _tokens(settings: Settings) -> list[str]:
+    """Every ciphertext stored: members' cards, sandbox messages, cards in slots."""
+    runtime = await asyncio.to_thread(start, settings)
+    try:
+        async with runtime.database.transaction() as session:
+            cards = (await session.scalars(select(Member.card_token))).all()
+            bodies = (await session.scalars(select(SandboxMessage.body_token))).all()
+            slots = (await session.scalars(select(Conversation.slots))).all()
+    finally:
+        await runtime.close()
+    return [*cards, *bodies, *(slot["card_token"] for slot in slots if "card_token" in slot)]
+
+
+@pytest.mark.parametrize(("old", "new"), [("kx1", "k_1"), ("k-old", "k%")])
+async def test_rotation_matches_key_ids_exactly(
+    database_url: str, tmp_path: Path, clock: Clock, old: str, new: str
+) -> None:
+    first = _settings(database_url, tmp_path, _key(old, b"a"))
+    runtime = await asyncio.to_thread(start, first, clock=clock)
+    try:
+        await enroll(Chat(runtime))  # a member's card, and the passcode SMS and mail
+        await to_code(Chat(runtime, user="midway"))  # a card number in the slots
+    finally:
+        await runtime.close()
+    ring = _settings(database_url, tmp_path, f"{_key(new, b'b')},{_key(old, b'a')}")
+    assert {token.partition(".")[0] for token in await _tokens(ring)} == {old}
+
+    assert await asyncio.to_thread(rotation.rotate, database_url, ring.vault()) == 4
+    tokens = await _tokens(ring)
+    assert len(tokens) == 4 and {token.partition(".")[0] for token in tokens} == {new}
+    newest_only = _settings(database_url, tmp_path, _key(new, b"b"))
+    await _tokens(newest_only)  # starts: nothing needs the old key any more
+    midway = Chat(await asyncio.to_thread(start, newest_only, clock=clock), user="midway")
+    try:
+        await midway.send(VISA.code)  # the rotated card number in the slots still opens
+        assert midway.state == "reregister"
+    finally:
+        await midway.bot.close()
+
+
+def test_rotating_with_a_wrong_key_is_one_line_and_moves_nothing(
+    database_url: str, tmp_path: Path, clock: Clock
+) -> None:
+    asyncio.run(_midway(_settings(database_url, tmp_path, _key("k1", b"a")), clock))
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "VAULT_INDEX_KEY": _INDEX,
+        "VAULT_KEYS": f"{_key('k2', b'b')},{_key('k1', b'c')}",  # k1 is the wrong key
+    }
+    result = subprocess.run(
+        [_COMMAND, "vault", "rotate"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == "netanswer-bot: vault key 'k1' does not open this field\n"
+    assert result.stdout == ""
+    ring = _settings(database_url, tmp_path, f"{_key('k2', b'b')},{_key('k1', b'a')}")
+    assert [token[:3] for token in asyncio.run(_tokens(ring))] == ["k1."]
