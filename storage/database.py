@@ -66,6 +66,14 @@ def _create_engine(url: str) -> AsyncEngine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _replace_read_only(context) -> None:  # type: ignore[no-untyped-def]
+        # A connection opened while the file was read-only stays read-only after the
+        # file is writable again: treat it like a lost connection, so SQLAlchemy drops
+        # it and every pooled connection opened before it, and the next one reopens.
+        if "readonly database" in str(context.original_exception):
+            context.is_disconnect = True
+
     @event.listens_for(engine.sync_engine, "begin")
     def _begin_immediate(connection) -> None:  # type: ignore[no-untyped-def]
         connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -6,21 +6,29 @@ becomes writable again without a restart."""
 import asyncio
 import base64
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from adapters.channels.line import LineSettings
 from adapters.channels.telegram import TelegramSettings
 from bot.config import ConfigError, Settings
-from bot.runtime import start
+from bot.runtime import Runtime, start
+from bot.server import create_app
 from storage import rotation
-from storage.models import Conversation, Member, SandboxMessage
+from storage.health import probe_write
+from storage.models import Conversation, Member, ProcessedEvent, SandboxMessage
 from tests.channels.conftest import LINE_SECRET
+from tests.channels.conftest import SECRET as TELEGRAM_SECRET
+from tests.channels.conftest import Member as TelegramMember
 from tests.channels.telegram_stand_in import TOKEN as TELEGRAM_TOKEN
+from tests.channels.telegram_stand_in import TelegramStandIn
 from tests.conftest import Chat, Clock
 from tests.enroll import VISA, enroll, to_code
 
@@ -213,3 +221,72 @@ def test_rotating_with_a_wrong_key_is_one_line_and_moves_nothing(
     assert result.stdout == ""
     ring = _settings(database_url, tmp_path, f"{_key('k2', b'b')},{_key('k1', b'a')}")
     assert [token[:3] for token in asyncio.run(_tokens(ring))] == ["k1."]
+
+
+# A database that cannot be written, then can
+
+
+def _make_read_only(path: Path) -> Callable[[], None]:
+    """Make the file read-only for this process and return what undoes it. Root
+    ignores permission bits, so as root the file is made immutable (``chattr +i``);
+    SQLite then opens it read-only, as it would a 0400 file for anyone else."""
+    if os.geteuid() != 0:
+        path.chmod(0o400)
+        return lambda: path.chmod(0o600)
+    chattr = shutil.which("chattr")
+    if chattr is None or subprocess.run([chattr, "+i", path], check=False).returncode != 0:
+        pytest.skip("root cannot make a file read-only here (chattr +i is unavailable)")
+
+    def undo() -> None:
+        subprocess.run([chattr, "-i", path], check=True)
+
+    return undo
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_health_and_webhooks_recover_once_the_database_is_writable_again(
+    settings: Settings, clock: Clock, tmp_path: Path
+) -> None:
+    used = await asyncio.to_thread(start, settings)  # the schema, while writable
+    await probe_write(used.database)  # and a first connection: the file is in WAL mode now
+    await used.close()
+    stand_in = TelegramStandIn()
+    stand_in.start()
+    served = settings.with_env(
+        TELEGRAM_BOT_TOKEN=TELEGRAM_TOKEN,
+        TELEGRAM_WEBHOOK_SECRET=TELEGRAM_SECRET,
+        TELEGRAM_API_BASE_URL=stand_in.base_url,
+    )
+    writable = _make_read_only(tmp_path / "bot.sqlite3")
+    try:
+        runtime = await asyncio.to_thread(start, served, clock=clock)  # starts: reads only
+        app = create_app(runtime, retry_every=3600)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://bot.test") as web:
+                member = TelegramMember(web, stand_in)
+                assert (await web.get("/healthz")).status_code == 503
+                assert (await member.post(member.message("/start"))).status_code == 503
+                assert (await web.get("/healthz")).status_code == 503
+
+                writable()
+                writable = _nothing
+                health = await web.get("/healthz")
+                assert (health.status_code, health.json()) == (200, {"status": "ok"})
+                await member.say("/start")  # the same worker, no restart
+                await member.say("/start")
+    finally:
+        writable()
+        stand_in.stop()
+    assert len(stand_in.called("sendMessage")) >= 2
+
+
+def _nothing() -> None:
+    pass
+
+
+async def test_the_health_probe_keeps_nothing(bot: Runtime) -> None:
+    for _ in range(3):
+        await probe_write(bot.database)
+    async with bot.database.transaction() as session:
+        assert (await session.scalars(select(ProcessedEvent))).all() == []
