@@ -10,7 +10,7 @@ from pathlib import Path
 import uvicorn
 
 from adapters.channels.console import Console
-from bot import runtime, server, telephony
+from bot import files, runtime, server, telephony
 from bot.config import LOG_FILE, ConfigError, Settings
 from bot.registry import FLOWS
 from flows.messages import LANGUAGES
@@ -106,7 +106,8 @@ def _chat(args: argparse.Namespace) -> None:
 
 
 def _log_to_file(path: Path) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.mkdir(mode=files.DIR_MODE, parents=True, exist_ok=True)
+    files.create_private(path)  # the FileHandler would create it 0644
     handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter(_LOG_FORMAT))
     root = logging.getLogger()

@@ -5,6 +5,7 @@ lock up front (``BEGIN IMMEDIATE``) so two writers never deadlock."""
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -30,6 +31,21 @@ def async_url(url: str) -> URL:
 def sync_url(url: str) -> URL:
     parsed = make_url(url)
     return parsed.set(drivername=_SYNC_DRIVERS.get(parsed.get_backend_name(), parsed.drivername))
+
+
+def sqlite_files(url: str) -> list[Path]:
+    """A SQLite database's file and the files SQLite keeps beside it; none for an
+    in-memory database or another kind of database."""
+    parsed = make_url(url)
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:":
+        return []
+    if name.startswith("file:"):  # a URI filename
+        name = name.removeprefix("file:").partition("?")[0]
+        if not name or name == ":memory:":
+            return []
+    path = Path(name)
+    return [path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
 
 
 class Database:

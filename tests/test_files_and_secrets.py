@@ -5,11 +5,15 @@ becomes writable again without a restart."""
 
 import asyncio
 import base64
+import json
+import logging
 import os
 import shutil
+import sqlite3
+import stat
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -18,6 +22,7 @@ from sqlalchemy import select
 
 from adapters.channels.line import LineSettings
 from adapters.channels.telegram import TelegramSettings
+from bot import files
 from bot.config import ConfigError, Settings
 from bot.runtime import Runtime, start
 from bot.server import create_app
@@ -290,3 +295,117 @@ async def test_the_health_probe_keeps_nothing(bot: Runtime) -> None:
         await probe_write(bot.database)
     async with bot.database.transaction() as session:
         assert (await session.scalars(select(ProcessedEvent))).all() == []
+
+
+# File modes
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _embedded(tmp_path: Path) -> Settings:
+    """The embedded default: database, keys and log in the data folder."""
+    return Settings.from_env(
+        {
+            "XDG_DATA_HOME": str(tmp_path / "share"),
+            "NETANSWER_CHECK_FLOOR_MS": "0",
+            "NETANSWER_RATE_LIMIT": "1000",
+        }
+    )
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    """The usual umask, which would leave a file created without care 0644."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+@pytest.mark.usefixtures("umask_022")
+async def test_the_files_the_bot_creates_are_its_users_alone(tmp_path: Path, clock: Clock) -> None:
+    settings = _embedded(tmp_path)
+    runtime = await asyncio.to_thread(start, settings, clock=clock)
+    try:
+        await to_code(Chat(runtime))  # the database open and written: -wal and -shm exist
+        data = settings.data_dir
+        assert _mode(data) == 0o700
+        assert {path.name: _mode(path) for path in data.iterdir()} == {
+            "netanswer-bot.sqlite3": 0o600,
+            "netanswer-bot.sqlite3-wal": 0o600,
+            "netanswer-bot.sqlite3-shm": 0o600,
+            "netanswer-bot.keys.json": 0o600,
+        }
+    finally:
+        await runtime.close()
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_a_rollback_journal_takes_the_database_files_mode(tmp_path: Path) -> None:
+    settings = Settings.from_env({"DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}"})
+    files.prepare(settings)
+    connection = sqlite3.connect(tmp_path / "bot.sqlite3", isolation_level=None)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("CREATE TABLE t (x)")
+        assert _mode(tmp_path / "bot.sqlite3-journal") == 0o600
+        connection.execute("ROLLBACK")
+    finally:
+        connection.close()
+    assert _mode(tmp_path / "bot.sqlite3") == 0o600
+
+
+def test_the_terminal_chats_log_file_is_private(tmp_path: Path) -> None:
+    unset = {"DATABASE_URL", "VAULT_KEYS", "VAULT_INDEX_KEY", "NETANSWER_KEY_FILE"}
+    env = {key: value for key, value in os.environ.items() if key not in unset}
+    env["XDG_DATA_HOME"] = str(tmp_path / "share")
+    result = subprocess.run(
+        [_COMMAND, "chat"],
+        input="/start\n",
+        env=env,
+        umask=0o022,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    data = tmp_path / "share" / "netanswer-bot"
+    assert str(data) in result.stderr
+    assert _mode(data) == 0o700
+    modes = {path.name: _mode(path) for path in data.iterdir()}
+    assert modes["netanswer-bot.log"] == 0o600
+    assert set(modes.values()) == {0o600}, modes
+
+
+async def test_files_others_may_read_are_named_at_start(
+    tmp_path: Path, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = _embedded(tmp_path)
+    await (await asyncio.to_thread(start, settings, clock=clock)).close()
+    data = settings.data_dir
+    data.chmod(0o755)
+    (data / "netanswer-bot.sqlite3").chmod(0o644)
+    settings.key_file.chmod(0o640)
+    (data / "netanswer-bot.log").touch(mode=0o666)
+    (data / "netanswer-bot.log").chmod(0o666)
+    caplog.set_level(logging.WARNING, logger="bot.files")
+    await (await asyncio.to_thread(start, settings, clock=clock)).close()
+    warned = [record.getMessage() for record in caplog.records if record.name == "bot.files"]
+    assert len(warned) == 4, warned
+    for path, mode in [
+        (data, "0755"),
+        (data / "netanswer-bot.sqlite3", "0644"),
+        (settings.key_file, "0640"),
+        (data / "netanswer-bot.log", "0666"),
+    ]:
+        assert any(message.startswith(f"{path} is mode {mode}") for message in warned), path
+    secrets = json.loads(settings.key_file.read_text())
+    assert all(secret not in caplog.text for secret in secrets.values())  # paths, never contents
+
+    for path in data.iterdir():
+        path.chmod(0o600)
+    data.chmod(0o700)
+    caplog.clear()
+    await (await asyncio.to_thread(start, settings, clock=clock)).close()
+    assert [record for record in caplog.records if record.name == "bot.files"] == []
