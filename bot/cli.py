@@ -10,11 +10,12 @@ from pathlib import Path
 import uvicorn
 
 from adapters.channels.console import Console
-from bot import log_limit, runtime, server, serving, telephony
+from bot import files, log_limit, runtime, server, serving, telephony
 from bot.config import LOG_FILE, ConfigError, Settings
 from bot.registry import FLOWS
 from flows.messages import LANGUAGES
 from storage import rotation, sandbox, schema
+from storage.vault import VaultError
 
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.run(args) or 0)
-    except ConfigError as error:
+    except (ConfigError, VaultError) as error:
         print(f"netanswer-bot: {error}", file=sys.stderr)
         return 2
 
@@ -105,7 +106,8 @@ def _chat(args: argparse.Namespace) -> None:
 
 
 def _log_to_file(path: Path) -> None:
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.parent.mkdir(mode=files.DIR_MODE, parents=True, exist_ok=True)
+    files.create_private(path)  # the FileHandler would create it 0644
     handler = log_limit.install(logging.FileHandler(path))
     handler.setFormatter(logging.Formatter(_LOG_FORMAT))
     root = logging.getLogger()
@@ -146,7 +148,9 @@ def _serve(args: argparse.Namespace) -> None:
 
 def _vault_rotate(args: argparse.Namespace) -> None:
     settings = Settings.from_env()
-    count = rotation.rotate(settings.database_url, settings.vault())
+    vault = settings.vault()
+    rotation.check_keys(settings.database_url, vault)  # a missing or wrong key: nothing moved
+    count = rotation.rotate(settings.database_url, vault)
     print(f"re-encrypted {count} fields under the newest key")
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from adapters.channels.channel import Channel, Inbound, Outcome
 from adapters.sandbox_issuer import SandboxIssuer
 from adapters.sandbox_outbox import SandboxOutbox
+from bot import files
 from bot.config import ConfigError, Settings
 from bot.dispatcher import Dispatcher
 from bot.engine import Engine
@@ -77,7 +78,8 @@ def start(
     if settings.sandbox_now is not None:  # testers move the sandbox's clock between runs
         clock = _standing_at(settings.sandbox_now)
     if not settings.production:  # the embedded default keeps its files here
-        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=files.DIR_MODE, parents=True, exist_ok=True)
+    files.prepare(settings)  # before anything opens the database
     vault = settings.vault()
     if upgrade:
         schema.upgrade(settings.database_url)

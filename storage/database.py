@@ -5,6 +5,7 @@ lock up front (``BEGIN IMMEDIATE``) so two writers never deadlock."""
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
@@ -44,6 +45,21 @@ _KEEPALIVES = {
 }
 
 
+def sqlite_files(url: str) -> list[Path]:
+    """A SQLite database's file and the files SQLite keeps beside it; none for an
+    in-memory database or another kind of database."""
+    parsed = make_url(url)
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:":
+        return []
+    if name.startswith("file:"):  # a URI filename
+        name = name.removeprefix("file:").partition("?")[0]
+        if not name or name == ":memory:":
+            return []
+    path = Path(name)
+    return [path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
+
+
 class Database:
     def __init__(self, url: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.url = url
@@ -77,6 +93,14 @@ def _create_engine(url: str, timeout: float) -> AsyncEngine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _replace_read_only(context) -> None:  # type: ignore[no-untyped-def]
+        # A connection opened while the file was read-only stays read-only after the
+        # file is writable again: treat it like a lost connection, so SQLAlchemy drops
+        # it and every pooled connection opened before it, and the next one reopens.
+        if "readonly database" in str(context.original_exception):
+            context.is_disconnect = True
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin_immediate(connection) -> None:  # type: ignore[no-untyped-def]

@@ -14,12 +14,14 @@ the repeat).
 
 Only one-to-one chats with a user are served: card data has no place in a group.
 
-Settings: ``LINE_CHANNEL_SECRET`` and ``LINE_CHANNEL_ACCESS_TOKEN`` (both, or neither:
-LINE off), ``LINE_API_BASE_URL`` (another Messaging API host, e.g. a local stand-in).
+Settings: ``LINE_CHANNEL_SECRET`` (32 hex characters) and ``LINE_CHANNEL_ACCESS_TOKEN``
+(no whitespace), both or neither (LINE off); ``LINE_API_BASE_URL`` (another Messaging
+API host, e.g. a local stand-in).
 """
 
 import asyncio
 import logging
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -84,6 +86,7 @@ _SEND_TIMEOUT = 10.0  # seconds per Messaging API call
 _COURTESY_TIMEOUT = 3.0  # seconds for the loading animation, which must never hold a turn
 _PLACES = 1000  # events of one request, ordered after the timestamp
 _INVALID_REPLY_TOKEN = "Invalid reply token"  # noqa: S105 (LINE's error text)
+_SECRET_FORMAT = re.compile(r"[0-9A-Fa-f]{32}")  # a channel secret is 16 bytes in hex
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +108,13 @@ class LineSettings:
             raise ValueError("LINE_CHANNEL_ACCESS_TOKEN is set but LINE_CHANNEL_SECRET is not")
         if not token:
             raise ValueError("LINE_CHANNEL_SECRET is set but LINE_CHANNEL_ACCESS_TOKEN is not")
+        if not _SECRET_FORMAT.fullmatch(secret):
+            raise ValueError(
+                "LINE_CHANNEL_SECRET must be the channel secret of the LINE Developers "
+                "console: 32 hexadecimal characters"
+            )
+        if any(character.isspace() for character in token):
+            raise ValueError("LINE_CHANNEL_ACCESS_TOKEN must not contain spaces or line breaks")
         base_url = env.get("LINE_API_BASE_URL") or None
         return cls(secret, token, base_url.rstrip("/") if base_url else None)
 

@@ -7,7 +7,8 @@ An update becomes an :class:`~adapters.channels.channel.Inbound` (event id =
 replies in the outbox and this adapter renders and sends them when the dispatcher calls
 :meth:`Telegram.send`. Only private chats are served: card data has no place in a group.
 
-Settings: ``TELEGRAM_BOT_TOKEN`` (without it Telegram is off), ``TELEGRAM_WEBHOOK_SECRET``
+Settings: ``TELEGRAM_BOT_TOKEN`` (``<digits>:<letters, digits, _ ->``; without it
+Telegram is off), ``TELEGRAM_WEBHOOK_SECRET``
 (1-256 of ``A-Za-z0-9_-``, required for the webhook), ``TELEGRAM_API_BASE_URL`` (a
 self-hosted Bot API server or a local stand-in), ``TELEGRAM_POLLING=1`` (long polling
 instead of the webhook).
@@ -54,6 +55,10 @@ from flows.replies import Reply
 CHANNEL = "telegram"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 _SECRET_FORMAT = re.compile(r"[A-Za-z0-9_-]{1,256}")
+# BotFather's tokens look like 110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw: the bot's
+# numeric id, a colon, then (today) 35 characters of A-Z a-z 0-9 _ -. The form is
+# checked strictly, the length leniently.
+_TOKEN_FORMAT = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{20,100}")
 _UPDATES = ["message", "callback_query"]
 _POLL_SECONDS = 30
 _POLL_PAUSE = 5.0  # after a failed getUpdates
@@ -89,9 +94,16 @@ class TelegramSettings:
         token = env.get("TELEGRAM_BOT_TOKEN")
         if not token:
             return None
+        if not _TOKEN_FORMAT.fullmatch(token):
+            raise ValueError(
+                "TELEGRAM_BOT_TOKEN must be the token BotFather gave: the bot's number, "
+                "':', then letters, digits, _ and - (e.g. 123456789:AAH...)"
+            )
         secret = env.get("TELEGRAM_WEBHOOK_SECRET") or None
         polling = env.get("TELEGRAM_POLLING", "").lower() in ("1", "true", "yes")
-        if not polling and not (secret and _SECRET_FORMAT.fullmatch(secret)):
+        if secret and not _SECRET_FORMAT.fullmatch(secret):
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of A-Z a-z 0-9 _ -")
+        if not polling and not secret:
             raise ValueError(
                 "the Telegram webhook needs TELEGRAM_WEBHOOK_SECRET: 1-256 characters of "
                 "A-Z a-z 0-9 _ - (or serve with --telegram-polling)"

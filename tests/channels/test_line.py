@@ -448,12 +448,13 @@ def test_half_a_line_configuration_is_refused(line_runtime: Runtime, missing: st
 def test_line_credentials_are_read_from_the_environment_and_never_printed() -> None:
     settings = LineSettings.from_env(
         {
-            "LINE_CHANNEL_SECRET": "secret-abc",
+            "LINE_CHANNEL_SECRET": "0123456789abcdef0123456789abcdef",
             "LINE_CHANNEL_ACCESS_TOKEN": "token-xyz",
             "LINE_API_BASE_URL": "http://127.0.0.1:9",
         }
     )
     assert settings is not None
-    assert (settings.channel_secret, settings.access_token) == ("secret-abc", "token-xyz")
+    secret = "0123456789abcdef0123456789abcdef"
+    assert (settings.channel_secret, settings.access_token) == (secret, "token-xyz")
     assert settings.api_base_url == "http://127.0.0.1:9"
-    assert "secret-abc" not in repr(settings) and "token-xyz" not in repr(settings)
+    assert secret not in repr(settings) and "token-xyz" not in repr(settings)
