@@ -19,6 +19,7 @@ succeed or fail together.
 """
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +36,7 @@ LEASE = timedelta(seconds=60)  # longer than any single send may take
 MAX_ATTEMPTS = 12  # with the backoff below, about half an hour of retrying
 _BACKOFF_CAP = timedelta(minutes=5)
 _DUE_BATCH = 100
+SWEEP_BUDGET = 10.0  # seconds after which a sweep starts no more chats
 
 logger = logging.getLogger(__name__)
 
@@ -88,12 +90,16 @@ class Dispatcher:
             if not await self._send(sender, rows):
                 return
 
-    async def deliver_due(self) -> None:
-        """One sweep of the retry loop: every chat with a reply that is due again."""
+    async def deliver_due(self, budget: float = SWEEP_BUDGET) -> None:
+        """One sweep of the retry loop: the chats with a reply that is due again, until
+        ``budget`` seconds have gone (a send is never cut: the next sweep goes on)."""
+        ends = time.monotonic() + budget
         await self._record_unrecorded()
         async with self._database.transaction() as session:
             chats = await outbox.due_chats(session, now=self._clock(), limit=_DUE_BATCH)
         for channel, user_id in chats:
+            if time.monotonic() > ends:
+                return
             if channel in self._channels:
                 await self.deliver(channel, user_id)
 
@@ -128,10 +134,16 @@ class Dispatcher:
         return True
 
     async def _record_unrecorded(self) -> None:
+        """Record kept outcomes, oldest first; each is taken before it is recorded, so
+        two callers (a webhook's delivery, the retry loop) never record one twice."""
         while self._unrecorded:
-            async with self._database.transaction() as session:
-                await self._unrecorded[0](session)
-            self._unrecorded.pop(0)
+            outcome = self._unrecorded.pop(0)
+            try:
+                async with self._database.transaction() as session:
+                    await outcome(session)
+            except Exception:
+                self._unrecorded.insert(0, outcome)
+                raise
 
     def _failure_recorder(
         self, rows: Sequence[OutboxMessage], failure: SendFailed

@@ -17,14 +17,14 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.channels.channel import Capabilities, Inbound, Kind, Outcome
 from bot import dispatcher
 from bot.deadlines import Overdue, within
-from bot.handlers import Flows
+from bot.handlers import Flows, Handlers
 from bot.turn import Notification, NotificationKind, Services, Turn
 from flows.commands import Command, command_in
 from flows.flow import Flow, Step
@@ -33,7 +33,7 @@ from flows.problems import Invalid
 from flows.redaction import redact
 from flows.replies import Choice, Reply
 from flows.text import fold
-from storage import arrivals, conversations, lockouts, message_counts
+from storage import arrivals, conversations, lockouts, members, message_counts
 from storage.database import aware
 from storage.models import Conversation, Direction
 
@@ -49,6 +49,11 @@ _ORDER_POLL = 0.02  # seconds between looks at whether an earlier event was appl
 #: undelivered update and LINE's redelivery window.
 EVENT_MEMORY = timedelta(days=7)
 _PLAIN = Capabilities()
+
+
+#: Every way a database can be unavailable: refused, dropped, read-only (a standby after
+#: a failover), pool exhausted, hung. The event is not applied; the platform redelivers.
+UNAVAILABLE = (OperationalError, InterfaceError, InternalError, PoolTimeout, Overdue)
 
 
 class _NotYet(Exception):
@@ -76,10 +81,10 @@ class Engine:
         within the turn deadline is raised instead: the channel answers 503 and the
         platform redelivers."""
         try:
-            outcome, notifications = await within(
+            outcome, notifications, not_before = await within(
                 self.services.turn_deadline, self._in_order(inbound, route), what="turn"
             )
-        except (OperationalError, InterfaceError, PoolTimeout, Overdue):
+        except UNAVAILABLE:
             raise
         except Exception:
             # Cut: the event id comes from the request (the channels bound it, but a
@@ -90,7 +95,9 @@ class Engine:
             await self._give_up_turn(inbound)
             # The step is unknown now, so any text is treated as possibly secret.
             return Outcome(replies=[Reply("trouble")], failed=True, secret_input=bool(inbound.text))
+        # Committed: from here on nothing may turn the answer into a 503.
         await self._notify(notifications, outcome.conversation_id)
+        await asyncio.sleep(max(0.0, not_before - time.monotonic()))
         return outcome
 
     async def expire_idle(self) -> int:
@@ -133,7 +140,7 @@ class Engine:
 
     async def _in_order(
         self, inbound: Inbound, route: Mapping[str, Any] | None
-    ) -> tuple[Outcome, list[Notification]]:
+    ) -> tuple[Outcome, list[Notification], float]:
         """Events of one chat that arrive together, at any workers, are applied in the
         platform's order: each registers its arrival, lets the others arrive for a
         moment, then waits while an earlier one of the chat is still waiting."""
@@ -165,13 +172,16 @@ class Engine:
 
     async def _turn(
         self, inbound: Inbound, route: Mapping[str, Any] | None, *, ordered: bool
-    ) -> tuple[Outcome, list[Notification]]:
+    ) -> tuple[Outcome, list[Notification], float]:
+        """The event applied in one transaction: its outcome, the SMS and mail to send
+        after the commit, and the time.monotonic() before which the answer may not
+        leave (a card check answers no sooner than its floor)."""
         now = self.services.clock()
         async with self.services.database.transaction() as session:
             if ordered:
                 await arrivals.done(session, inbound.channel, inbound.user_id, inbound.event_id)
             if not await conversations.claim_event(session, inbound.channel, inbound.event_id, now):
-                return Outcome(duplicate=True), []
+                return Outcome(duplicate=True), [], 0.0
             row, created = await self._lock(session, inbound, now)
             if ordered and await arrivals.earlier_waiting(
                 session,
@@ -182,8 +192,8 @@ class Engine:
             ):
                 raise _NotYet  # rolls back: the event is claimed and applied later
             turn = self._begin(session, row, inbound, now)
-            asked = turn.flow.steps[row.state]  # the question this event answers
-            before = row.state
+            before = turn.dialogue.state
+            asked = turn.flow.steps[before]  # the question this event answers
             throttled = await self._apply(turn, inbound, created, now - aware(row.updated_at))
             command = command_in(inbound.text) if inbound.text else None
             secret = turn.possibly_secret or (
@@ -201,8 +211,7 @@ class Engine:
             secret_input=secret,
             asked=turn.asked,
         )
-        await asyncio.sleep(max(0.0, turn.answer_not_before - time.monotonic()))
-        return outcome, turn.notifications
+        return outcome, turn.notifications, turn.answer_not_before
 
     async def _lock(
         self, session: AsyncSession, inbound: Inbound, now: datetime
@@ -224,12 +233,18 @@ class Engine:
     def _begin(
         self, session: AsyncSession, row: Conversation, inbound: Inbound, now: datetime
     ) -> Turn:
-        flow = self.flows[row.flow].flow
+        flow, state = self.flows[row.flow].flow, row.state
+        if state in flow.exits:  # left by a worker of an older release: hand over now
+            flow = self.flows[flow.exits[state]].flow
+            state = flow.start
+        elif state not in flow.steps:
+            logger.warning("conversation %s: %s has no state %.32s", row.id, flow.name, state)
+            flow, state = self.flows.entry, self.flows.entry.start
         return Turn(
             services=self.services,
             session=session,
             flow=flow,
-            dialogue=flow.model(row.state, copy.deepcopy(row.slots)),
+            dialogue=flow.model(state, copy.deepcopy(row.slots)),
             conversation_id=row.id,
             channel=inbound.channel,
             user_id=inbound.user_id,
@@ -271,6 +286,7 @@ class Engine:
             return True
         asked = turn.flow.steps[turn.dialogue.state]
         await self._step(turn, inbound, created=created, idle=idle)
+        await self._back_to_linked(turn)
         if self.capabilities.get(inbound.channel, _PLAIN).keeps_history:
             await _warn_history(turn, answered=asked if turn.redacted else None)
         return False
@@ -327,7 +343,7 @@ class Engine:
             return _ask(turn)
         if event is not None:
             flow.trigger(event, dialogue)
-            self._hand_over(turn)
+            await self._hand_over(turn)
         _ask(turn)
 
     def _command(self, turn: Turn, command: Command) -> None:
@@ -351,15 +367,26 @@ class Engine:
         turn.flow = entry
         turn.dialogue = entry.model(entry.start, {})
 
-    def _hand_over(self, turn: Turn) -> None:
+    async def _hand_over(self, turn: Turn) -> None:
         """Where the flow ends in an exit, the next flow takes the conversation (and the
         slots the last step left) from its start."""
         target = turn.flow.exits.get(turn.dialogue.state)
-        if target is None:
+        if target is not None:
+            await _enter(turn, self.flows[target])
+
+    async def _back_to_linked(self, turn: Turn) -> None:
+        """An enrollment that a linked member began and that ended (cancelled,
+        declined, refused) returns the chat to the member's flow, not to a dead end."""
+        linked, flow = self.flows.linked, turn.flow
+        if linked is None or flow is not self.flows.entry or turn.dialogue.state != flow.closed:
             return
-        flow = self.flows[target].flow
-        turn.flow = flow
-        turn.dialogue = flow.model(flow.start, turn.dialogue.slots)
+        if await members.linked(turn.session, turn.channel, turn.user_id) is None:
+            return
+        if turn.replies and turn.replies[-1].key == flow.steps[turn.dialogue.state].prompt:
+            turn.replies.pop()  # the closed question gives way to the member's
+        turn.dialogue.wipe()
+        await _enter(turn, linked)
+        _ask(turn)
 
     async def _notify(self, notifications: list[Notification], conversation_id: int) -> None:
         services = self.services
@@ -371,6 +398,13 @@ class Engine:
                     await services.mail.send_mail(note.to, note.text, conversation_id)
             except Exception:  # the member can ask for a new passcode; the turn stands
                 logger.exception("%s delivery failed conversation=%s", note.kind, conversation_id)
+
+
+async def _enter(turn: Turn, unit: Handlers) -> None:
+    turn.flow = unit.flow
+    turn.dialogue = unit.flow.model(unit.flow.start, turn.dialogue.slots)
+    if unit.enter is not None:
+        await unit.enter(turn)
 
 
 def _expired(flow: Flow, state: str, slots: dict[str, Any], idle: timedelta) -> bool:

@@ -8,12 +8,12 @@ from bot.handlers import Handlers
 from bot.telephony import phone_index
 from bot.turn import Turn
 from flows import terms as terms_text
-from flows.cards import parse_card_number, parse_expiry, parse_security_code
+from flows.cards import looks_like_card, parse_card_number, parse_expiry, parse_security_code
 from flows.emails import parse_emails
 from flows.enrollment import ENROLLMENT, TERMS_VERSION, Button, Event, State
 from flows.flow import RESTART
 from flows.netids import parse_net_answer_id
-from flows.passwords import check_password, fold_password, strength, substrings
+from flows.passwords import check_password, strength, substrings
 from flows.personal import Personal
 from flows.problems import Invalid, Problem
 from flows.replies import Reply, phrase
@@ -108,6 +108,9 @@ async def netid(turn: Turn, answer: str) -> str:
     if answer == Button.NETID_ISSUE:
         turn.slots.pop("netid", None)  # the next question says it will be issued
         return Event.NEXT
+    if looks_like_card(answer):  # a card number pasted here: refused and deleted, never shown
+        turn.possibly_secret = True
+        raise Invalid(Problem("netid.card"))
     chosen = parse_net_answer_id(answer, (await turn.holder()).personal, _email_locals(turn))
     if await members.net_answer_id_taken(turn.session, chosen):
         raise Invalid(Problem("netid.taken"))
@@ -117,8 +120,7 @@ async def netid(turn: Turn, answer: str) -> str:
 
 
 async def repeat(turn: Turn, answer: str) -> str:
-    typed = fold_password(answer)
-    same = await turn.services.vault.verify_password(turn.slots["password_hash"], typed)
+    same = await turn.services.vault.verify_password(turn.slots["password_hash"], answer)
     turn.redacted = f"⟨password:{'match' if same else 'mismatch'}⟩"
     if same:
         return Event.NEXT

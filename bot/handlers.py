@@ -12,12 +12,16 @@ from bot.turn import Turn
 from flows.flow import Flow
 
 Handler = Callable[[Turn, str], Awaitable[str | None]]
+Entry = Callable[[Turn], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Handlers:
     flow: Flow
     by_state: Mapping[str, Handler]
+    #: Run when a conversation is handed to this flow from another (e.g. to load what
+    #: its questions show).
+    enter: Entry | None = None
 
     def __post_init__(self) -> None:
         if set(self.by_state) != set(self.flow.steps):
@@ -29,11 +33,14 @@ class Handlers:
 
 
 class Flows:
-    """The flows of the application; a new conversation starts in ``entry``."""
+    """The flows of the application; a new conversation starts in ``entry``. When the
+    entry flow ends (cancelled, declined) for a chat already linked to a member, the
+    conversation goes back to the ``linked`` flow instead of staying closed."""
 
-    def __init__(self, entry: Handlers, *others: Handlers) -> None:
+    def __init__(self, entry: Handlers, *others: Handlers, linked: str | None = None) -> None:
         self.entry = entry.flow
         self._units = {unit.flow.name: unit for unit in (entry, *others)}
+        self.linked = self._units[linked] if linked is not None else None
         for unit in self._units.values():
             for target in unit.flow.exits.values():
                 if target not in self._units:

@@ -8,6 +8,6 @@ from adapters.channels.telegram import Telegram
 from bot import enrollment, membership
 from bot.handlers import Flows
 
-FLOWS = Flows(enrollment.HANDLERS, membership.HANDLERS)
+FLOWS = Flows(enrollment.HANDLERS, membership.HANDLERS, linked=membership.HANDLERS.flow.name)
 
 CHANNELS: tuple[type[Channel], ...] = (Telegram, Line)

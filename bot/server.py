@@ -17,8 +17,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -27,7 +25,9 @@ from starlette.routing import BaseRoute, Route
 from adapters.channels.channel import Channel, Rejected, read_json
 from bot import telephony
 from bot.config import ConfigError
-from bot.deadlines import Overdue, within
+from bot.deadlines import within
+from bot.dispatcher import SWEEP_BUDGET
+from bot.engine import UNAVAILABLE
 from bot.loops import Loop
 from bot.registry import CHANNELS
 from bot.runtime import Runtime
@@ -39,8 +39,6 @@ SWEEP_EVERY = 60.0  # seconds between sweeps for idle enrollments
 PRUNE_EVERY = 600.0  # seconds between prunings of the processed-event ledger
 HEALTH_DEADLINE = 4.0  # /healthz answers within 5 s whatever the database does
 STOPPING = 5.0  # seconds the shutdown may take, so SIGTERM ends a worker quickly
-#: Every way a database can be unavailable: refused, dropped, pool exhausted, hung.
-UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout, Overdue)
 #: The largest request body any route reads; a webhook update is a few kilobytes.
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -60,7 +58,8 @@ def create_app(
     served = list(configured_channels(runtime) if channels is None else channels)
     deadline = runtime.settings.db_timeout
     loops = [
-        Loop("outbox", retry_every, runtime.dispatcher.deliver_due, deadline=4 * deadline),
+        # A sweep starts no chat after its budget; the deadline is for a hung database.
+        Loop("outbox", retry_every, runtime.dispatcher.deliver_due, deadline=SWEEP_BUDGET + 50),
         Loop("idle wipe", SWEEP_EVERY, runtime.engine.expire_idle, deadline=2 * deadline),
         Loop("event ledger", PRUNE_EVERY, runtime.engine.prune_events, deadline=2 * deadline),
     ]

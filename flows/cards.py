@@ -88,6 +88,13 @@ def brand_of(digits: str) -> Brand | None:
     return None
 
 
+def looks_like_card(text: str) -> bool:
+    """Whether ``text`` is a card number (14-19 digits, separators allowed, Luhn valid),
+    wherever it was typed: it is then treated as card data, never kept or shown."""
+    digits = strip_separators(text)
+    return digits.isascii() and digits.isdigit() and 14 <= len(digits) <= 19 and _luhn_ok(digits)
+
+
 def _luhn_ok(digits: str) -> bool:
     total = 0
     for position, char in enumerate(reversed(digits)):

@@ -11,7 +11,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any, TypedDict
 
-from flows import terms
+from flows import membership, terms
 from flows.cards import Brand
 from flows.dialogue import Dialogue
 from flows.flow import Flow, Params, Secret, Step
@@ -363,5 +363,5 @@ ENROLLMENT = Flow(
     unfinished=UNFINISHED,
     closed=S.CLOSED,
     idle_limit=IDLE_LIMIT,
-    exits={S.MEMBER: "member"},
+    exits={S.MEMBER: membership.NAME},
 )

@@ -113,9 +113,6 @@ class Flow:
         self.trigger(CANCEL, dialogue)
         return True
 
-    def restart(self, dialogue: Dialogue) -> None:
-        self.trigger(RESTART, dialogue)
-
     def mermaid(self) -> str:
         """The graph as a Mermaid state diagram, drawn from the same definition. The
         /cancel and /start edges, which leave every state, are left out for legibility."""

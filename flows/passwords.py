@@ -23,13 +23,6 @@ _DIGIT = re.compile(r"[0-9]")
 _ZXCVBN_LOCK = threading.Lock()
 
 
-def fold_password(text: str) -> str:
-    """The password exactly as typed. Nothing is folded any more (full-width is refused by
-    check_password, not changed); the repeat step compares this against the hash, so a
-    full-width repeat of a half-width password is a mismatch, as any other difference is."""
-    return text
-
-
 def check_password(password: str, personal: Personal, email_locals: Sequence[str] = ()) -> str:
     """The password, or every rule it breaks. A password with anything not half-width
     (full-width letters or digits included) is refused with that one rule and not

@@ -599,3 +599,17 @@ async def test_the_full_terms_are_read_page_by_page(
     ]
     await chat.send(choice="terms:agree")
     assert chat.state == "confirm"
+
+
+async def test_a_card_number_typed_as_the_net_answer_id_is_refused_and_never_shown(
+    chat: Chat,
+) -> None:
+    await to_password(chat)
+    await chat.send(choice="netid:own")
+    await chat.send("4111 1111 1111 1111")
+    assert chat.keys == ["netid.card", "ask.netid"] and chat.state == "netid"
+    assert chat.last is not None and chat.last.secret_input  # Telegram deletes it
+    assert all("4111" not in text for text in chat.texts)
+    async with chat.bot.database.transaction() as session:
+        row = await session.scalar(select(Conversation))
+    assert row is not None and "netid" not in row.slots

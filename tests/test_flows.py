@@ -21,7 +21,7 @@ from storage import schema
 from storage.database import sync_url
 from storage.models import Conversation
 from tests.conftest import Chat
-from tests.enroll import enroll, walk_to
+from tests.enroll import VISA, enroll, walk_to
 
 
 async def _flow_of(bot: Runtime, user: str) -> tuple[str, str]:
@@ -127,3 +127,30 @@ def test_the_migration_puts_enrolled_members_in_the_member_flow(database_url: st
         rows = connection.execute(sqlalchemy.text("SELECT user_id, flow FROM conversations"))
         assert dict(rows.all()) == {"enrolled": "member", "enrolling": "enrollment"}
     engine.dispose()
+
+
+async def test_a_linked_member_who_cancels_a_new_enrollment_is_back_home(chat: Chat) -> None:
+    await enroll(chat)
+    await chat.send("/start")  # another card
+    await chat.send(VISA.number)
+    await chat.send("/cancel")
+    assert chat.keys == ["cancelled", "ask.member"] and chat.state == "member"
+    assert await _flow_of(chat.bot, chat.user) == ("member", "member")
+
+
+async def test_a_state_left_by_an_older_release_is_taken_up(chat: Chat) -> None:
+    await enroll(chat)
+    async with chat.bot.database.transaction() as session:
+        row = (
+            await session.scalars(select(Conversation).where(Conversation.user_id == chat.user))
+        ).one()
+        row.flow = "enrollment"  # an older worker wrote the exit state into the old flow
+    await chat.send("/help")
+    assert chat.keys == ["help.member", "ask.member"]
+    async with chat.bot.database.transaction() as session:
+        row = (
+            await session.scalars(select(Conversation).where(Conversation.user_id == chat.user))
+        ).one()
+        row.flow, row.state = "enrollment", "no-such-state"
+    await chat.send("/help")
+    assert chat.keys == ["help.card", "ask.card"]

@@ -174,9 +174,20 @@ class Line(Channel):
             raise Rejected(400, type(error).__name__) from None
 
     async def handle(self, events: Sequence[Event]) -> list[str]:
-        """Apply the events, in order. Returns the users whose replies are queued."""
-        users: list[str] = []
+        """Apply the events: each user's in order, different users' side by side (one
+        request may carry many users' events). Returns the users whose replies are
+        queued."""
+        by_user: dict[str, list[tuple[int, Event]]] = {}
         for place, event in enumerate(events):
+            by_user.setdefault(getattr(event.source, "user_id", None) or "", []).append(
+                (place, event)
+            )
+        handled = await asyncio.gather(*(self._handle_all(group) for group in by_user.values()))
+        return [user for users in handled for user in users]
+
+    async def _handle_all(self, events: Sequence[tuple[int, Event]]) -> list[str]:
+        users: list[str] = []
+        for place, event in events:
             user_id = await self._handle(event, place)
             if user_id is not None and user_id not in users:
                 users.append(user_id)

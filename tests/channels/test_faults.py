@@ -255,3 +255,21 @@ async def test_sigterm_stops_a_worker_in_time_while_the_database_hangs(
         if worker.returncode is None:
             worker.kill()
             await worker.wait()
+
+
+async def test_a_database_that_turned_read_only_is_answered_503(
+    runtime: Runtime, stand_in: TelegramStandIn, database_url: str
+) -> None:
+    """A standby after a failover refuses writes (PostgreSQL's InternalError)."""
+    read_only = runtime.settings.with_env(
+        DATABASE_URL=database_url + "%20-cdefault_transaction_read_only%3Don"
+    )
+    standby = await asyncio.to_thread(start, read_only, upgrade=False)
+    app = create_app(standby, retry_every=3600, channels=[telegram(standby)])
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://bot.test") as client:
+            member = Member(client, stand_in)
+            assert (await member.post(member.message("/start"))).status_code == 503
+            assert (await client.get("/healthz")).status_code == 503
+    assert stand_in.texts == []
