@@ -26,11 +26,18 @@ class Cardholder:
     mobile: bool  # False when the phone on file is a landline
 
 
+class PaymentKind(StrEnum):
+    LUMP = "lump"  # 1回払い
+    REVOLVING = "revolving"  # リボ払い
+    INSTALLMENTS = "installments"  # 分割払い
+
+
 @dataclass(frozen=True)
 class StatementLine:
     day: date
     merchant: str
     amount: int
+    kind: PaymentKind = PaymentKind.LUMP
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,8 @@ class Account:
     credit_limit: int
     available: int
     points: int
+    points_yen: int  # what the points are worth, at the issuer's rate
+    bank_account: str  # where the payment is drawn from, masked
     next_payment_date: date
     next_payment_amount: int
     statements: dict[str, list[StatementLine]]  # "YYYY-MM" -> lines

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from adapters.gateways import Account, Cardholder, CardKind, StatementLine
+from adapters.gateways import Account, Cardholder, CardKind, PaymentKind, StatementLine
 from flows.cards import CardNumber, Expiry
 from flows.personal import Personal
 
@@ -78,6 +78,10 @@ DEMO_CARDS = (
     ),
 )
 
+#: Most lines are paid at once; a few by revolving credit or in installments.
+_KINDS = (PaymentKind.LUMP,) * 4 + (PaymentKind.REVOLVING, PaymentKind.INSTALLMENTS)
+POINT_YEN = 5  # yen a 永久不滅ポイント is worth in the sandbox
+
 _MERCHANTS = (
     "セブン-イレブン",
     "ローソン",
@@ -145,6 +149,7 @@ def _account(demo: DemoCard, today: date) -> Account:
                 day=month_start.replace(day=rng.randint(1, 28)),
                 merchant=rng.choice(_MERCHANTS),
                 amount=rng.randrange(300, 30000, 10),
+                kind=rng.choice(_KINDS),
             )
             for _ in range(rng.randint(3, 8))
         ]
@@ -153,10 +158,13 @@ def _account(demo: DemoCard, today: date) -> Account:
     last_month = statements[max(statements)]
     amount = sum(line.amount for line in last_month)
     payment_month = today.replace(day=4) + timedelta(days=31) if today.day > 4 else today
+    points = rng.randint(100, 5000)
     return Account(
         credit_limit=credit_limit,
         available=credit_limit - amount,
-        points=rng.randint(100, 5000),
+        points=points,
+        points_yen=points * POINT_YEN,
+        bank_account=f"セゾン銀行 普通 ****{demo.number[-3:]}",
         next_payment_date=payment_month.replace(day=4),
         next_payment_amount=amount,
         statements=statements,

@@ -13,7 +13,9 @@ from adapters.channels.console import Console
 from bot import files, log_limit, runtime, server, serving, telephony
 from bot.config import LOG_FILE, ConfigError, Settings
 from bot.registry import FLOWS
+from flows.cards import parse_card_number
 from flows.messages import LANGUAGES
+from flows.problems import Invalid
 from storage import rotation, sandbox, schema
 from storage.vault import VaultError
 
@@ -83,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     call = box_commands.add_parser("call", help="play a call to the toll-free verification line")
     call.add_argument("caller", help="the calling number, e.g. 03-1234-5678")
     call.set_defaults(run=_call)
+    account = box_commands.add_parser("account", help="a demo card's account at the issuer")
+    account.add_argument("card", help="the card number, e.g. '4980 0012 3456 7000'")
+    account.add_argument("--json", action="store_true", help="one JSON object")
+    account.set_defaults(run=_account)
     return parser
 
 
@@ -181,6 +187,51 @@ def _outbox(args: argparse.Namespace) -> None:
                 )
 
     asyncio.run(listing())
+
+
+def _account(args: argparse.Namespace) -> int:
+    """The sandbox issuer's account of a demo card now: what the member services show."""
+    try:
+        card = parse_card_number(args.card)
+    except Invalid:
+        card = None
+    bot = runtime.start(Settings.from_env())
+    try:
+        account = asyncio.run(bot.engine.services.issuer.account(card)) if card else None
+    finally:
+        asyncio.run(bot.close())
+    if account is None:
+        print("netanswer-bot: the sandbox issuer knows no such card", file=sys.stderr)
+        return 1
+    shown = {
+        "payment": {
+            "date": account.next_payment_date.isoformat(),
+            "amount": account.next_payment_amount,
+        },
+        "points": {"balance": account.points, "yen": account.points_yen},
+        "credit": {
+            "limit": account.credit_limit,
+            "used": account.credit_limit - account.available,
+            "available": account.available,
+        },
+        "statements": {
+            year_month: {
+                "total": sum(line.amount for line in lines),
+                "lines": [
+                    {
+                        "date": line.day.isoformat(),
+                        "merchant": line.merchant,
+                        "amount": line.amount,
+                        "kind": line.kind.value,
+                    }
+                    for line in lines
+                ],
+            }
+            for year_month, lines in sorted(account.statements.items())
+        },
+    }
+    print(json.dumps(shown, ensure_ascii=False, indent=None if args.json else 2))
+    return 0
 
 
 def _call(args: argparse.Namespace) -> int:

@@ -1,14 +1,123 @@
-"""The member flow's handlers. The member services fill them in; until then every
-message is answered with the member's linked card and ID."""
+"""The member flow's handlers: figures from the issuer, at the time of the question,
+for the member linked to this chat; anyone else is sent to enrollment and shown nothing.
+"""
 
+import math
+
+from adapters.gateways import Account
 from bot.handlers import Handlers
 from bot.turn import Turn
-from flows.membership import MEMBERSHIP, State
+from flows.cards import CardNumber, brand_of
+from flows.membership import MEMBERSHIP, STATEMENT_PAGE, Button, Event, State
+from flows.questions import Question, Topic, question_in
+from flows.replies import day, month, points, statement_lines, yen
 from storage import members
+from storage.models import Member
+from storage.vault import CARD_PURPOSE
+
+_PRESSED = {
+    Button.HOME: Topic.HOME,
+    Button.STATEMENT: Topic.STATEMENT,
+    Button.POINTS: Topic.POINTS,
+    Button.PAYMENT: Topic.PAYMENT,
+    Button.LIMIT: Topic.LIMIT,
+}
 
 
-async def home(turn: Turn, answer: str) -> None:
+async def home(turn: Turn, answer: str) -> str | None:
+    member = await members.linked(turn.session, turn.channel, turn.user_id)
+    if member is None:  # unlinked meanwhile (re-registered elsewhere): no figures
+        turn.slots.clear()
+        turn.say("member.not_linked")
+        return Event.UNLINKED
+    if answer == Button.MORE:
+        await _next_page(turn, member)
+        return None
+    topic = _PRESSED.get(Button(answer)) if answer in _PRESSED else None
+    question = Question(topic) if topic else question_in(answer, turn.today())
+    if question is None:
+        turn.say("member.unknown")
+        return None
+    if question.topic is Topic.MENU:
+        turn.say("member.menu")
+        return None
+    account = await _account(turn, member)
+    if question.topic is Topic.STATEMENT:
+        _statement(turn, account, question.month, page=1)
+    else:
+        _figures(turn, account, question.topic)
     return None
+
+
+def _figures(turn: Turn, account: Account, topic: Topic) -> None:
+    if topic is Topic.POINTS:
+        turn.say("member.points", points=points(account.points), worth=yen(account.points_yen))
+    elif topic is Topic.PAYMENT:
+        turn.say(
+            "member.payment",
+            date=day(account.next_payment_date),
+            amount=yen(account.next_payment_amount),
+            bank=account.bank_account,
+        )
+    elif topic is Topic.LIMIT:
+        turn.say(
+            "member.limit",
+            limit=yen(account.credit_limit),
+            used=yen(account.credit_limit - account.available),
+            available=yen(account.available),
+        )
+    else:
+        turn.say(
+            "member.home",
+            date=day(account.next_payment_date),
+            amount=yen(account.next_payment_amount),
+            points=points(account.points),
+            worth=yen(account.points_yen),
+        )
+
+
+def _statement(turn: Turn, account: Account, asked: str | None, *, page: int) -> None:
+    """One page of a month's statement (the latest month unless another was asked)."""
+    year_month = asked or max(account.statements, default="")
+    lines = account.statements.get(year_month)
+    if not lines:
+        turn.slots.pop("statement", None)
+        kept = "、".join(sorted(account.statements, reverse=True))
+        turn.say("member.statement.none", month=month(year_month or "2000-01"), months=kept)
+        return
+    pages = math.ceil(len(lines) / STATEMENT_PAGE)
+    shown = lines[(page - 1) * STATEMENT_PAGE : page * STATEMENT_PAGE]
+    turn.slots["statement"] = {"month": year_month, "page": page, "pages": pages}
+    turn.say(
+        "member.statement",
+        month=month(year_month),
+        page=page,
+        pages=pages,
+        lines=statement_lines(
+            [(line.day, line.merchant, line.amount, f"value.kind.{line.kind}") for line in shown]
+        ),
+        total=yen(sum(line.amount for line in lines)),
+    )
+
+
+async def _next_page(turn: Turn, member: Member) -> None:
+    shown = turn.slots.get("statement")
+    if not shown or shown["page"] >= shown["pages"]:
+        turn.say("member.statement.end")
+        return
+    account = await _account(turn, member)
+    _statement(turn, account, shown["month"], page=shown["page"] + 1)
+
+
+async def _account(turn: Turn, member: Member) -> Account:
+    digits = turn.services.vault.decrypt(member.card_token, CARD_PURPOSE)
+    brand = brand_of(digits)
+    if brand is None:  # only cards with a brand are ever stored
+        raise ValueError("the member's card has no brand")
+    account = await turn.services.issuer.account(CardNumber(digits, brand))
+    if account is None:
+        raise LookupError("the issuer no longer knows the member's card")
+    return account
 
 
 async def _enter(turn: Turn) -> None:

@@ -3,7 +3,7 @@
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
@@ -94,6 +94,10 @@ class Turn:
         if holder is None:
             raise LookupError("the issuer no longer knows this card")
         return holder
+
+    def today(self) -> date:
+        """The member's date: Japan time."""
+        return self.now.astimezone(_JAPAN).date()
 
     @staticmethod
     def local_time(moment: datetime) -> str:

@@ -14,7 +14,7 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from flows import terms
+from flows import figures, terms
 from flows.replies import Choice, Param, Reply
 
 DEFAULT_LANG = "ja"
@@ -117,9 +117,37 @@ _JA: dict[str, str] = {
     "choice.call.again": "もう一度電話で認証する",
     "ask.wallet": "Apple Pay／Google Payにカードを追加しますか？あとから設定することもできます。",
     "ask.member": (
-        "カード {card} はNetアンサーID {netid} でこのチャットと連携済みです。"
-        "別のカードを登録するときは /start を送ってください。"
+        "カード {card}（NetアンサーID {netid}）についてお答えします。"
+        "明細・ポイント・お支払い・ご利用可能額など、下のボタンか文字でどうぞ（例：「10月の明細」「支払日はいつ？」）。"
     ),
+    "member.home": "次回のお支払い：{date}　{amount}\n永久不滅ポイント：{points}（{worth}相当）",
+    "member.points": (
+        "永久不滅ポイントの残高は{points}（{worth}相当）です。"
+        "ポイントはお支払い金額への充当や、商品・ギフト券との交換にお使いいただけます。"
+    ),
+    "member.payment": "次回のお支払い日は{date}、お支払い金額は{amount}です。\n引き落とし口座：{bank}",
+    "member.limit": "ご利用枠：{limit}\nご利用中：{used}\nご利用可能額：{available}",
+    "member.statement": "{month}のご利用明細（{page}/{pages}）\n{lines}\nご請求合計：{total}",
+    "member.statement.none": "{month}のご利用明細はありません。ご覧いただける月：{months}",
+    "member.statement.end": "明細は以上です。",
+    "member.menu": (
+        "このチャットでは次のことをお答えします。\n"
+        "・ホーム（/home）：次回のお支払いとポイント\n"
+        "・ご利用明細（/statement、「10月の明細」「先月の明細」）\n"
+        "・ポイント（/points）\n・お支払い日と金額（/payment）\n・ご利用可能額（/limit）\n"
+        "別のカードの登録は /start、説明は /help です。"
+    ),
+    "member.unknown": "すみません、お答えできる内容ではありませんでした。明細・ポイント・お支払い・ご利用可能額についてお尋ねください。",
+    "member.not_linked": "このチャットはNetアンサーと連携していないため、ご利用状況はお見せできません。登録からお手続きください。",
+    "choice.statement.more": "明細の続き",
+    "choice.menu.home": "ホーム",
+    "choice.menu.statement": "ご利用明細",
+    "choice.menu.points": "ポイント",
+    "choice.menu.payment": "お支払い",
+    "choice.menu.limit": "ご利用可能額",
+    "value.kind.lump": "1回払い",
+    "value.kind.revolving": "リボ払い",
+    "value.kind.installments": "分割払い",
     "ask.closed": "手続きは終了しました。新しく始めるときは「はじめる」を押すか /start を送ってください。",
     # Help per step
     "help.card": (
@@ -151,7 +179,7 @@ _JA: dict[str, str] = {
         "ご登録の連絡先に届いた6桁の数字を入力します。届かないときは「再発行」を押してください。"
     ),
     "help.wallet": "スマートフォンのウォレットにカードを追加するかどうかを選びます。",
-    "help.member": "登録済みです。/start で別のカードを登録できます。",
+    "help.member": "明細・ポイント・お支払い・ご利用可能額をお答えします。/menu でできることの一覧、/start で別のカードの登録です。",
     "help.closed": "/start で新しく登録を始められます。",
     # Problems with what was typed
     "card.empty": "カード番号が入力されていません。",
@@ -381,9 +409,37 @@ _EN: dict[str, str] = {
     "choice.call.again": "Check by phone again",
     "ask.wallet": "Add your card to Apple Pay / Google Pay? You can also do this later.",
     "ask.member": (
-        "Card {card} is linked to this chat with Net Answer ID {netid}. "
-        "Send /start to register another card."
+        "Ask about card {card} (Net Answer ID {netid}): statement, points, payment or credit "
+        'left, with the buttons below or in words (e.g. "October statement", "when do I pay?").'
     ),
+    "member.home": "Next payment: {date}, {amount}\nPoints: {points} (worth {worth})",
+    "member.points": (
+        "You have {points} (worth {worth}). Points can be put towards your bill or "
+        "exchanged for goods and gift cards."
+    ),
+    "member.payment": "Your next payment is {amount} on {date}.\nPaid from: {bank}",
+    "member.limit": "Credit limit: {limit}\nIn use: {used}\nAvailable: {available}",
+    "member.statement": "Statement for {month} ({page}/{pages})\n{lines}\nTotal billed: {total}",
+    "member.statement.none": "There is no statement for {month}. Months you can see: {months}",
+    "member.statement.end": "That is the whole statement.",
+    "member.menu": (
+        "Here is what I can tell you:\n"
+        "- home (/home): next payment and points\n"
+        '- statement (/statement, "October statement", "last month\'s statement")\n'
+        "- points (/points)\n- payment date and amount (/payment)\n- credit left (/limit)\n"
+        "Send /start to register another card, /help for help."
+    ),
+    "member.unknown": "Sorry, I cannot answer that. Ask me about your statement, points, payment or credit left.",
+    "member.not_linked": "This chat is not linked to Net Answer, so no account details can be shown. Please register first.",
+    "choice.statement.more": "More of the statement",
+    "choice.menu.home": "Home",
+    "choice.menu.statement": "Statement",
+    "choice.menu.points": "Points",
+    "choice.menu.payment": "Payment",
+    "choice.menu.limit": "Credit left",
+    "value.kind.lump": "one payment",
+    "value.kind.revolving": "revolving",
+    "value.kind.installments": "installments",
     "ask.closed": "This registration has ended. Press Start or send /start to begin a new one.",
     "help.card": (
         "The number on the front of your card (14-16 digits; AMEX has 15, Diners 14). "
@@ -411,7 +467,7 @@ _EN: dict[str, str] = {
     "help.fix": "Choose an item; you re-enter only that item and come back to the confirmation.",
     "help.otp": "Enter the 6 digits sent to your registered contact. Didn't get it? Press re-issue.",
     "help.wallet": "Choose whether to add the card to your phone's wallet.",
-    "help.member": "You are registered. Send /start to register another card.",
+    "help.member": "I answer about your statement, points, payment and credit left. /menu lists everything; /start registers another card.",
     "help.closed": "Send /start to begin a new registration.",
     "card.empty": "No card number was entered.",
     "card.characters": "Please use digits only in the card number (spaces and hyphens are fine).",
@@ -562,11 +618,29 @@ _FORMATTER = _Formatter()
 
 def text(key: str, lang: str, params: Mapping[str, Param] | None = None) -> str:
     catalog = CATALOG.get(lang, _JA)
-    values = {
-        name: catalog[value["phrase"]] if isinstance(value, dict) else value
-        for name, value in (params or {}).items()
-    }
+    lang = lang if lang in CATALOG else DEFAULT_LANG
+    values = {name: _written(value, catalog, lang) for name, value in (params or {}).items()}
     return _FORMATTER.vformat(catalog[key], (), values)
+
+
+def _written(value: Param, catalog: Mapping[str, str], lang: str) -> str | int:
+    """A typed parameter in the member's language; any other value as it is."""
+    if not isinstance(value, dict):
+        return value
+    if "phrase" in value:
+        return catalog[value["phrase"]]
+    if "yen" in value:
+        return figures.yen(value["yen"], lang)
+    if "points" in value:
+        return figures.points(value["points"], lang)
+    if "day" in value:
+        return figures.day(value["day"], lang)
+    if "month" in value:
+        return figures.month(value["month"], lang)
+    return "\n".join(
+        f"{figures.day(when, lang)} {merchant} {figures.yen(amount, lang)} {catalog[kind]}"
+        for when, merchant, amount, kind in value["lines"]
+    )
 
 
 def render(reply: Reply, lang: str) -> str:

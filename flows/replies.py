@@ -1,18 +1,44 @@
 """What the bot says: message keys with parameters, rendered per language by the
 channel after the turn is committed, plus the buttons offered with them."""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
 
 #: A message parameter: a value shown as it is (text a member typed included), or a
-#: phrase of the catalog (see :func:`phrase`), shown in the member's language.
-Param = str | int | dict[str, str]
+#: typed value written in the member's language when the reply is rendered: a phrase
+#: of the catalog (:func:`phrase`), an amount, points, a day, a month, statement lines.
+Param = str | int | dict[str, Any]
 
 
 def phrase(key: str) -> dict[str, str]:
     """A parameter that is a message key, e.g. "yes", to be said in the member's language.
     Only this marks a key: a plain string is never looked up, whatever it looks like."""
     return {"phrase": key}
+
+
+def yen(amount: int) -> dict[str, int]:
+    return {"yen": amount}
+
+
+def points(count: int) -> dict[str, int]:
+    return {"points": count}
+
+
+def day(moment: date) -> dict[str, str]:
+    return {"day": moment.isoformat()}
+
+
+def month(year_month: str) -> dict[str, str]:
+    return {"month": year_month}
+
+
+def statement_lines(lines: Sequence[tuple[date, str, int, str]]) -> dict[str, list[Any]]:
+    """Lines of a statement: day, merchant, amount and the key of the payment kind."""
+    return {
+        "lines": [[d.isoformat(), merchant, amount, kind] for d, merchant, amount, kind in lines]
+    }
 
 
 @dataclass(frozen=True)

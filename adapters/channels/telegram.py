@@ -67,11 +67,23 @@ _ID_RANGE = range(-(2**63), 2**63)  # Telegram's ids are 64-bit integers (52 bit
 # The command menu, per language; the default (no language_code) is Japanese.
 _COMMANDS: dict[str, list[tuple[str, str]]] = {
     "ja": [
+        ("home", "次回のお支払いとポイント"),
+        ("statement", "ご利用明細（例：/statement 2026-10）"),
+        ("points", "永久不滅ポイント"),
+        ("payment", "お支払い日と金額"),
+        ("limit", "ご利用可能額"),
+        ("menu", "できることの一覧"),
         ("start", "登録をはじめる／最初からやり直す"),
         ("cancel", "登録を中止して入力内容を消去する"),
         ("help", "いまの手順の説明を見る"),
     ],
     "en": [
+        ("home", "Next payment and points"),
+        ("statement", "Statement (e.g. /statement 2026-10)"),
+        ("points", "Points"),
+        ("payment", "Payment date and amount"),
+        ("limit", "Credit left"),
+        ("menu", "What I can do"),
         ("start", "Start registering, or start over"),
         ("cancel", "Cancel and erase what you entered"),
         ("help", "Explain the current step"),
