@@ -146,7 +146,17 @@ async def test_commands_and_token_are_checked_at_start_up(
     }
     assert set(menus) == {None, "en"}
     for commands in menus.values():
-        assert [command["command"] for command in commands] == ["start", "cancel", "help"]
+        assert [command["command"] for command in commands] == [
+            "home",
+            "statement",
+            "points",
+            "payment",
+            "limit",
+            "menu",
+            "start",
+            "cancel",
+            "help",
+        ]
     assert menus[None][0]["description"] != menus["en"][0]["description"]
 
 
