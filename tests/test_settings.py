@@ -38,6 +38,7 @@ def test_the_command_says_it_in_one_line_without_a_traceback(tmp_path: Path) -> 
         "NETANSWER_RATE_LIMIT": "abc",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
         "NETANSWER_KEY_FILE": str(tmp_path / "keys.json"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),  # nothing of this machine's own data
     }
     result = subprocess.run(
         [_COMMAND, "chat", "--json"], env=env, input="", capture_output=True, text=True
