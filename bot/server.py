@@ -59,7 +59,12 @@ def create_app(
     deadline = runtime.settings.db_timeout
     loops = [
         # A sweep starts no chat after its budget; the deadline is for a hung database.
-        Loop("outbox", retry_every, runtime.dispatcher.deliver_due, deadline=SWEEP_BUDGET + 50),
+        Loop(
+            "outbox",
+            retry_every,
+            runtime.dispatcher.deliver_due,
+            deadline=SWEEP_BUDGET + 4 * deadline,
+        ),
         Loop("idle wipe", SWEEP_EVERY, runtime.engine.expire_idle, deadline=2 * deadline),
         Loop("event ledger", PRUNE_EVERY, runtime.engine.prune_events, deadline=2 * deadline),
     ]
