@@ -287,6 +287,7 @@ class Engine:
         asked = turn.flow.steps[turn.dialogue.state]
         await self._step(turn, inbound, created=created, idle=idle)
         await self._back_to_linked(turn)
+        _ask(turn)  # every event that is handled ends with the question now due
         if self.capabilities.get(inbound.channel, _PLAIN).keeps_history:
             await _warn_history(turn, answered=asked if turn.redacted else None)
         return False
@@ -297,26 +298,26 @@ class Engine:
         if created:
             turn.say("welcome")
             if inbound.kind is not Kind.MESSAGE or command is not None:
-                return _ask(turn)
+                return
             # The first message may already answer the first question: take it.
             return await self._answer(turn, inbound, quiet=True)
         if _expired(flow, dialogue.state, dialogue.slots, idle):
             self._restart(turn)
             turn.say("expired")
-            return _ask(turn)
+            return
         if inbound.kind is Kind.OPENED:
             if dialogue.state == flow.closed:  # back after an ending: as good as new
                 self._restart(turn)
                 turn.say("welcome")
             else:
                 turn.say("welcome.back")
-            return _ask(turn)
+            return
         if command is not None:
             return self._command(turn, command)
         await self._answer(turn, inbound)
 
     async def _answer(self, turn: Turn, inbound: Inbound, *, quiet: bool = False) -> None:
-        """Run the step's handler on the member's answer, then ask what comes next.
+        """Run the step's handler on the member's answer.
         ``quiet``: an answer that is no answer is not told so (a first "hello")."""
         flow, dialogue = turn.flow, turn.dialogue
         step = flow.steps[dialogue.state]
@@ -329,7 +330,7 @@ class Engine:
             turn.possibly_secret = inbound.text is not None
             if not quiet:
                 turn.say("choose.one" if step.choices else "unreadable")
-            return _ask(turn)
+            return
         try:
             event = await self.flows[flow.name][dialogue.state](turn, answer or inbound.text or "")
         except Invalid as invalid:
@@ -340,11 +341,10 @@ class Engine:
             )
             if not quiet:
                 turn.replies.extend(Reply(p.key, p.params) for p in invalid.problems)
-            return _ask(turn)
+            return
         if event is not None:
             flow.trigger(event, dialogue)
             await self._hand_over(turn)
-        _ask(turn)
 
     def _command(self, turn: Turn, command: Command) -> None:
         dialogue = turn.dialogue
@@ -359,7 +359,6 @@ class Engine:
             turn.say("cancelled")
         else:
             turn.say("nothing_to_cancel")
-        _ask(turn)
 
     def _restart(self, turn: Turn) -> None:
         """Back to the start of the entry flow with nothing kept."""
@@ -382,11 +381,8 @@ class Engine:
             return
         if await members.linked(turn.session, turn.channel, turn.user_id) is None:
             return
-        if turn.replies and turn.replies[-1].key == flow.steps[turn.dialogue.state].prompt:
-            turn.replies.pop()  # the closed question gives way to the member's
         turn.dialogue.wipe()
         await _enter(turn, linked)
-        _ask(turn)
 
     async def _notify(self, notifications: list[Notification], conversation_id: int) -> None:
         services = self.services

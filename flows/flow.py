@@ -81,6 +81,8 @@ class Flow:
     #: States that end this flow and the flow that takes the conversation on.
     exits: Mapping[str, str] = field(default_factory=dict)
     machine: Machine = field(init=False, repr=False, compare=False)
+    #: The names of ``slots``, read once: every turn checks what it keeps against them.
+    slot_names: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         missing = set(self.unfinished) - set(self.steps)
@@ -94,10 +96,7 @@ class Flow:
             auto_transitions=False,
         )
         object.__setattr__(self, "machine", machine)
-
-    @property
-    def slot_names(self) -> frozenset[str]:
-        return frozenset(get_type_hints(self.slots))
+        object.__setattr__(self, "slot_names", frozenset(get_type_hints(self.slots)))
 
     def model(self, state: str, slots: dict[str, Any]) -> Dialogue:
         return self.dialogue(state, slots)

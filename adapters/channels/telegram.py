@@ -299,37 +299,28 @@ def _inbound(update: Update) -> tuple[Inbound, int, int | None] | None:
     one, and it must not reach the database. A text or button data that is not a string
     is read as no text at all (like a sticker: the member is asked again), so the
     update is answered 200 and Telegram does not redeliver it."""
-    event_id = str(update.update_id)
-    query = update.callback_query
+    query, message = update.callback_query, update.message
+    text = choice = None
     if query is not None:
         chat = query.message.chat if query.message is not None else None
-        if chat is None or chat.type != ChatType.PRIVATE:
-            return None
-        user = query.from_user
-        choice = _string(query.data)
-        inbound = Inbound(
-            CHANNEL,
-            _user_id(user),
-            event_id,
-            choice=choice,
-            lang=_lang(user),
-            position=update.update_id,
-        )
-        return inbound, _chat_id(chat.id), None
-    message = update.message
-    if message is None or message.from_user is None or message.chat.type != ChatType.PRIVATE:
+        user, choice, message_id = query.from_user, _string(query.data), None
+    elif message is not None and message.from_user is not None:
+        chat, user = message.chat, message.from_user
+        text, message_id = _string(message.text), message.message_id
+    else:
         return None
-    user = message.from_user
-    text = _string(message.text)
+    if chat is None or chat.type != ChatType.PRIVATE:
+        return None
     inbound = Inbound(
         CHANNEL,
         _user_id(user),
-        event_id,
+        str(update.update_id),
         text=text,
+        choice=choice,
         lang=_lang(user),
         position=update.update_id,
     )
-    return inbound, _chat_id(message.chat.id), message.message_id
+    return inbound, _chat_id(chat.id), message_id
 
 
 def _is_id(value: object) -> bool:
