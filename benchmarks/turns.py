@@ -1,5 +1,6 @@
-"""How fast the engine answers: per-message latency and throughput while many members
-enroll at once, and how long a card check takes for each possible outcome.
+"""How fast the engine answers: the engine path against the bare database transaction
+it cannot beat (same run, same machine), per-message latency and throughput while many
+members enroll at once, and how long a card check takes for each possible outcome.
 
     .venv/bin/python benchmarks/turns.py [--members 50] [--database-url URL]
 
@@ -9,6 +10,9 @@ Prints numbers; it asserts nothing. Each member runs a full enrollment of a demo
 
 import argparse
 import asyncio
+import hashlib
+import hmac
+import json
 import statistics
 import tempfile
 import time
@@ -93,6 +97,68 @@ async def _enrollments(settings: Settings, members: int) -> None:
     )
 
 
+_MESSAGES = 300  # per leg of the ratio
+
+
+async def _engine_rate(bot: Runtime, members: int) -> float:
+    """Messages/s through Engine.handle: /help, which reads, writes and answers but
+    checks no card and hashes no password, from ``members`` chats at once."""
+
+    async def chat(n: int) -> None:
+        for _ in range(_MESSAGES // members):
+            await bot.engine.handle(Inbound("bench", f"ratio-{n}", uuid.uuid4().hex, text="/help"))
+
+    for n in range(members):  # the conversations exist before the clock starts
+        await bot.engine.handle(Inbound("bench", f"ratio-{n}", uuid.uuid4().hex, text="/start"))
+    started = time.perf_counter()
+    await asyncio.gather(*(chat(n) for n in range(members)))
+    return _MESSAGES // members * members / (time.perf_counter() - started)
+
+
+async def _floor_rate(bot: Runtime, members: int) -> float:
+    """Messages/s of the least any durable engine must do per message: parse the event,
+    one keyed hash, insert the event id, update the chat's row, commit."""
+    key = b"k" * 32
+    table = "bench_floor"
+    async with bot.database.transaction() as session:
+        await session.execute(sqlalchemy.text(f"CREATE TABLE {table} (id TEXT PRIMARY KEY, n INT)"))
+        await session.execute(sqlalchemy.text(f"CREATE TABLE {table}_events (id TEXT PRIMARY KEY)"))
+        for n in range(members):
+            await session.execute(sqlalchemy.text(f"INSERT INTO {table} VALUES ('c{n}', 0)"))
+
+    async def chat(n: int) -> None:
+        for _ in range(_MESSAGES // members):
+            body = json.loads(json.dumps({"id": uuid.uuid4().hex, "text": "/help"}))
+            hmac.new(key, body["text"].encode(), hashlib.sha256).hexdigest()
+            async with bot.database.transaction() as session:
+                await session.execute(
+                    sqlalchemy.text(f"INSERT INTO {table}_events VALUES (:id)"), {"id": body["id"]}
+                )
+                await session.execute(
+                    sqlalchemy.text(f"UPDATE {table} SET n = n + 1 WHERE id = :chat"),
+                    {"chat": f"c{n}"},
+                )
+
+    started = time.perf_counter()
+    await asyncio.gather(*(chat(n) for n in range(members)))
+    return _MESSAGES // members * members / (time.perf_counter() - started)
+
+
+async def _ratio(settings: Settings) -> None:
+    bot = await asyncio.to_thread(start, settings)
+    for members in (1, 20):
+        floor = await _floor_rate(bot, members)
+        engine = await _engine_rate(bot, members)
+        async with bot.database.transaction() as session:
+            for table in ("bench_floor", "bench_floor_events"):
+                await session.execute(sqlalchemy.text(f"DROP TABLE {table}"))
+        print(
+            f"  {members:2} at once: engine {engine:6.0f} messages/s, "
+            f"bare transaction {floor:6.0f}/s, ratio {engine / floor:.2f}"
+        )
+    await bot.close()
+
+
 async def _check_times(settings: Settings) -> None:
     bot = await asyncio.to_thread(start, settings)
     causes = {
@@ -143,6 +209,7 @@ def main() -> None:
             "NETANSWER_RATE_LIMIT": "100000",
         }
         print(f"database: {url.split('?')[0]}, {args.members} members")
+        asyncio.run(_ratio(Settings.from_env({**env, "NETANSWER_CHECK_FLOOR_MS": "0"})))
         asyncio.run(_enrollments(Settings.from_env(env), args.members))
         asyncio.run(_check_times(Settings.from_env(env)))
 
