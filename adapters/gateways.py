@@ -46,10 +46,21 @@ class Account:
     available: int
     points: int
     points_yen: int  # what the points are worth, at the issuer's rate
+    point_rate: int  # yen one point takes off the bill when applied to it
     bank_account: str  # where the payment is drawn from, masked
     next_payment_date: date
     next_payment_amount: int
     statements: dict[str, list[StatementLine]]  # "YYYY-MM" -> lines
+
+    @property
+    def usable_points(self) -> int:
+        """The most points the next bill can take: the balance, or what pays it off."""
+        return min(self.points, self.next_payment_amount // self.point_rate)
+
+
+class PointsRefused(Exception):
+    """The issuer would not apply the points: more than the balance, or more than the
+    next bill is worth."""
 
 
 class Issuer(Protocol):
@@ -63,6 +74,12 @@ class Issuer(Protocol):
     async def verify_pin(self, card: CardNumber, pin: str) -> bool: ...
 
     async def account(self, card: CardNumber) -> Account | None: ...
+
+    async def apply_points(self, card: CardNumber, points: int, *, request: str) -> Account:
+        """Take ``points`` off the next bill, once per ``request`` (a retry of the same
+        request changes nothing more); the account after it. Raises PointsRefused."""
+
+    async def close(self) -> None: ...
 
 
 class Sms(Protocol):

@@ -1,14 +1,36 @@
 """The issuer sandbox: demo cards that behave like the real issuer, for the
-embedded default and for tests. Refuses to exist in production."""
+embedded default and for tests. Refuses to exist in production.
 
+Like a real issuer it keeps its own records apart from the bot's database: the points
+members applied to their bills are in its own SQLite file (the ledger), so a change is
+seen by every process and by ``netanswer-bot sandbox account``, and never waits on the
+bot's own transaction.
+"""
+
+import hashlib
 import hmac
 import random
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from pathlib import Path
 
-from adapters.gateways import Account, Cardholder, CardKind, PaymentKind, StatementLine
+from sqlalchemy import Column, Date, Integer, MetaData, String, Table, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.gateways import (
+    Account,
+    Cardholder,
+    CardKind,
+    PaymentKind,
+    PointsRefused,
+    StatementLine,
+)
 from flows.cards import CardNumber, Expiry
 from flows.personal import Personal
+from storage.database import Database
 
 
 @dataclass(frozen=True)
@@ -99,12 +121,27 @@ _MERCHANTS = (
 )
 
 
+_LEDGER = MetaData()
+#: Points applied to a bill: one row per request, so a retried request counts once.
+#: Cards are known by a hash: the ledger holds no card number.
+_APPLIED = Table(
+    "applied_points",
+    _LEDGER,
+    Column("request", String(64), primary_key=True),
+    Column("card", String(64), nullable=False, index=True),
+    Column("payment_date", Date, nullable=False),
+    Column("points", Integer, nullable=False),
+)
+
+
 class SandboxIssuer:
     verification_line = "0120-000-555"
 
-    def __init__(self, today: date, cards: tuple[DemoCard, ...] = DEMO_CARDS) -> None:
+    def __init__(self, today: date, ledger: Path, cards: tuple[DemoCard, ...] = DEMO_CARDS) -> None:
         self._cards = {card.number: card for card in cards}
         self._today = today
+        self._ledger = Database(f"sqlite:///{ledger}")
+        self._ready = False
 
     def _find(self, card: CardNumber) -> DemoCard | None:
         return self._cards.get(card.digits)
@@ -125,7 +162,77 @@ class SandboxIssuer:
 
     async def account(self, card: CardNumber) -> Account | None:
         demo = self._find(card)
-        return None if demo is None else _account(demo, self._today)
+        if demo is None:
+            return None
+        base = _account(demo, self._today)
+        async with self._transaction() as session:
+            used = await _used(session, demo, base.next_payment_date)
+        return _after(base, *used)
+
+    async def apply_points(self, card: CardNumber, points: int, *, request: str) -> Account:
+        demo = self._find(card)
+        if demo is None:
+            raise PointsRefused("unknown card")
+        base = _account(demo, self._today)
+        try:
+            async with self._transaction() as session:
+                done = await session.scalar(
+                    select(_APPLIED.c.points).where(_APPLIED.c.request == request)
+                )
+                if done is None:
+                    account = _after(base, *await _used(session, demo, base.next_payment_date))
+                    if not 0 < points <= account.usable_points:
+                        raise PointsRefused("more than the balance or the bill")
+                    await session.execute(
+                        _APPLIED.insert().values(
+                            request=request,
+                            card=_card_key(demo),
+                            payment_date=base.next_payment_date,
+                            points=points,
+                        )
+                    )
+        except IntegrityError:  # the same request, applied at the same moment elsewhere
+            pass
+        async with self._transaction() as session:
+            return _after(base, *await _used(session, demo, base.next_payment_date))
+
+    async def close(self) -> None:
+        await self._ledger.close()
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncSession]:
+        if not self._ready:
+            async with self._ledger.engine.begin() as connection:
+                await connection.run_sync(_LEDGER.create_all)
+            self._ready = True
+        async with self._ledger.transaction() as session:
+            yield session
+
+
+def _card_key(demo: DemoCard) -> str:
+    return hashlib.sha256(f"sandbox-ledger:{demo.number}".encode()).hexdigest()
+
+
+async def _used(session: AsyncSession, demo: DemoCard, payment_date: date) -> tuple[int, int]:
+    """Points applied in all, and those applied to the bill due on ``payment_date``."""
+    card = _APPLIED.c.card == _card_key(demo)
+    total = await session.scalar(select(func.coalesce(func.sum(_APPLIED.c.points), 0)).where(card))
+    this_bill = await session.scalar(
+        select(func.coalesce(func.sum(_APPLIED.c.points), 0)).where(
+            card, _APPLIED.c.payment_date == payment_date
+        )
+    )
+    return int(total or 0), int(this_bill or 0)
+
+
+def _after(account: Account, used: int, this_bill: int) -> Account:
+    points = account.points - used
+    return replace(
+        account,
+        points=points,
+        points_yen=points * account.point_rate,
+        next_payment_amount=account.next_payment_amount - this_bill * account.point_rate,
+    )
 
 
 def _cardholder(demo: DemoCard) -> Cardholder:
@@ -164,6 +271,7 @@ def _account(demo: DemoCard, today: date) -> Account:
         available=credit_limit - amount,
         points=points,
         points_yen=points * POINT_YEN,
+        point_rate=POINT_YEN,
         bank_account=f"セゾン銀行 普通 ****{demo.number[-3:]}",
         next_payment_date=payment_month.replace(day=4),
         next_payment_amount=amount,

@@ -226,25 +226,25 @@ class Engine:
             lang=inbound.lang if inbound.lang in CATALOG else DEFAULT_LANG,
             at=now,
         )
-        if inbound.lang in CATALOG:
+        if inbound.lang in CATALOG and not row.lang_chosen:
             row.lang = inbound.lang
         return row, created
 
     def _begin(
         self, session: AsyncSession, row: Conversation, inbound: Inbound, now: datetime
     ) -> Turn:
-        flow, state = self.flows[row.flow].flow, row.state
+        flow, state, slots = self.flows[row.flow].flow, row.state, row.slots
         if state in flow.exits:  # left by a worker of an older release: hand over now
             flow = self.flows[flow.exits[state]].flow
             state = flow.start
-        elif state not in flow.steps:
+        elif state not in flow.steps:  # nothing it kept can be trusted: start afresh
             logger.warning("conversation %s: %s has no state %.32s", row.id, flow.name, state)
-            flow, state = self.flows.entry, self.flows.entry.start
+            flow, state, slots = self.flows.entry, self.flows.entry.start, {}
         return Turn(
             services=self.services,
             session=session,
             flow=flow,
-            dialogue=flow.model(state, copy.deepcopy(row.slots)),
+            dialogue=flow.model(state, copy.deepcopy(slots)),
             conversation_id=row.id,
             channel=inbound.channel,
             user_id=inbound.user_id,
@@ -306,7 +306,7 @@ class Engine:
             turn.say("expired")
             return
         if inbound.kind is Kind.OPENED:
-            if dialogue.state == flow.closed:  # back after an ending: as good as new
+            if flow.ended(dialogue.state):  # back after an ending: as good as new
                 self._restart(turn)
                 turn.say("welcome")
             else:
@@ -324,6 +324,9 @@ class Engine:
         # Every button of the step is understood, also one no longer shown (pressed on
         # an older message): its handler says why it cannot be done now.
         answer = _choice(step.choices, inbound)
+        if answer is None and await self._linked_only(turn, inbound.choice):
+            turn.say("member.not_linked")
+            return
         if answer is None and (not step.free_text or inbound.text is None):
             # Text where only buttons are understood may be anything, a PIN included.
             turn.redacted = f"⟨text:{len(inbound.text or '')}⟩"
@@ -345,6 +348,17 @@ class Engine:
         if event is not None:
             flow.trigger(event, dialogue)
             await self._hand_over(turn)
+
+    async def _linked_only(self, turn: Turn, choice: str | None) -> bool:
+        """A button of the linked members' flow (a LINE rich menu's, an old message's)
+        pressed by a chat that is not linked: it is shown nothing."""
+        linked = self.flows.linked
+        if choice is None or linked is None or turn.flow is linked.flow:
+            return False
+        home = linked.flow.steps[linked.flow.start]
+        if not any(offered.data == choice for offered in home.choices):
+            return False
+        return await members.linked(turn.session, turn.channel, turn.user_id) is None
 
     def _command(self, turn: Turn, command: Command) -> None:
         dialogue = turn.dialogue

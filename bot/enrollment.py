@@ -16,6 +16,7 @@ from flows.netids import parse_net_answer_id
 from flows.passwords import check_password, strength, substrings
 from flows.personal import Personal
 from flows.problems import Invalid, Problem
+from flows.questions import question_in
 from flows.replies import Reply, phrase
 from storage import call_checks, members
 
@@ -23,10 +24,13 @@ _PASSWORD_PART = "password-part"  # noqa: S105 (a purpose label of the vault)
 CALL_WINDOW_MINUTES = 15
 
 
-async def card(turn: Turn, answer: str) -> str:
+async def card(turn: Turn, answer: str) -> str | None:
     try:
         number = parse_card_number(answer)
     except Invalid:
+        if await _asks_for_figures(turn, answer):
+            turn.say("member.not_linked")  # and the card question again: enroll first
+            return None
         turn.redacted = "⟨card:invalid⟩"
         raise
     turn.redacted = f"⟨card:{number.brand}:{len(number.digits)}:luhn-ok⟩"
@@ -293,8 +297,11 @@ async def _start_call(turn: Turn, phone: str) -> None:
 async def wallet(turn: Turn, answer: str) -> str:
     if answer == Button.WALLET_ADD:
         turn.say("wallet.add", card=turn.slots["card_masked"])
-    else:
-        turn.say("wallet.later")
+        return Event.NEXT
+    turn.say("wallet.later")
+    member = await members.linked(turn.session, turn.channel, turn.user_id)
+    if member is not None:  # the member's menu keeps the offer
+        member.wallet_later = True
     return Event.NEXT
 
 
@@ -324,6 +331,14 @@ HANDLERS = Handlers(
         State.CLOSED: closed,
     },
 )
+
+
+async def _asks_for_figures(turn: Turn, answer: str) -> bool:
+    """A question only a linked member gets answered (a statement, points), asked by a
+    chat that is not linked."""
+    if looks_like_card(answer) or question_in(answer, turn.today()) is None:
+        return False
+    return await members.linked(turn.session, turn.channel, turn.user_id) is None
 
 
 def _email_locals(turn: Turn) -> list[str]:

@@ -3,14 +3,15 @@ for the member linked to this chat; anyone else is sent to enrollment and shown 
 """
 
 import math
+from collections.abc import Awaitable, Callable
 
-from adapters.gateways import Account
-from bot.handlers import Handlers
+from adapters.gateways import Account, PointsRefused
+from bot.handlers import Handler, Handlers
 from bot.turn import Turn
 from flows.cards import CardNumber, brand_of
-from flows.membership import MEMBERSHIP, STATEMENT_PAGE, Button, Event, State
+from flows.membership import MEMBERSHIP, STATEMENT_PAGE, Button, Event, State, parse_points
 from flows.questions import Question, Topic, question_in
-from flows.replies import day, month, points, statement_lines, yen
+from flows.replies import day, month, phrase, points, statement_lines, yen
 from storage import members
 from storage.models import Member
 from storage.vault import CARD_PURPOSE
@@ -21,15 +22,33 @@ _PRESSED = {
     Button.POINTS: Topic.POINTS,
     Button.PAYMENT: Topic.PAYMENT,
     Button.LIMIT: Topic.LIMIT,
+    Button.APPLY: Topic.APPLY,
+    Button.WALLET: Topic.WALLET,
+    Button.LANGUAGE: Topic.LANGUAGE,
+    Button.UNLINK: Topic.UNLINK,
 }
+_REQUESTS = {Topic.LANGUAGE: Event.LANGUAGE, Topic.UNLINK: Event.UNLINK}
+_LANGUAGES = {Button.JAPANESE: "ja", Button.ENGLISH: "en"}
+
+MemberHandler = Callable[[Turn, str, Member], Awaitable[str | None]]
 
 
-async def home(turn: Turn, answer: str) -> str | None:
-    member = await members.linked(turn.session, turn.channel, turn.user_id)
-    if member is None:  # unlinked meanwhile (re-registered elsewhere): no figures
-        turn.slots.clear()
-        turn.say("member.not_linked")
-        return Event.UNLINKED
+def _linked_only(handler: MemberHandler) -> Handler:
+    """Every answer of the flow is for the member linked to this chat now; a chat
+    unlinked meanwhile (re-registered elsewhere) is shown nothing and sent to enrollment."""
+
+    async def handle(turn: Turn, answer: str) -> str | None:
+        member = await members.linked(turn.session, turn.channel, turn.user_id)
+        if member is None:
+            turn.slots.clear()
+            turn.say("member.not_linked")
+            return Event.UNLINKED
+        return await handler(turn, answer, member)
+
+    return handle
+
+
+async def home(turn: Turn, answer: str, member: Member) -> str | None:
     if answer == Button.MORE:
         await _next_page(turn, member)
         return None
@@ -41,7 +60,16 @@ async def home(turn: Turn, answer: str) -> str | None:
     if question.topic is Topic.MENU:
         turn.say("member.menu")
         return None
+    if question.topic in _REQUESTS:
+        return _REQUESTS[question.topic]
+    if question.topic is Topic.WALLET:
+        turn.say("wallet.add", card=member.card_masked)
+        member.wallet_later = False
+        turn.slots.pop("wallet_later", None)
+        return None
     account = await _account(turn, member)
+    if question.topic is Topic.APPLY:
+        return _offer_points(turn, account)
     if question.topic is Topic.STATEMENT:
         _statement(turn, account, question.month, page=1)
     else:
@@ -109,22 +137,112 @@ async def _next_page(turn: Turn, member: Member) -> None:
     _statement(turn, account, shown["month"], page=shown["page"] + 1)
 
 
-async def _account(turn: Turn, member: Member) -> Account:
+def _card(turn: Turn, member: Member) -> CardNumber:
     digits = turn.services.vault.decrypt(member.card_token, CARD_PURPOSE)
     brand = brand_of(digits)
     if brand is None:  # only cards with a brand are ever stored
         raise ValueError("the member's card has no brand")
-    account = await turn.services.issuer.account(CardNumber(digits, brand))
+    return CardNumber(digits, brand)
+
+
+async def _account(turn: Turn, member: Member) -> Account:
+    account = await turn.services.issuer.account(_card(turn, member))
     if account is None:
         raise LookupError("the issuer no longer knows the member's card")
     return account
 
 
+def _offer_points(turn: Turn, account: Account) -> str | None:
+    usable = account.usable_points
+    if usable == 0:
+        balance, bill = points(account.points), yen(account.next_payment_amount)
+        turn.say("points.none", points=balance, amount=bill)
+        return None
+    turn.slots["apply"] = {
+        # Names this request at the issuer: a retry after a failed commit applies once.
+        "request": f"{turn.conversation_id}-{turn.services.rng.getrandbits(64):016x}",
+        "usable": usable,
+        "rate": account.point_rate,
+        "date": account.next_payment_date.isoformat(),
+        "bill": account.next_payment_amount,
+    }
+    return Event.APPLY
+
+
+async def points_amount(turn: Turn, answer: str, member: Member) -> str | None:
+    apply = turn.slots["apply"]
+    if answer == Button.POINTS_CANCEL:
+        turn.say("points.kept")
+        return Event.HOME
+    usable = apply["usable"]
+    apply["points"] = usable if answer == Button.POINTS_ALL else parse_points(answer, usable)
+    return Event.NEXT
+
+
+async def points_confirm(turn: Turn, answer: str, member: Member) -> str | None:
+    apply = turn.slots["apply"]
+    if answer == Button.POINTS_CANCEL:
+        turn.say("points.kept")
+        return Event.HOME
+    card = _card(turn, member)
+    try:
+        account = await turn.services.issuer.apply_points(
+            card, apply["points"], request=apply["request"]
+        )
+    except PointsRefused:  # the balance or the bill changed since the question
+        turn.say("points.refused")
+        return Event.HOME
+    turn.say(
+        "points.applied",
+        points=points(apply["points"]),
+        worth=yen(apply["points"] * apply["rate"]),
+        balance=points(account.points),
+        date=day(account.next_payment_date),
+        amount=yen(account.next_payment_amount),
+    )
+    return Event.HOME
+
+
+async def language(turn: Turn, answer: str, member: Member) -> str | None:
+    chosen = _LANGUAGES[Button(answer)]
+    await members.choose_language(turn.session, member, chosen)
+    turn.lang = chosen
+    turn.say("language.chosen", language=phrase(f"language.{chosen}"))
+    return Event.HOME
+
+
+async def unlink(turn: Turn, answer: str, member: Member) -> str | None:
+    if answer == Button.UNLINK_CANCEL:
+        turn.say("unlink.kept")
+        return Event.HOME
+    await members.unlink(turn.session, turn.channel, turn.user_id)
+    turn.slots.clear()
+    turn.say("unlinked", netid=member.net_answer_id)
+    return Event.UNLINKED
+
+
 async def _enter(turn: Turn) -> None:
-    """What the member's questions show: the linked card and Net Answer ID."""
+    """What the member's questions show: the linked card and Net Answer ID, the wallet
+    offer if it was put off; and the member's chosen language, now this chat's too."""
     member = await members.linked(turn.session, turn.channel, turn.user_id)
-    if member is not None:
-        turn.slots.update(netid=member.net_answer_id, card_masked=member.card_masked)
+    if member is None:
+        return
+    turn.slots.update(netid=member.net_answer_id, card_masked=member.card_masked)
+    if member.wallet_later:
+        turn.slots["wallet_later"] = True
+    if member.lang is not None and member.lang != turn.lang:
+        await members.choose_language(turn.session, member, member.lang)
+        turn.lang = member.lang
 
 
-HANDLERS = Handlers(MEMBERSHIP, {State.HOME: home}, enter=_enter)
+HANDLERS = Handlers(
+    MEMBERSHIP,
+    {
+        State.HOME: _linked_only(home),
+        State.POINTS: _linked_only(points_amount),
+        State.POINTS_CONFIRM: _linked_only(points_confirm),
+        State.LANGUAGE: _linked_only(language),
+        State.UNLINK: _linked_only(unlink),
+    },
+    enter=_enter,
+)

@@ -20,6 +20,9 @@ from storage import rotation, schema
 from storage.database import Database
 from storage.vault import Vault, VaultError
 
+#: The sandbox issuer's own records, in the data folder.
+ISSUER_LEDGER = "sandbox-issuer.sqlite3"
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -47,6 +50,7 @@ class Runtime:
         self.dispatcher.register(channel)
 
     async def close(self) -> None:
+        await self.engine.services.issuer.close()
         await self.database.close()
 
 
@@ -94,10 +98,12 @@ def start(
         raise ConfigError(str(error)) from error
     database = Database(settings.database_url, timeout=settings.db_timeout)
     outbox = SandboxOutbox(database, vault, clock)
+    ledger = settings.data_dir / ISSUER_LEDGER
+    files.create_private(ledger)
     services = Services(
         database=database,
         vault=vault,
-        issuer=SandboxIssuer(today=clock().date()),
+        issuer=SandboxIssuer(clock().date(), ledger),
         sms=outbox,
         mail=outbox,
         clock=clock,

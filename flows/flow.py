@@ -104,6 +104,11 @@ class Flow:
     def trigger(self, event: str, dialogue: Dialogue) -> None:
         self.machine.events[event].trigger(dialogue)
 
+    def ended(self, state: str) -> bool:
+        """Whether ``state`` ends the conversation: the closed state, unless /cancel
+        only goes back to the start (the member flow's home)."""
+        return state == self.closed and self.closed != self.start
+
     def cancel(self, dialogue: Dialogue) -> bool:
         """End an unfinished conversation (its slots are wiped on the way); False when
         there is nothing to cancel here."""

@@ -131,20 +131,67 @@ _JA: dict[str, str] = {
     "member.statement.none": "{month}のご利用明細はありません。ご覧いただける月：{months}",
     "member.statement.end": "明細は以上です。",
     "member.menu": (
-        "このチャットでは次のことをお答えします。\n"
+        "このチャットでは次のことができます。\n"
         "・ホーム（/home）：次回のお支払いとポイント\n"
         "・ご利用明細（/statement、「10月の明細」「先月の明細」）\n"
         "・ポイント（/points）\n・お支払い日と金額（/payment）\n・ご利用可能額（/limit）\n"
+        "・ポイントを請求額に充当（/apply）\n・ウォレットにカードを追加（/wallet）\n"
+        "・言語の切り替え（/language）\n・このチャットの連携解除（/unlink）\n"
+        "お支払金額の変更・ご利用可能枠の増枠・キャッシングは、Netアンサー"
+        "（https://www.saisoncard.co.jp/）でお手続きください。\n"
         "別のカードの登録は /start、説明は /help です。"
+        "ご不明な点はセゾンカードのお問い合わせ窓口（https://www.saisoncard.co.jp/）へどうぞ。"
     ),
     "member.unknown": "すみません、お答えできる内容ではありませんでした。明細・ポイント・お支払い・ご利用可能額についてお尋ねください。",
-    "member.not_linked": "このチャットはNetアンサーと連携していないため、ご利用状況はお見せできません。登録からお手続きください。",
+    "member.not_linked": (
+        "このチャットはNetアンサーと連携していないため、ご利用状況はお見せできません。"
+        "ご覧いただくには、まずカード番号を入力してNetアンサーに登録してください。"
+    ),
+    "points.none": "いまはポイントを充当できません（ポイント残高{points}、次回のお支払い金額{amount}）。",
+    "ask.points": (
+        "次回のお支払い金額{amount}に、最大{usable}（{worth}）まで充当できます。"
+        "何ポイント使いますか？数字でご入力ください（例：1000）。"
+    ),
+    "points.unreadable": "ポイント数を数字でご入力ください（1〜{usable}）。",
+    "points.out_of_range": "充当できるのは1〜{usable}です。",
+    "ask.points.confirm": "{points}（{worth}）を{date}のお支払い金額{amount}に充当します。よろしいですか？",
+    "points.applied": (
+        "{points}（{worth}）を充当しました。\nポイント残高：{balance}\n"
+        "{date}のお支払い金額：{amount}"
+    ),
+    "points.kept": "ポイントの充当をやめました。ポイントはそのままです。",
+    "points.refused": (
+        "ポイント残高またはお支払い金額が変わったため、充当できませんでした。"
+        "ポイントはそのままです。もう一度お試しください。"
+    ),
+    "ask.language": "使う言語を選んでください。",
+    "language.chosen": "これからは{language}でご案内します。",
+    "language.ja": "日本語",
+    "language.en": "英語",
+    "ask.unlink": (
+        "このチャットとNetアンサー（ID {netid}、カード {card}）の連携を解除しますか？"
+        "解除すると、このチャットではご利用状況をお見せできなくなります。"
+        "Netアンサーのご登録はそのままです。"
+    ),
+    "unlinked": "連携を解除しました。NetアンサーID {netid} のご登録はそのままです。",
+    "unlink.kept": "連携はそのままです。",
     "choice.statement.more": "明細の続き",
     "choice.menu.home": "ホーム",
     "choice.menu.statement": "ご利用明細",
     "choice.menu.points": "ポイント",
     "choice.menu.payment": "お支払い",
     "choice.menu.limit": "ご利用可能額",
+    "choice.points.apply": "ポイントを請求額に充当",
+    "choice.menu.wallet": "ウォレットに追加",
+    "choice.menu.language": "Language / 言語",
+    "choice.menu.unlink": "連携解除",
+    "choice.points.all": "使えるだけ使う",
+    "choice.points.confirm": "充当する",
+    "choice.points.cancel": "やめる",
+    "choice.language.ja": "日本語",
+    "choice.language.en": "English",
+    "choice.unlink.confirm": "連携を解除する",
+    "choice.unlink.cancel": "解除しない",
     "value.kind.lump": "1回払い",
     "value.kind.revolving": "リボ払い",
     "value.kind.installments": "分割払い",
@@ -180,6 +227,10 @@ _JA: dict[str, str] = {
     ),
     "help.wallet": "スマートフォンのウォレットにカードを追加するかどうかを選びます。",
     "help.member": "明細・ポイント・お支払い・ご利用可能額をお答えします。/menu でできることの一覧、/start で別のカードの登録です。",
+    "help.points": "次回のお支払い金額に充当するポイント数を数字で入力します。/cancel でやめられます。",
+    "help.points.confirm": "「充当する」で確定、「やめる」で取りやめます。",
+    "help.language": "ご案内に使う言語を選びます。",
+    "help.unlink": "連携を解除すると、このチャットではご利用状況をお見せしなくなります。Netアンサーのご登録は残ります。",
     "help.closed": "/start で新しく登録を始められます。",
     # Problems with what was typed
     "card.empty": "カード番号が入力されていません。",
@@ -423,20 +474,66 @@ _EN: dict[str, str] = {
     "member.statement.none": "There is no statement for {month}. Months you can see: {months}",
     "member.statement.end": "That is the whole statement.",
     "member.menu": (
-        "Here is what I can tell you:\n"
+        "Here is what I can do:\n"
         "- home (/home): next payment and points\n"
         '- statement (/statement, "October statement", "last month\'s statement")\n'
         "- points (/points)\n- payment date and amount (/payment)\n- credit left (/limit)\n"
-        "Send /start to register another card, /help for help."
+        "- put points towards your bill (/apply)\n- add the card to a wallet (/wallet)\n"
+        "- switch language (/language)\n- unlink this chat (/unlink)\n"
+        "To change the payment amount, raise the credit limit or get a cash advance, use "
+        "Net Answer (https://www.saisoncard.co.jp/).\n"
+        "Send /start to register another card, /help for help. "
+        "For anything else, contact Saison Card support (https://www.saisoncard.co.jp/)."
     ),
     "member.unknown": "Sorry, I cannot answer that. Ask me about your statement, points, payment or credit left.",
-    "member.not_linked": "This chat is not linked to Net Answer, so no account details can be shown. Please register first.",
+    "member.not_linked": (
+        "This chat is not linked to Net Answer, so no account details can be shown. "
+        "To see them, register first: enter your card number."
+    ),
+    "points.none": "No points can be put towards a bill now (balance {points}, next payment {amount}).",
+    "ask.points": (
+        "Up to {usable} (worth {worth}) can go towards your next payment of {amount}. "
+        "How many points? Type a number (e.g. 1000)."
+    ),
+    "points.unreadable": "Please type the number of points (1 to {usable}).",
+    "points.out_of_range": "You can use 1 to {usable}.",
+    "ask.points.confirm": "Put {points} (worth {worth}) towards your payment of {amount} on {date}?",
+    "points.applied": (
+        "Done: {points} (worth {worth}) put towards your bill.\nPoints left: {balance}\n"
+        "Payment on {date}: {amount}"
+    ),
+    "points.kept": "Cancelled. Your points are unchanged.",
+    "points.refused": (
+        "Your points or your bill changed meanwhile, so nothing was applied and your points "
+        "are unchanged. Please try again."
+    ),
+    "ask.language": "Choose your language.",
+    "language.chosen": "From now on I will answer in {language}.",
+    "language.ja": "Japanese",
+    "language.en": "English",
+    "ask.unlink": (
+        "Unlink this chat from Net Answer (ID {netid}, card {card})? This chat will no "
+        "longer show your account. Your Net Answer registration stays."
+    ),
+    "unlinked": "This chat is unlinked. Your Net Answer ID {netid} stays registered.",
+    "unlink.kept": "The chat stays linked.",
     "choice.statement.more": "More of the statement",
     "choice.menu.home": "Home",
     "choice.menu.statement": "Statement",
     "choice.menu.points": "Points",
     "choice.menu.payment": "Payment",
     "choice.menu.limit": "Credit left",
+    "choice.points.apply": "Put points towards the bill",
+    "choice.menu.wallet": "Add to wallet",
+    "choice.menu.language": "Language / 言語",
+    "choice.menu.unlink": "Unlink this chat",
+    "choice.points.all": "Use as many as possible",
+    "choice.points.confirm": "Apply",
+    "choice.points.cancel": "Cancel",
+    "choice.language.ja": "日本語",
+    "choice.language.en": "English",
+    "choice.unlink.confirm": "Unlink",
+    "choice.unlink.cancel": "Keep linked",
     "value.kind.lump": "one payment",
     "value.kind.revolving": "revolving",
     "value.kind.installments": "installments",
@@ -468,6 +565,10 @@ _EN: dict[str, str] = {
     "help.otp": "Enter the 6 digits sent to your registered contact. Didn't get it? Press re-issue.",
     "help.wallet": "Choose whether to add the card to your phone's wallet.",
     "help.member": "I answer about your statement, points, payment and credit left. /menu lists everything; /start registers another card.",
+    "help.points": "Type how many points to put towards your next payment. /cancel stops.",
+    "help.points.confirm": "Press Apply to confirm or Cancel to stop.",
+    "help.language": "Choose the language I answer in.",
+    "help.unlink": "Unlinking stops this chat from showing your account. Your Net Answer registration stays.",
     "help.closed": "Send /start to begin a new registration.",
     "card.empty": "No card number was entered.",
     "card.characters": "Please use digits only in the card number (spaces and hyphens are fine).",

@@ -1,6 +1,7 @@
 """What a linked member asks, from a command, a keyword or a short question, in
 Japanese or English: the statement (of a month), points, the next payment, the credit
-left, the home summary or the menu."""
+left, the home summary or the menu; or a request: apply points to the bill, add the
+card to a wallet, change the language, unlink this chat."""
 
 import re
 from dataclasses import dataclass
@@ -18,6 +19,10 @@ class Topic(StrEnum):
     PAYMENT = "payment"
     LIMIT = "limit"
     MENU = "menu"
+    APPLY = "apply"
+    WALLET = "wallet"
+    LANGUAGE = "language"
+    UNLINK = "unlink"
 
 
 @dataclass(frozen=True)
@@ -26,8 +31,13 @@ class Question:
     month: str | None = None  # "YYYY-MM" of a statement asked for by month
 
 
-# Checked in this order: a statement question often names a payment word too.
+# Checked in this order: a statement question often names a payment word too, and
+# applying points names both points and the bill.
 _WORDS: tuple[tuple[Topic, tuple[str, ...]], ...] = (
+    (Topic.UNLINK, ("連携解除", "連携を解除", "unlink")),
+    (Topic.LANGUAGE, ("言語", "language", "english", "日本語", "japanese")),
+    (Topic.APPLY, ("充当", "apply points", "use points", "ポイントを使")),
+    (Topic.WALLET, ("ウォレット", "wallet", "apple pay", "google pay")),
     (Topic.STATEMENT, ("明細", "statement", "利用履歴", "使った")),
     (Topic.POINTS, ("ポイント", "point", "永久不滅")),
     (Topic.LIMIT, ("利用可能額", "可能枠", "限度額", "利用枠", "limit", "available", "credit")),

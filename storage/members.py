@@ -3,11 +3,11 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, or_, select
+from sqlalchemy import and_, delete, exists, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import insert
-from storage.models import ChatIdentity, Member
+from storage.models import ChatIdentity, Conversation, Member
 
 
 async def net_answer_id_taken(session: AsyncSession, net_answer_id: str) -> bool:
@@ -60,3 +60,23 @@ async def linked(session: AsyncSession, channel: str, user_id: str) -> Member | 
     )
     found: Member | None = await session.scalar(query)
     return found
+
+
+async def unlink(session: AsyncSession, channel: str, user_id: str) -> None:
+    """This chat account is no longer linked; the member stays, as do other chats."""
+    await session.execute(
+        delete(ChatIdentity).where(ChatIdentity.channel == channel, ChatIdentity.user_id == user_id)
+    )
+
+
+async def choose_language(session: AsyncSession, member: Member, lang: str) -> None:
+    """The member's language, for every chat linked to the member from now on."""
+    member.lang = lang
+    chats = select(ChatIdentity.channel, ChatIdentity.user_id).where(
+        ChatIdentity.member_id == member.id
+    )
+    await session.execute(
+        update(Conversation)
+        .where(tuple_(Conversation.channel, Conversation.user_id).in_(chats))
+        .values(lang=lang, lang_chosen=True)
+    )

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -50,6 +51,8 @@ class Conversation(Base):
     state: Mapped[str] = mapped_column(String(32))
     slots: Mapped[dict[str, Any]]
     lang: Mapped[str] = mapped_column(String(8))
+    #: The member chose ``lang`` (/language): the platform's language no longer changes it.
+    lang_chosen: Mapped[bool] = mapped_column(default=False, server_default=false())
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -93,6 +96,9 @@ class Member(Base):
     terms_version: Mapped[str] = mapped_column(String(16))
     terms_agreed_at: Mapped[datetime]
     created_at: Mapped[datetime]
+    lang: Mapped[str | None] = mapped_column(String(8))  # chosen with /language
+    #: "Not now" to the wallet at the end of enrollment: the menu keeps offering it.
+    wallet_later: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class ChatIdentity(Base):

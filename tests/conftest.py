@@ -123,6 +123,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         {
             "DATABASE_URL": database_url,
             "NETANSWER_KEY_FILE": str(tmp_path / "keys.json"),
+            "XDG_DATA_HOME": str(tmp_path / "data"),  # the sandbox issuer's ledger among others
             "NETANSWER_CHECK_FLOOR_MS": "0",
             # Tests type far faster than members; tests/test_rate_limit.py uses the real limit.
             "NETANSWER_RATE_LIMIT": "1000",

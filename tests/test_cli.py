@@ -20,6 +20,7 @@ def env(database_url: str, tmp_path: Path) -> dict[str, str]:
         **os.environ,
         "DATABASE_URL": database_url,
         "NETANSWER_KEY_FILE": str(tmp_path / "keys.json"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
     }
 
 
