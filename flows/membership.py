@@ -34,6 +34,8 @@ class Button(StrEnum):
     POINTS = "menu:points"
     PAYMENT = "menu:payment"
     LIMIT = "menu:limit"
+    GRAPH = "menu:graph"
+    MENU = "menu:menu"
 
 
 class Slots(TypedDict, total=False):

@@ -148,6 +148,14 @@ _JA: dict[str, str] = {
     "value.kind.lump": "1回払い",
     "value.kind.revolving": "リボ払い",
     "value.kind.installments": "分割払い",
+    # LINE's rich menu: the chat bar and its six tiles
+    "richmenu.bar": "メニュー",
+    "richmenu.home": "ホーム",
+    "richmenu.statement": "明細",
+    "richmenu.points": "ポイント",
+    "richmenu.payment": "お支払い",
+    "richmenu.graph": "利用グラフ",
+    "richmenu.menu": "メニュー",
     "ask.closed": "手続きは終了しました。新しく始めるときは「はじめる」を押すか /start を送ってください。",
     # Help per step
     "help.card": (
@@ -440,6 +448,14 @@ _EN: dict[str, str] = {
     "value.kind.lump": "one payment",
     "value.kind.revolving": "revolving",
     "value.kind.installments": "installments",
+    # LINE's rich menu: the chat bar and its six tiles
+    "richmenu.bar": "Menu",
+    "richmenu.home": "Home",
+    "richmenu.statement": "Statement",
+    "richmenu.points": "Points",
+    "richmenu.payment": "Payment",
+    "richmenu.graph": "Usage graph",
+    "richmenu.menu": "Menu",
     "ask.closed": "This registration has ended. Press Start or send /start to begin a new one.",
     "help.card": (
         "The number on the front of your card (14-16 digits; AMEX has 15, Diners 14). "
