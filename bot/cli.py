@@ -184,7 +184,7 @@ def _line_rich_menu(args: argparse.Namespace) -> int:
             "LINE is not configured: set LINE_CHANNEL_ACCESS_TOKEN and LINE_CHANNEL_SECRET"
         )
     try:
-        installed = line_menu.install(settings)
+        installed = line_menu.install(settings.access_token, settings.api_base_url)
     except line_menu.InstallFailed as error:
         return _fail(str(error))
     if args.json:

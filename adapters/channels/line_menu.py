@@ -42,7 +42,6 @@ from matplotlib.ft2font import FT2Font
 from matplotlib.patches import Rectangle
 from urllib3.exceptions import HTTPError
 
-from adapters.channels.line import LineSettings
 from flows.membership import Button
 from flows.messages import DEFAULT_LANG, label, text
 from flows.replies import Choice
@@ -80,9 +79,10 @@ class Installed:
     replaced: list[str]  # the menus this bot had installed before, now deleted
 
 
-def install(settings: LineSettings) -> Installed:
-    """Install the member menu as every friend's default and delete the earlier ones."""
-    configuration = Configuration(host=settings.api_base_url, access_token=settings.access_token)
+def install(access_token: str, api_base_url: str | None = None) -> Installed:
+    """Install the member menu as every friend's default and delete the earlier ones,
+    with the channel's settings (``LineSettings`` of the LINE channel)."""
+    configuration = Configuration(host=api_base_url, access_token=access_token)
     with ApiClient(configuration) as client:
         api, blob = MessagingApi(client), MessagingApiBlob(client)
         with _step("listing the rich menus"):
