@@ -10,6 +10,7 @@ from pathlib import Path
 import uvicorn
 
 from adapters.channels.console import Console
+from adapters.channels.line import LineSettings
 from bot import files, log_limit, runtime, server, serving, telephony
 from bot.config import LOG_FILE, ConfigError, Settings
 from bot.registry import FLOWS
@@ -70,6 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     vault_commands.add_parser(
         "rotate", help="re-encrypt every stored field under the newest VAULT_KEYS key"
     ).set_defaults(run=_vault_rotate)
+
+    line = commands.add_parser("line", help="the LINE channel")
+    line_commands = line.add_subparsers(required=True, metavar="action")
+    rich_menu = line_commands.add_parser(
+        "rich-menu", help="install the member menu under every LINE chat, replacing the last one"
+    )
+    rich_menu.add_argument("--json", action="store_true", help="one JSON object")
+    rich_menu.set_defaults(run=_line_rich_menu)
 
     graph = commands.add_parser("graph", help="print a flow's graph as Mermaid")
     graph.add_argument(
@@ -158,6 +167,39 @@ def _vault_rotate(args: argparse.Namespace) -> None:
     rotation.check_keys(settings.database_url, vault)  # a missing or wrong key: nothing moved
     count = rotation.rotate(settings.database_url, vault)
     print(f"re-encrypted {count} fields under the newest key")
+
+
+def _line_rich_menu(args: argparse.Namespace) -> int:
+    from adapters.channels import line_menu  # matplotlib loads for this command only
+
+    # urllib3 warns at each retry of a refused connection, and the SDK resets the level
+    # of "urllib3" itself; the answer is one line.
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+    try:
+        settings = LineSettings.from_env(Settings.from_env().environ)
+    except ValueError as error:  # half a configuration, named by the message
+        return _fail(str(error))
+    if settings is None:
+        return _fail(
+            "LINE is not configured: set LINE_CHANNEL_ACCESS_TOKEN and LINE_CHANNEL_SECRET"
+        )
+    try:
+        installed = line_menu.install(settings.access_token, settings.api_base_url)
+    except line_menu.InstallFailed as error:
+        return _fail(str(error))
+    if args.json:
+        print(json.dumps({"rich_menu_id": installed.rich_menu_id, "replaced": installed.replaced}))
+    else:
+        print(
+            f"rich menu {installed.rich_menu_id} is the default for every LINE friend; "
+            f"{len(installed.replaced)} earlier deleted"
+        )
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"netanswer-bot: {message}", file=sys.stderr)
+    return 1
 
 
 def _graph(args: argparse.Namespace) -> None:

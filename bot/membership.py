@@ -22,6 +22,7 @@ _PRESSED = {
     Button.POINTS: Topic.POINTS,
     Button.PAYMENT: Topic.PAYMENT,
     Button.LIMIT: Topic.LIMIT,
+    Button.MENU: Topic.MENU,
     Button.APPLY: Topic.APPLY,
     Button.WALLET: Topic.WALLET,
     Button.LANGUAGE: Topic.LANGUAGE,

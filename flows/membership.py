@@ -57,6 +57,8 @@ class Button(StrEnum):
     ENGLISH = "language:en"
     UNLINK_CONFIRM = "unlink:confirm"
     UNLINK_CANCEL = "unlink:cancel"
+    GRAPH = "menu:graph"
+    MENU = "menu:menu"
 
 
 class Slots(TypedDict, total=False):
@@ -136,6 +138,7 @@ MEMBERSHIP = Flow(
                 Choice(Button.POINTS, "choice.menu.points"),
                 Choice(Button.PAYMENT, "choice.menu.payment"),
                 Choice(Button.LIMIT, "choice.menu.limit"),
+                Choice(Button.MENU, "choice.menu.menu"),
                 Choice(Button.APPLY, "choice.points.apply"),
                 Choice(Button.WALLET, "choice.menu.wallet"),
                 Choice(Button.LANGUAGE, "choice.menu.language"),

@@ -181,6 +181,7 @@ _JA: dict[str, str] = {
     "choice.menu.points": "ポイント",
     "choice.menu.payment": "お支払い",
     "choice.menu.limit": "ご利用可能額",
+    "choice.menu.menu": "メニュー",
     "choice.points.apply": "ポイントを請求額に充当",
     "choice.menu.wallet": "ウォレットに追加",
     "choice.menu.language": "Language / 言語",
@@ -195,6 +196,14 @@ _JA: dict[str, str] = {
     "value.kind.lump": "1回払い",
     "value.kind.revolving": "リボ払い",
     "value.kind.installments": "分割払い",
+    # LINE's rich menu: the chat bar and its six tiles
+    "richmenu.bar": "メニュー",
+    "richmenu.home": "ホーム",
+    "richmenu.statement": "明細",
+    "richmenu.points": "ポイント",
+    "richmenu.payment": "お支払い",
+    "richmenu.graph": "利用グラフ",
+    "richmenu.menu": "メニュー",
     "ask.closed": "手続きは終了しました。新しく始めるときは「はじめる」を押すか /start を送ってください。",
     # Help per step
     "help.card": (
@@ -523,6 +532,7 @@ _EN: dict[str, str] = {
     "choice.menu.points": "Points",
     "choice.menu.payment": "Payment",
     "choice.menu.limit": "Credit left",
+    "choice.menu.menu": "Menu",
     "choice.points.apply": "Put points towards the bill",
     "choice.menu.wallet": "Add to wallet",
     "choice.menu.language": "Language / 言語",
@@ -537,6 +547,14 @@ _EN: dict[str, str] = {
     "value.kind.lump": "one payment",
     "value.kind.revolving": "revolving",
     "value.kind.installments": "installments",
+    # LINE's rich menu: the chat bar and its six tiles
+    "richmenu.bar": "Menu",
+    "richmenu.home": "Home",
+    "richmenu.statement": "Statement",
+    "richmenu.points": "Points",
+    "richmenu.payment": "Payment",
+    "richmenu.graph": "Usage graph",
+    "richmenu.menu": "Menu",
     "ask.closed": "This registration has ended. Press Start or send /start to begin a new one.",
     "help.card": (
         "The number on the front of your card (14-16 digits; AMEX has 15, Diners 14). "

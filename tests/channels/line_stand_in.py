@@ -1,11 +1,13 @@
-"""A local HTTP server standing in for the LINE Messaging API: reply, push and the
-loading animation, answered the way LINE does. It checks the bearer token, LINE's
+"""A local HTTP server standing in for the LINE Messaging API: reply, push, the
+loading animation and rich menus (create, upload the image, make default, list,
+delete), answered the way LINE does. It checks the bearer token, LINE's
 limits (1-5 messages, 5,000 UTF-16 units of text, 13 quick-reply buttons with labels
 of at most 20 characters, postback data of at most 300), treats reply tokens as single
 use, and answers 409 to a push whose ``X-Line-Retry-Key`` was accepted before. On
 demand it refuses reply tokens, fails the next calls of an endpoint, or accepts a push
 but loses the answer (as a timeout would)."""
 
+import struct
 import uuid
 from collections import deque
 from dataclasses import dataclass
@@ -19,6 +21,9 @@ from starlette.routing import Route
 from tests.channels.local_server import LocalServer
 
 TOKEN = "line-channel-access-token-for-the-stand-in"
+IMAGE_TYPES = ("image/png", "image/jpeg")
+IMAGE_LIMIT = 1024 * 1024  # bytes of a rich menu image
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _ENDPOINTS = {
     "/v2/bot/message/reply": "reply",
     "/v2/bot/message/push": "push",
@@ -28,7 +33,7 @@ _ENDPOINTS = {
 
 @dataclass(frozen=True)
 class Call:
-    endpoint: str  # reply, push or loading
+    endpoint: str  # reply, push, loading, or richmenu.create|content|default|list|delete
     body: dict[str, Any]
     retry_key: str | None
     status: int
@@ -47,6 +52,9 @@ class LineStandIn(LocalServer):
         self._refused_tokens = 0
         self._failures: dict[str, deque[int]] = {}
         self._lost_answers: dict[str, int] = {}
+        self.rich_menus: dict[str, dict[str, Any]] = {}  # by id, as created
+        self.rich_menu_images: dict[str, bytes] = {}
+        self.default_rich_menu: str | None = None
         super().__init__(self._app())
 
     @property
@@ -76,6 +84,13 @@ class LineStandIn(LocalServer):
 
     def _app(self) -> Starlette:
         routes = [Route(path, self._answer, methods=["POST"]) for path in _ENDPOINTS]
+        routes += [
+            Route("/v2/bot/richmenu", self._create_rich_menu, methods=["POST"]),
+            Route("/v2/bot/richmenu/list", self._list_rich_menus, methods=["GET"]),
+            Route("/v2/bot/richmenu/{id}/content", self._upload_image, methods=["POST"]),
+            Route("/v2/bot/user/all/richmenu/{id}", self._set_default, methods=["POST"]),
+            Route("/v2/bot/richmenu/{id}", self._delete_rich_menu, methods=["DELETE"]),
+        ]
         return Starlette(routes=routes)
 
     async def _answer(self, request: Request) -> JSONResponse:
@@ -89,11 +104,9 @@ class LineStandIn(LocalServer):
     def _outcome(
         self, endpoint: str, request: Request, body: dict[str, Any], retry_key: str | None
     ) -> tuple[int, dict[str, Any]]:
-        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
-            return 401, {"message": "Authentication failed. Confirm that the access token..."}
-        failures = self._failures.get(endpoint)
-        if failures:
-            return failures.popleft(), {"message": "An error occurred in the backend"}
+        refused = self._refused(endpoint, request)
+        if refused:
+            return refused
         if endpoint == "loading":
             return self._loading(body)
         problem = _problem(body.get("messages"))
@@ -107,6 +120,93 @@ class LineStandIn(LocalServer):
             self._lost_answers[endpoint] -= 1
             return 500, {"message": "An error occurred in the backend"}
         return status, answer
+
+    def _refused(self, endpoint: str, request: Request) -> tuple[int, dict[str, Any]] | None:
+        """A wrong token or a failure asked for, before anything else is looked at."""
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return 401, {"message": "Authentication failed. Confirm that the access token..."}
+        failures = self._failures.get(endpoint)
+        if failures:
+            return failures.popleft(), {"message": "An error occurred in the backend"}
+        return None
+
+    def _recorded(
+        self, endpoint: str, body: dict[str, Any], status: int, answer: dict[str, Any]
+    ) -> JSONResponse:
+        self.calls.append(Call(endpoint, body, None, status))
+        return JSONResponse(answer, status_code=status)
+
+    async def _create_rich_menu(self, request: Request) -> JSONResponse:
+        body = await request.json()
+        outcome = self._refused("richmenu.create", request)
+        if outcome is None:
+            problem = _rich_menu_problem(body)
+            if problem:
+                outcome = 400, {"message": "The request body has 1 error(s)", "details": [problem]}
+            else:
+                rich_menu_id = f"richmenu-{uuid.uuid4().hex}"
+                self.rich_menus[rich_menu_id] = {"richMenuId": rich_menu_id, **body}
+                outcome = 200, {"richMenuId": rich_menu_id}
+        return self._recorded("richmenu.create", body, *outcome)
+
+    async def _list_rich_menus(self, request: Request) -> JSONResponse:
+        outcome = self._refused("richmenu.list", request) or (
+            200,
+            {"richmenus": list(self.rich_menus.values())},
+        )
+        return self._recorded("richmenu.list", {}, *outcome)
+
+    async def _upload_image(self, request: Request) -> JSONResponse:
+        rich_menu_id = request.path_params["id"]
+        content_type = request.headers.get("Content-Type", "")
+        data = await request.body()
+        shown = {"richMenuId": rich_menu_id, "contentType": content_type, "bytes": len(data)}
+        outcome = self._refused("richmenu.content", request) or self._image(
+            rich_menu_id, content_type, data
+        )
+        return self._recorded("richmenu.content", shown, *outcome)
+
+    def _image(
+        self, rich_menu_id: str, content_type: str, data: bytes
+    ) -> tuple[int, dict[str, Any]]:
+        menu = self.rich_menus.get(rich_menu_id)
+        if menu is None:
+            return 404, {"message": "Not found"}
+        if rich_menu_id in self.rich_menu_images:
+            return 400, {"message": "An image has already been uploaded to the richmenu"}
+        if content_type not in IMAGE_TYPES or len(data) > IMAGE_LIMIT:
+            return 400, {"message": "The image must be a JPEG or PNG of at most 1 MB"}
+        size = menu["size"]
+        if content_type == "image/png" and png_size(data) != (size["width"], size["height"]):
+            return 400, {"message": "The image size must match the rich menu size"}
+        self.rich_menu_images[rich_menu_id] = data
+        return 200, {}
+
+    async def _set_default(self, request: Request) -> JSONResponse:
+        rich_menu_id = request.path_params["id"]
+        outcome = self._refused("richmenu.default", request)
+        if outcome is None:
+            if rich_menu_id not in self.rich_menus:
+                outcome = 404, {"message": "Not found"}
+            elif rich_menu_id not in self.rich_menu_images:
+                outcome = 400, {"message": "must upload richmenu image before applying it to user"}
+            else:
+                self.default_rich_menu = rich_menu_id
+                outcome = 200, {}
+        return self._recorded("richmenu.default", {"richMenuId": rich_menu_id}, *outcome)
+
+    async def _delete_rich_menu(self, request: Request) -> JSONResponse:
+        rich_menu_id = request.path_params["id"]
+        outcome = self._refused("richmenu.delete", request)
+        if outcome is None:
+            if self.rich_menus.pop(rich_menu_id, None) is None:
+                outcome = 404, {"message": "Not found"}
+            else:
+                self.rich_menu_images.pop(rich_menu_id, None)
+                if self.default_rich_menu == rich_menu_id:
+                    self.default_rich_menu = None
+                outcome = 200, {}
+        return self._recorded("richmenu.delete", {"richMenuId": rich_menu_id}, *outcome)
 
     def _reply(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         token = body.get("replyToken")
@@ -160,3 +260,44 @@ def _problem(messages: Any) -> str | None:
             if len(action["data"]) > 300 or len(action.get("displayText", "")) > 300:
                 return "quickReply.items.action.data/displayText: at most 300 characters"
     return None
+
+
+def _rich_menu_problem(body: dict[str, Any]) -> dict[str, str] | None:
+    """What LINE would refuse in a rich menu object, or None. Areas are postbacks,
+    all the bot sends; LINE has other actions too."""
+    size = body.get("size") or {}
+    width, height = size.get("width", 0), size.get("height", 0)
+    if not (800 <= width <= 2500 and height >= 250 and width / height >= 1.45):
+        return {"property": "size", "message": "800-2500 wide, 250 high or more, ratio 1.45+"}
+    if not isinstance(body.get("selected"), bool):
+        return {"property": "selected", "message": "must be specified"}
+    if not 1 <= len(body.get("chatBarText", "")) <= 14:
+        return {"property": "chatBarText", "message": "1 to 14 characters"}
+    if not 1 <= len(body.get("name", "")) <= 300:
+        return {"property": "name", "message": "1 to 300 characters"}
+    areas = body.get("areas") or []
+    if not 1 <= len(areas) <= 20:
+        return {"property": "areas", "message": "1 to 20 areas"}
+    for area in areas:
+        bounds, action = area.get("bounds", {}), area.get("action", {})
+        x, y = bounds.get("x", -1), bounds.get("y", -1)
+        if (
+            x < 0
+            or y < 0
+            or x + bounds.get("width", 0) > width
+            or y + bounds.get("height", 0) > height
+        ):
+            return {"property": "areas.bounds", "message": "outside the rich menu"}
+        if action.get("type") != "postback" or not 0 < len(action.get("data", "")) <= 300:
+            return {"property": "areas.action", "message": "a postback with 1 to 300 characters"}
+        if len(action.get("label", "")) > 20 or len(action.get("displayText", "")) > 300:
+            return {"property": "areas.action", "message": "label 20, displayText 300 at most"}
+    return None
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a PNG's header, or None if ``data`` is no PNG."""
+    if not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
