@@ -73,6 +73,10 @@ class Issuer(Protocol):
 
     async def verify_pin(self, card: CardNumber, pin: str) -> bool: ...
 
+    async def sign_in(self, net_answer_id: str, password: str) -> CardNumber | None:
+        """The card of the Net Answer member registered at the issuer with this ID and
+        password, else None (for members who did not register through this bot)."""
+
     async def account(self, card: CardNumber) -> Account | None: ...
 
     async def apply_points(self, card: CardNumber, points: int, *, request: str) -> Account:

@@ -28,7 +28,7 @@ from adapters.gateways import (
     PointsRefused,
     StatementLine,
 )
-from flows.cards import CardNumber, Expiry
+from flows.cards import CardNumber, Expiry, parse_card_number
 from flows.personal import Personal
 from storage.database import Database
 
@@ -44,6 +44,9 @@ class DemoCard:
     kind: CardKind = CardKind.PERSONAL
     registered: bool = False
     mobile: bool = True
+    #: A member registered before the bot: the Net Answer ID and password they sign in with.
+    net_answer_id: str | None = None
+    password: str | None = None
 
 
 DEMO_CARDS = (
@@ -97,6 +100,8 @@ DEMO_CARDS = (
         "090-3333-3333",
         date(1992, 3, 3),
         registered=True,
+        net_answer_id="saisonvisa33",
+        password="Kumo-Sora2030",  # noqa: S106 (a demo member's, in the README)
     ),
 )
 
@@ -155,6 +160,15 @@ class SandboxIssuer:
     async def cardholder(self, card: CardNumber) -> Cardholder | None:
         demo = self._find(card)
         return None if demo is None else _cardholder(demo)
+
+    async def sign_in(self, net_answer_id: str, password: str) -> CardNumber | None:
+        for demo in self._cards.values():
+            if demo.net_answer_id is None or demo.password is None:
+                continue
+            same_id = hmac.compare_digest(demo.net_answer_id.encode(), net_answer_id.encode())
+            if same_id and hmac.compare_digest(demo.password.encode(), password.encode()):
+                return parse_card_number(demo.number)
+        return None
 
     async def verify_pin(self, card: CardNumber, pin: str) -> bool:
         demo = self._find(card)

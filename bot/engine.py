@@ -332,7 +332,7 @@ class Engine:
             turn.redacted = f"⟨text:{len(inbound.text or '')}⟩"
             turn.possibly_secret = inbound.text is not None
             if not quiet:
-                turn.say("choose.one" if step.choices else "unreadable")
+                turn.say("unreadable" if step.free_text or not step.choices else "choose.one")
             return
         try:
             event = await self.flows[flow.name][dialogue.state](turn, answer or inbound.text or "")

@@ -3,7 +3,7 @@
 import time
 from datetime import timedelta
 
-from bot import card_check, completion, passcodes
+from bot import card_check, completion, identity, passcodes
 from bot.handlers import Handlers
 from bot.telephony import phone_index
 from bot.turn import Turn
@@ -17,14 +17,24 @@ from flows.passwords import check_password, strength, substrings
 from flows.personal import Personal
 from flows.problems import Invalid, Problem
 from flows.questions import question_in
-from flows.replies import Reply, phrase
+from flows.replies import phrase
+from flows.text import fold
 from storage import call_checks, members
 
+#: Typed instead of pressing "sign in" (folded, case-free).
+_SIGN_IN_WORDS = frozenset(
+    {"ログイン", "サインイン", "/login", "login", "log in", "sign in", "signin"}
+)
 _PASSWORD_PART = "password-part"  # noqa: S105 (a purpose label of the vault)
 CALL_WINDOW_MINUTES = 15
 
 
 async def card(turn: Turn, answer: str) -> str | None:
+    if answer == Button.SIGNIN or fold(answer).casefold() in _SIGN_IN_WORDS:
+        return _to_signin(turn)
+    if answer == Button.ENROLL:
+        turn.say("welcome.enroll")
+        return None
     try:
         number = parse_card_number(answer)
     except Invalid:
@@ -63,9 +73,17 @@ async def code(turn: Turn, answer: str) -> str:
 
 
 async def reregister(turn: Turn, answer: str) -> str:
+    if answer == Button.REREGISTER_SIGNIN:
+        return _to_signin(turn)
     if answer != Button.REREGISTER_CONTINUE:
         return Event.STOP
     return Event.WEAK if _choices_collide(turn, (await turn.holder()).personal) else Event.NEXT
+
+
+def _to_signin(turn: Turn) -> str:
+    """The member has an ID: sign-in asks for it afresh, nothing of the card is kept."""
+    turn.slots.clear()
+    return Event.SIGNIN
 
 
 def _choices_collide(turn: Turn, personal: Personal) -> bool:
@@ -175,7 +193,7 @@ async def terms(turn: Turn, answer: str) -> str | None:
 async def confirm(turn: Turn, answer: str) -> str:
     if answer == Button.CONFIRM_EDIT:
         return Event.EDIT
-    if await _paused(turn):
+    if await identity.paused(turn):
         return Event.FAIL
     holder = await turn.holder()
     if holder.mobile:
@@ -194,45 +212,6 @@ async def fix(turn: Turn, answer: str) -> str:
     return event
 
 
-async def otp(turn: Turn, answer: str) -> str | None:
-    if answer == Button.OTP_PIN:
-        return Event.PIN
-    if answer in (Button.OTP_RESEND, Button.OTP_EMAIL):
-        if await _paused(turn):  # no new codes while the card is paused
-            return Event.FAIL
-        refusal = passcodes.resend_refusal(turn, by_mail=answer == Button.OTP_EMAIL)
-        if refusal:
-            turn.replies.append(Reply(*refusal))
-            return None
-        turn.slots["otp"]["resends"] += 1
-        await passcodes.send(turn, by_mail=answer == Button.OTP_EMAIL)
-        record = turn.slots["otp"]
-        turn.say("otp.resent", via=phrase(f"value.via.{record['via']}"), to=record["to"])
-        return None
-    try:
-        verdict = await passcodes.check(turn, answer)
-    except Invalid:
-        turn.redacted = "⟨otp:invalid⟩"
-        raise
-    turn.redacted = f"⟨otp:{verdict}⟩"
-    if verdict == passcodes.Verdict.EXPIRED:
-        turn.say("otp.expired")
-        return None
-    return await _identity_outcome(turn, verdict, wrong="otp.wrong")
-
-
-async def pin(turn: Turn, answer: str) -> str | None:
-    if answer == Button.PIN_BACK:
-        return Event.BACK
-    try:
-        verdict = await passcodes.check_pin(turn, answer)
-    except Invalid:
-        turn.redacted = "⟨pin:invalid⟩"
-        raise
-    turn.redacted = f"⟨pin:{verdict}⟩"
-    return await _identity_outcome(turn, verdict, wrong="pin.wrong")
-
-
 async def call(turn: Turn, answer: str) -> str | None:
     if answer == Button.OTP_EMAIL:
         await passcodes.send(turn, by_mail=True)
@@ -244,7 +223,7 @@ async def call(turn: Turn, answer: str) -> str | None:
         await _start_call(turn, (await turn.holder()).personal.phone)
         turn.say("call.restarted", minutes=CALL_WINDOW_MINUTES)
         return None
-    if await _paused(turn):
+    if await identity.paused(turn):
         return Event.FAIL
     check = await call_checks.find(turn.session, turn.conversation_id)
     if call_checks.passed(check):
@@ -256,26 +235,6 @@ async def call(turn: Turn, answer: str) -> str | None:
     else:
         turn.say("call.pending")
     return None
-
-
-async def _paused(turn: Turn) -> bool:
-    """Whether the card's identity check is paused; if so, the member is told until when."""
-    until = await passcodes.paused_until(turn)
-    if until:
-        turn.say("identity.locked", until=turn.local_time(until))
-    return until is not None
-
-
-async def _identity_outcome(turn: Turn, verdict: passcodes.Verdict, *, wrong: str) -> str | None:
-    if verdict == passcodes.Verdict.WRONG:
-        turn.say(wrong, remaining=await passcodes.attempts_left(turn))
-        return None
-    if verdict == passcodes.Verdict.LOCKED:
-        until = await passcodes.paused_until(turn)
-        turn.say("identity.locked", until=turn.local_time(until or turn.now))
-        return Event.FAIL
-    await completion.complete(turn)
-    return Event.NEXT
 
 
 async def _start_call(turn: Turn, phone: str) -> None:
@@ -308,6 +267,8 @@ async def wallet(turn: Turn, answer: str) -> str:
 async def closed(turn: Turn, answer: str) -> str:
     return RESTART
 
+
+otp, pin = identity.steps(done=completion.complete)
 
 HANDLERS = Handlers(
     ENROLLMENT,

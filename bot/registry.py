@@ -5,9 +5,11 @@ environment (the terminal is opened by ``netanswer-bot chat``)."""
 from adapters.channels.channel import Channel
 from adapters.channels.line import Line
 from adapters.channels.telegram import Telegram
-from bot import enrollment, membership
+from bot import enrollment, membership, signin
 from bot.handlers import Flows
 
-FLOWS = Flows(enrollment.HANDLERS, membership.HANDLERS, linked=membership.HANDLERS.flow.name)
+FLOWS = Flows(
+    enrollment.HANDLERS, membership.HANDLERS, signin.HANDLERS, linked=membership.HANDLERS.flow.name
+)
 
 CHANNELS: tuple[type[Channel], ...] = (Telegram, Line)

@@ -42,6 +42,7 @@ class State(StrEnum):
     CALL = "call"  # landline members call the toll-free number
     WALLET = "wallet"
     MEMBER = "member"  # enrolled: the member flow takes over
+    SIGNIN = "to_signin"  # the member has an ID: the sign-in flow takes over
     CLOSED = "closed"
 
 
@@ -65,11 +66,15 @@ class Event(StrEnum):
     CARD = "card"
     NETID = "netid"
     PASSWORD = "password"  # noqa: S105 (an event name)
+    SIGNIN = "signin"
 
 
 class Button(StrEnum):
     """The stable data of every button (the README lists them for testers)."""
 
+    SIGNIN = "welcome:signin"
+    ENROLL = "welcome:enroll"
+    REREGISTER_SIGNIN = "reregister:signin"
     REREGISTER_CONTINUE = "reregister:continue"
     REREGISTER_STOP = "reregister:stop"
     NETID_OWN = "netid:own"
@@ -202,12 +207,20 @@ def _step(state: State, **rest: Any) -> Step:
 
 S = State
 STEPS: dict[str, Step] = {
-    S.CARD: _step(S.CARD, secret=Secret.CARD, history_notice=HISTORY_NOTICE),
+    S.CARD: _step(
+        S.CARD,
+        choices=_choices(
+            (Button.SIGNIN, "choice.welcome.signin"), (Button.ENROLL, "choice.welcome.enroll")
+        ),
+        secret=Secret.CARD,
+        history_notice=HISTORY_NOTICE,
+    ),
     S.EXPIRY: _step(S.EXPIRY),
     S.CODE: _step(S.CODE, secret=Secret.CODE, params=_code),
     S.REREGISTER: _step(
         S.REREGISTER,
         choices=_choices(
+            (Button.REREGISTER_SIGNIN, "choice.reregister.signin"),
             (Button.REREGISTER_CONTINUE, "choice.reregister.continue"),
             (Button.REREGISTER_STOP, "choice.reregister.stop"),
         ),
@@ -350,6 +363,7 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": E.BACK, "source": S.PIN, "dest": S.OTP},
     {"trigger": E.EMAIL, "source": S.CALL, "dest": S.OTP},
     {"trigger": E.NEXT, "source": S.WALLET, "dest": S.MEMBER},
+    {"trigger": E.SIGNIN, "source": [S.CARD, S.REREGISTER], "dest": S.SIGNIN},
 ]
 
 ENROLLMENT = Flow(
@@ -363,5 +377,6 @@ ENROLLMENT = Flow(
     unfinished=UNFINISHED,
     closed=S.CLOSED,
     idle_limit=IDLE_LIMIT,
-    exits={S.MEMBER: membership.NAME},
+    # Not flows.signin.NAME: that module reads this one's limits. The registry checks it.
+    exits={S.MEMBER: membership.NAME, S.SIGNIN: "signin"},
 )

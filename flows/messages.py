@@ -53,7 +53,8 @@ _JA: dict[str, str] = {
     "ask.reregister": (
         "このカードはすでにNetアンサーに登録されています。再登録すると新しいNetアンサーIDになり、"
         "セゾンポケット・大和コネクト証券・セゾン投信など外部サービスとの連携は"
-        "各サービスで再連携が必要になります。再登録しますか？"
+        "各サービスで再連携が必要になります。"
+        "いまのNetアンサーIDをお持ちなら、再登録せずに「ログインして連携」でこのチャットとつなげます。"
     ),
     "ask.password": (
         "Netアンサーのパスワードを決めて入力してください。\n"
@@ -338,6 +339,39 @@ _JA: dict[str, str] = {
     # Button labels
     "choice.start": "はじめる",
     "choice.reregister.continue": "再登録する",
+    "choice.reregister.signin": "ログインして連携（おすすめ）",
+    "choice.welcome.signin": "Netアンサーに登録済みの方（ログインして連携）",
+    "choice.welcome.enroll": "はじめて登録する",
+    "choice.signin.forgot": "IDまたはパスワードを忘れた",
+    "choice.signin.enroll": "新しく登録する",
+    "welcome.enroll": "では、新規登録を始めます。",
+    "ask.signin_id": "NetアンサーIDを入力してください。",
+    "help.signin_id": "Netアンサーにご登録のIDでログインし、このチャットと連携します。IDをお持ちでない方は「新しく登録する」を押してください。",
+    "ask.signin_password": "Netアンサーのパスワードを入力してください。照合にだけ使い、保存しません。",
+    "help.signin_password": "NetアンサーIDに対応するパスワードです。忘れた場合は下のボタンからご案内します。",
+    "signin.id_format": "NetアンサーIDを入力してください（空白を含まない64文字以内）。",
+    "signin.failed": "NetアンサーIDまたはパスワードが違います。もう一度IDからお願いします。",
+    "signin.locked": (
+        "ログインに続けて失敗したため、ログインを一時的に停止しています。"
+        "{until}（日本時間）以降にもう一度お試しください。"
+    ),
+    "signin.forgot": (
+        "NetアンサーIDやパスワードをお忘れの場合は、セゾンカードのサイト"
+        "（https://www.saisoncard.co.jp/）の「ID・パスワードをお忘れの方」から再設定できます。"
+        "どうしても分からない場合の最後の手段として、「新しく登録する」から再登録もできます"
+        "（新しいIDになり、外部サービスとの連携はやり直しになります）。"
+    ),
+    "signin.no_mobile": (
+        "ご登録の電話番号にSMSを送れないため、このチャットではログインできません。"
+        "ご本人確認のため {number} までお問い合わせください。"
+    ),
+    "signin.linked": (
+        "ログインしました。NetアンサーID {netid} とこのチャットを連携しました。"
+        "これからは、ご請求金額・お支払日・ご利用先・ポイントなどがこのチャットのアプリを通ってお届けされます。"
+        "連携をやめるときは /unlink を送ってください。"
+    ),
+    "ask.signin_closed": "ログインの手続きは終了しました。もう一度ログインするときは「はじめる」を押してください。",
+    "help.signin_closed": "「はじめる」でもう一度ログインできます。/start で最初に戻ります。",
     "choice.reregister.stop": "やめる",
     "choice.netid.own": "IDを自分で決める",
     "choice.netid.issue": "IDは発行してもらう",
@@ -405,7 +439,8 @@ _EN: dict[str, str] = {
     "ask.reregister": (
         "This card is already registered for Net Answer. Registering again gives you a new Net "
         "Answer ID, and external services (Saison Pocket, Daiwa Connect Securities, Saison Asset "
-        "Management and others) must be linked again at each service. Register again?"
+        "Management and others) must be linked again at each service. If you have your Net "
+        "Answer ID, sign in to link this chat instead."
     ),
     "ask.password": (
         "Please choose your Net Answer password.\n"
@@ -681,6 +716,38 @@ _EN: dict[str, str] = {
     ),
     "choice.start": "Start",
     "choice.reregister.continue": "Register again",
+    "choice.reregister.signin": "Sign in and link (recommended)",
+    "choice.welcome.signin": "I have a Net Answer ID (sign in and link)",
+    "choice.welcome.enroll": "Register for the first time",
+    "choice.signin.forgot": "I forgot my ID or password",
+    "choice.signin.enroll": "Register anew",
+    "welcome.enroll": "Let's register.",
+    "ask.signin_id": "Please enter your Net Answer ID.",
+    "help.signin_id": "Sign in with your Net Answer ID to link this chat. No ID yet? Press Register anew.",
+    "ask.signin_password": "Please enter your Net Answer password. It is only checked, never stored.",
+    "help.signin_password": "The password of your Net Answer ID. Forgot it? Press the button below.",
+    "signin.id_format": "Please enter your Net Answer ID (up to 64 characters, no spaces).",
+    "signin.failed": "The Net Answer ID or the password is not right. Please start again with the ID.",
+    "signin.locked": (
+        "Signing in failed too many times, so it is paused. Please try again after "
+        "{until} Japan time (JST)."
+    ),
+    "signin.forgot": (
+        "If you forgot your Net Answer ID or password, reset it on the Saison Card site "
+        "(https://www.saisoncard.co.jp/) under \"Forgot your ID or password\". As a last resort "
+        "you can register again with Register anew (you get a new ID, and external services "
+        "must be linked again)."
+    ),
+    "signin.no_mobile": (
+        "Your registered phone cannot receive SMS, so you cannot sign in here. Please call "
+        "{number} to prove who you are."
+    ),
+    "signin.linked": (
+        "Signed in: Net Answer ID {netid} is now linked to this chat. From now on amounts, "
+        "dates, merchant names and points pass through this chat app. Send /unlink to end it."
+    ),
+    "ask.signin_closed": "Signing in has ended. Press Start to sign in again.",
+    "help.signin_closed": "Press Start to sign in again; /start goes back to the beginning.",
     "choice.reregister.stop": "Stop",
     "choice.netid.own": "Choose my own ID",
     "choice.netid.issue": "Issue an ID for me",

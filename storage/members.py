@@ -80,3 +80,40 @@ async def choose_language(session: AsyncSession, member: Member, lang: str) -> N
         .where(tuple_(Conversation.channel, Conversation.user_id).in_(chats))
         .values(lang=lang, lang_chosen=True)
     )
+
+
+async def by_net_answer_id(session: AsyncSession, net_answer_id: str) -> Member | None:
+    found: Member | None = await session.scalar(
+        select(Member).where(Member.net_answer_id == net_answer_id)
+    )
+    return found
+
+
+async def by_card(session: AsyncSession, card_index: str) -> Member | None:
+    found: Member | None = await session.scalar(
+        select(Member).where(Member.card_index == card_index)
+    )
+    return found
+
+
+async def add_known(session: AsyncSession, *, at: datetime, **fields: Any) -> Member:
+    """The member as the issuer knows them (registered before this bot), kept once:
+    their password stays with the issuer (``password_hash`` empty)."""
+    await session.execute(
+        insert(session, Member)
+        .values(**fields, password_hash="", created_at=at)
+        .on_conflict_do_nothing(index_elements=[Member.card_index])
+    )
+    member = await by_card(session, fields["card_index"])
+    if member is None:  # cannot be: inserted or found above, in this transaction
+        raise LookupError("the member was not kept")
+    return member
+
+
+async def link(
+    session: AsyncSession, channel: str, user_id: str, member: Member, at: datetime
+) -> None:
+    """Link this chat account to the member (replacing any earlier link of this chat);
+    the member's other chats stay linked."""
+    await unlink(session, channel, user_id)
+    session.add(ChatIdentity(channel=channel, user_id=user_id, member_id=member.id, linked_at=at))

@@ -12,6 +12,7 @@ from adapters.channels.channel import Inbound, Kind
 from bot.enrollment import HANDLERS as ENROLLMENT_HANDLERS
 from bot.handlers import Flows, Handlers
 from bot.membership import HANDLERS as MEMBER_HANDLERS
+from bot.signin import HANDLERS as SIGNIN_HANDLERS
 from bot.runtime import Runtime
 from bot.turn import Turn
 from flows.dialogue import Dialogue
@@ -85,9 +86,11 @@ def test_every_state_needs_exactly_one_handler() -> None:
 
 
 def test_a_flow_may_hand_over_only_to_a_registered_flow() -> None:
-    with pytest.raises(ValueError, match="unknown member"):
+    with pytest.raises(ValueError, match="unknown (member|signin)"):
         Flows(ENROLLMENT_HANDLERS)
-    Flows(ENROLLMENT_HANDLERS, MEMBER_HANDLERS)
+    with pytest.raises(ValueError, match="unknown signin"):
+        Flows(ENROLLMENT_HANDLERS, MEMBER_HANDLERS)
+    Flows(ENROLLMENT_HANDLERS, MEMBER_HANDLERS, SIGNIN_HANDLERS)
 
 
 def test_unfinished_states_must_be_states_of_the_flow() -> None:
@@ -105,7 +108,7 @@ async def test_a_slot_the_flow_does_not_declare_fails_the_turn_and_keeps_nothing
     engine = chat.bot.engine
     handlers = dict(engine.flows["enrollment"].by_state)
     handlers["expiry"] = keeps_too_much
-    engine.flows = Flows(Handlers(ENROLLMENT, handlers), MEMBER_HANDLERS)
+    engine.flows = Flows(Handlers(ENROLLMENT, handlers), MEMBER_HANDLERS, SIGNIN_HANDLERS)
     await chat.send("12/29")
     assert chat.last is not None and chat.last.failed
     assert await _flow_of(chat.bot, chat.user) == ("enrollment", "expiry")

@@ -1,0 +1,139 @@
+"""The sign-in flow: a card member who already has a Net Answer ID links this chat by
+signing in (ID, password, then a one-time passcode to the phone the issuer holds),
+instead of registering again.
+
+The handlers live in ``bot/signin.py``. Signing in hands the conversation to the member
+flow; "forgot my ID or password" can end in enrollment's re-registration.
+"""
+
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, TypedDict
+
+from flows import membership
+from flows.dialogue import Dialogue
+from flows.enrollment import IDLE_LIMIT, RESEND_LIMIT
+from flows.flow import Flow, Params, Secret, Step
+from flows.replies import Choice, phrase
+
+NAME = "signin"
+
+
+class State(StrEnum):
+    NETID = "signin_id"
+    PASSWORD = "signin_password"  # noqa: S105 (a state name)
+    OTP = "signin_otp"
+    PIN = "signin_pin"
+    CLOSED = "signin_closed"
+    LINKED = "linked"  # signed in: the member flow takes over
+    ENROLL = "to_enrollment"  # enrollment takes over (re-registration, a new card)
+
+
+class Event(StrEnum):
+    NEXT = "next"
+    BACK = "back"  # a failed sign-in: the ID again
+    PIN = "pin"
+    FAIL = "fail"
+    ENROLL = "enroll"
+
+
+class Button(StrEnum):
+    FORGOT = "signin:forgot"
+    ENROLL = "signin:enroll"
+    OTP_RESEND = "otp:resend"
+    OTP_EMAIL = "otp:email"
+    OTP_PIN = "otp:pin"
+    PIN_BACK = "pin:back"
+    START = "start"
+
+
+class Slots(TypedDict, total=False):
+    """Never the password or a passcode: the typed ID until the password is checked,
+    then the member's card (encrypted, its keyed hash) for the passcode."""
+
+    netid: str
+    member_id: int
+    card_token: str
+    card_index: str
+    card_masked: str
+    emails: list[dict[str, Any]]
+    otp: dict[str, Any]  # the passcode's keyed hash, expiry, channel, re-issues
+    expired: bool  # wiped by the idle sweep: the member is told on return
+
+
+def _otp(slots: Mapping[str, Any]) -> Params:
+    record = slots.get("otp", {"to": "", "via": "sms"})
+    return {"to": record["to"], "via": phrase(f"value.via.{record['via']}")}
+
+
+def _passcode_options(slots: Mapping[str, Any]) -> set[str]:
+    record = slots.get("otp", {})
+    hidden: set[str] = set()
+    if record.get("resends", 0) >= RESEND_LIMIT:
+        hidden |= {Button.OTP_RESEND, Button.OTP_EMAIL}
+    if record.get("via") == "mail" or not slots.get("emails"):
+        hidden.add(Button.OTP_EMAIL)
+    if record.get("via") == "mail":
+        hidden.add(Button.OTP_PIN)
+    return hidden
+
+
+_FORGOT = (
+    Choice(Button.FORGOT, "choice.signin.forgot"),
+    Choice(Button.ENROLL, "choice.signin.enroll"),
+)
+
+S = State
+SIGNIN = Flow(
+    name=NAME,
+    title="Netアンサー sign-in (/cancel and /start work in every state)",
+    steps={
+        S.NETID: Step("ask.signin_id", "help.signin_id", choices=_FORGOT),
+        S.PASSWORD: Step(
+            "ask.signin_password", "help.signin_password", choices=_FORGOT, secret=Secret.PASSWORD
+        ),
+        S.OTP: Step(
+            "ask.otp",
+            "help.otp",
+            choices=(
+                Choice(Button.OTP_RESEND, "choice.otp.resend"),
+                Choice(Button.OTP_EMAIL, "choice.otp.email"),
+                Choice(Button.OTP_PIN, "choice.otp.pin"),
+            ),
+            secret=Secret.PASSCODE,
+            params=_otp,
+            hidden=_passcode_options,
+        ),
+        S.PIN: Step(
+            "ask.pin",
+            "help.pin",
+            choices=(Choice(Button.PIN_BACK, "choice.pin.back"),),
+            secret=Secret.PIN,
+        ),
+        S.CLOSED: Step(
+            "ask.signin_closed",
+            "help.signin_closed",
+            choices=(Choice(Button.START, "choice.start"),),
+            free_text=False,
+            on_enter=("wipe",),
+        ),
+    },
+    transitions=[
+        {"trigger": Event.NEXT, "source": S.NETID, "dest": S.PASSWORD},
+        {"trigger": Event.NEXT, "source": S.PASSWORD, "dest": S.OTP},
+        {"trigger": Event.BACK, "source": S.PASSWORD, "dest": S.NETID},
+        {"trigger": Event.FAIL, "source": [S.PASSWORD, S.OTP, S.PIN], "dest": S.CLOSED},
+        {"trigger": Event.PIN, "source": S.OTP, "dest": S.PIN},
+        {"trigger": Event.BACK, "source": S.PIN, "dest": S.OTP},
+        {"trigger": Event.NEXT, "source": [S.OTP, S.PIN], "dest": S.LINKED},
+        {"trigger": Event.ENROLL, "source": [S.NETID, S.PASSWORD], "dest": S.ENROLL},
+    ],
+    start=S.NETID,
+    dialogue=Dialogue,
+    slots=Slots,
+    unfinished=frozenset({S.NETID, S.PASSWORD, S.OTP, S.PIN}),
+    closed=S.CLOSED,
+    idle_limit=IDLE_LIMIT,
+    # Not flows.enrollment.NAME: that module names this one. The registry checks it.
+    exits={S.LINKED: membership.NAME, S.ENROLL: "enrollment"},
+)
