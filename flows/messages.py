@@ -271,6 +271,8 @@ _JA: dict[str, str] = {
         "Netアンサー ご本人確認\n\nワンタイムパスコード：{code}\n"
         "5分間有効です。このパスコードを他人に教えないでください。"
     ),
+    "mail.passcode.subject": "【Netアンサー】ワンタイムパスコードのお知らせ",
+    "mail.done.subject": "【Netアンサー】ご登録完了のお知らせ",
     "mail.done": (
         "Netアンサーのご登録が完了しました。\n\nNetアンサーID：{netid}\n\n"
         "パスワードはご自身で大切に管理してください。お心当たりのない場合は当社までご連絡ください。"
@@ -556,6 +558,8 @@ _EN: dict[str, str] = {
         "Net Answer identity check\n\nOne-time passcode: {code}\n"
         "Valid for 5 minutes. Never share this passcode."
     ),
+    "mail.passcode.subject": "[Net Answer] Your one-time passcode",
+    "mail.done.subject": "[Net Answer] Your registration is complete",
     "mail.done": (
         "Your Net Answer registration is complete.\n\nNet Answer ID: {netid}\n\n"
         "Please keep your password to yourself. If you did not register, please contact us."
