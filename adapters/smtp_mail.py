@@ -6,6 +6,7 @@ Every mail goes over its own connection: mails are rare (a passcode, a completio
 and a fresh connection has nothing to go stale between them.
 """
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -21,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds to connect, and for each SMTP command, the whole message included.
 TIMEOUT = 10.0
+#: Seconds for the whole mail: the member's answer waits for it (see Engine._notify).
+DEADLINE = 20.0
 _PORTS = {"smtp": 587, "smtps": 465}
 
 
@@ -75,18 +78,19 @@ class SmtpMail:
 
     async def send_mail(self, address: str, letter: Letter, conversation_id: int | None) -> None:
         server = self._server
-        await aiosmtplib.send(
-            self._message(address, letter),
-            sender=self._sender,
-            recipients=[address],
-            hostname=server.host,
-            port=server.port,
-            username=server.username,
-            password=server.password,
-            use_tls=server.tls,
-            start_tls=not server.tls,  # required, never "if offered"
-            timeout=TIMEOUT,
-        )
+        async with asyncio.timeout(DEADLINE):
+            await aiosmtplib.send(
+                self._message(address, letter),
+                sender=self._sender,
+                recipients=[address],
+                hostname=server.host,
+                port=server.port,
+                username=server.username,
+                password=server.password,
+                use_tls=server.tls,
+                start_tls=not server.tls,  # required, never "if offered"
+                timeout=TIMEOUT,
+            )
         logger.info("mail sent conversation=%s", conversation_id)
 
     def _message(self, address: str, letter: Letter) -> EmailMessage:
