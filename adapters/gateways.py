@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from flows.cards import CardNumber, Expiry
+from flows.letters import Letter
 from flows.personal import Personal
 
 
@@ -91,4 +92,6 @@ class Sms(Protocol):
 
 
 class Mail(Protocol):
-    async def send_mail(self, address: str, text: str, conversation_id: int | None) -> None: ...
+    async def send_mail(
+        self, address: str, letter: Letter, conversation_id: int | None
+    ) -> None: ...

@@ -5,6 +5,7 @@ show it, so a tester on any channel can read a passcode."""
 from collections.abc import Callable
 from datetime import datetime
 
+from flows.letters import Letter
 from storage import sandbox
 from storage.database import Database
 from storage.vault import Vault
@@ -19,8 +20,8 @@ class SandboxOutbox:
     async def send_sms(self, phone: str, text: str, conversation_id: int | None) -> None:
         await self._record("sms", phone, text, conversation_id)
 
-    async def send_mail(self, address: str, text: str, conversation_id: int | None) -> None:
-        await self._record("mail", address, text, conversation_id)
+    async def send_mail(self, address: str, letter: Letter, conversation_id: int | None) -> None:
+        await self._record("mail", address, letter.text, conversation_id)
 
     async def _record(self, kind: str, to: str, text: str, conversation_id: int | None) -> None:
         async with self._database.transaction() as session:

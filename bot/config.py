@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from starlette.config import Config
 
+from adapters.smtp_mail import SmtpServer, sender_address
 from storage.vault import Vault, VaultError, VaultKey
 
 _DATABASE_FILE = "netanswer-bot.sqlite3"
@@ -50,6 +51,8 @@ class Settings:
     db_timeout: float = 5.0  # NETANSWER_DB_TIMEOUT: connect, pool wait, statement, lock
     turn_deadline: float = 9.0  # NETANSWER_TURN_DEADLINE: a webhook answers 503 by then
     order_window: float = 0.1  # NETANSWER_ORDER_WINDOW_MS: events of a chat arriving together
+    smtp: SmtpServer | None = None  # SMTP_URL: unset, mail stays in the sandbox outbox
+    mail_from: str | None = None  # MAIL_FROM: the sender, needed with SMTP_URL
     #: The whole environment the settings were read from; channels read theirs here.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -62,6 +65,7 @@ class Settings:
         if sandbox_now is not None and production:
             raise ConfigError("NETANSWER_SANDBOX_NOW is for the sandbox, never for production")
         data_dir = _data_dir(config)
+        smtp, mail_from = _mail(config)
         return cls(
             database_url=config("DATABASE_URL", default=f"sqlite:///{data_dir / _DATABASE_FILE}"),
             production=production,
@@ -91,6 +95,8 @@ class Settings:
             club_on_url=_read(
                 config, "NETANSWER_CLUB_ON_URL", _https_url, CLUB_ON_URL, "an https:// address"
             ),
+            smtp=smtp,
+            mail_from=mail_from,
             environ=env,
         )
 
@@ -120,6 +126,32 @@ def _data_dir(config: Config) -> Path:
     xdg = config("XDG_DATA_HOME", default=None)
     base = Path(xdg) if xdg else Path(home or Path.home()) / ".local" / "share"
     return base / "netanswer-bot"
+
+
+def _mail(config: Config) -> tuple[SmtpServer | None, str | None]:
+    """SMTP_URL and MAIL_FROM, read together. An error never shows SMTP_URL's value:
+    it may hold a password."""
+    url = config("SMTP_URL", default=None)
+    if url is None:
+        return None, None
+    try:
+        server = SmtpServer.from_url(url)
+    except ValueError as error:
+        raise ConfigError(
+            "SMTP_URL must be smtp://user:password@host:587 (STARTTLS) or "
+            f"smtps://user:password@host:465 (TLS), but {error} (its value is not shown)"
+        ) from None
+    mail_from = config("MAIL_FROM", default=None)
+    if mail_from is None:
+        raise ConfigError("SMTP_URL needs MAIL_FROM, the sender (e.g. no-reply@example.jp)")
+    try:
+        sender_address(mail_from)
+    except ValueError:
+        raise ConfigError(
+            f"MAIL_FROM must be an address, optionally with a name "
+            f"('Netアンサー <no-reply@example.jp>'), not {mail_from!r}"
+        ) from None
+    return server, mail_from
 
 
 def _read(config: Config, key: str, cast: Callable[[str], T], default: T, what: str) -> T:

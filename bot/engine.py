@@ -25,9 +25,10 @@ from adapters.channels.channel import Capabilities, Inbound, Kind, Outcome
 from bot import dispatcher
 from bot.deadlines import Overdue, within
 from bot.handlers import Flows, Handlers
-from bot.turn import Notification, NotificationKind, Services, Turn
+from bot.turn import Notification, Services, Turn
 from flows.commands import Command, command_in
 from flows.flow import Flow, Step
+from flows.letters import Letter
 from flows.messages import CATALOG, DEFAULT_LANG
 from flows.problems import Invalid
 from flows.redaction import redact
@@ -402,12 +403,19 @@ class Engine:
         services = self.services
         for note in notifications:
             try:
-                if note.kind is NotificationKind.SMS:
-                    await services.sms.send_sms(note.to, note.text, conversation_id)
+                if isinstance(note.message, Letter):
+                    await services.mail.send_mail(note.to, note.message, conversation_id)
                 else:
-                    await services.mail.send_mail(note.to, note.text, conversation_id)
-            except Exception:  # the member can ask for a new passcode; the turn stands
-                logger.exception("%s delivery failed conversation=%s", note.kind, conversation_id)
+                    await services.sms.send_sms(note.to, note.message, conversation_id)
+            except Exception as error:  # the member can ask for a new passcode; the turn stands
+                # The type only: a gateway's error may quote a server that echoes the
+                # message, the address or the credentials.
+                logger.error(
+                    "%s delivery failed conversation=%s: %s",
+                    note.kind,
+                    conversation_id,
+                    type(error).__name__,
+                )
 
 
 async def _enter(turn: Turn, unit: Handlers) -> None:

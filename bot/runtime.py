@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.channels.channel import Channel, Inbound, Outcome
+from adapters.gateways import Mail
 from adapters.sandbox_issuer import SandboxIssuer
 from adapters.sandbox_outbox import SandboxOutbox
+from adapters.smtp_mail import SmtpMail
 from bot import files
 from bot.config import ConfigError, Settings
 from bot.dispatcher import Dispatcher
@@ -65,6 +67,12 @@ def _standing_at(moment: datetime) -> Callable[[], datetime]:
     return clock
 
 
+def _mail(settings: Settings, outbox: SandboxOutbox) -> Mail:
+    if settings.smtp is None or settings.mail_from is None:  # read together: both or neither
+        return outbox
+    return SmtpMail(settings.smtp, settings.mail_from)
+
+
 def start(
     settings: Settings,
     *,
@@ -72,11 +80,17 @@ def start(
     rng: random.Random | None = None,
     upgrade: bool = True,
 ) -> Runtime:
-    """Build the bot. Only the sandbox gateways exist so far, and they never run in
-    production: there the bot refuses to start instead of faking an issuer."""
+    """Build the bot. Mail goes over SMTP when SMTP_URL is set; the issuer and SMS
+    exist only as sandbox gateways so far, and they never run in production: there the
+    bot refuses to start instead of faking an issuer."""
+    if settings.production and settings.smtp is None:
+        raise ConfigError(
+            "NETANSWER_ENV=production needs SMTP_URL and MAIL_FROM: "
+            "mail must not stay in the sandbox outbox"
+        )
     if settings.production:
         raise ConfigError(
-            "NETANSWER_ENV=production needs a real issuer, SMS and mail gateway; "
+            "NETANSWER_ENV=production needs a real issuer and SMS gateway; "
             "the sandbox ones refuse to run in production"
         )
     if settings.sandbox_now is not None:  # testers move the sandbox's clock between runs
@@ -105,7 +119,7 @@ def start(
         vault=vault,
         issuer=SandboxIssuer(clock().date(), ledger),
         sms=outbox,
-        mail=outbox,
+        mail=_mail(settings, outbox),
         clock=clock,
         rng=rng or random.SystemRandom(),
         check_floor=settings.check_floor,

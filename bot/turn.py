@@ -13,6 +13,7 @@ from adapters.gateways import Cardholder, Issuer, Mail, Sms
 from flows.cards import CardNumber, brand_of
 from flows.dialogue import Dialogue
 from flows.flow import Flow
+from flows.letters import Letter, letter
 from flows.messages import text
 from flows.replies import Param, Reply
 from storage.database import Database
@@ -49,7 +50,7 @@ class NotificationKind(StrEnum):
 class Notification:
     kind: NotificationKind
     to: str
-    text: str = field(repr=False)  # may hold a passcode: never printed
+    message: str | Letter = field(repr=False)  # may hold a passcode: never printed
 
 
 @dataclass
@@ -79,7 +80,11 @@ class Turn:
 
     def notify(self, kind: NotificationKind, to: str, key: str, **params: Param) -> None:
         """Queue an SMS or mail, sent only after the turn is committed."""
-        self.notifications.append(Notification(kind, to, text(key, self.lang, params)))
+        if kind is NotificationKind.MAIL:
+            message: str | Letter = letter(key, self.lang, params)
+        else:
+            message = text(key, self.lang, params)
+        self.notifications.append(Notification(kind, to, message))
 
     def keep_card(self, card: CardNumber) -> None:
         vault = self.services.vault

@@ -332,6 +332,8 @@ _JA: dict[str, str] = {
         "Netアンサー ご本人確認\n\nワンタイムパスコード：{code}\n"
         "5分間有効です。このパスコードを他人に教えないでください。"
     ),
+    "mail.passcode.subject": "【Netアンサー】ワンタイムパスコードのお知らせ",
+    "mail.done.subject": "【Netアンサー】ご登録完了のお知らせ",
     "mail.done": (
         "Netアンサーのご登録が完了しました。\n\nNetアンサーID：{netid}\n\n"
         "パスワードはご自身で大切に管理してください。お心当たりのない場合は当社までご連絡ください。"
@@ -710,6 +712,8 @@ _EN: dict[str, str] = {
         "Net Answer identity check\n\nOne-time passcode: {code}\n"
         "Valid for 5 minutes. Never share this passcode."
     ),
+    "mail.passcode.subject": "[Net Answer] Your one-time passcode",
+    "mail.done.subject": "[Net Answer] Your registration is complete",
     "mail.done": (
         "Your Net Answer registration is complete.\n\nNet Answer ID: {netid}\n\n"
         "Please keep your password to yourself. If you did not register, please contact us."
@@ -734,7 +738,7 @@ _EN: dict[str, str] = {
     ),
     "signin.forgot": (
         "If you forgot your Net Answer ID or password, reset it on the Saison Card site "
-        "(https://www.saisoncard.co.jp/) under \"Forgot your ID or password\". As a last resort "
+        '(https://www.saisoncard.co.jp/) under "Forgot your ID or password". As a last resort '
         "you can register again with Register anew (you get a new ID, and external services "
         "must be linked again)."
     ),

@@ -12,8 +12,8 @@ from adapters.channels.channel import Inbound, Kind
 from bot.enrollment import HANDLERS as ENROLLMENT_HANDLERS
 from bot.handlers import Flows, Handlers
 from bot.membership import HANDLERS as MEMBER_HANDLERS
-from bot.signin import HANDLERS as SIGNIN_HANDLERS
 from bot.runtime import Runtime
+from bot.signin import HANDLERS as SIGNIN_HANDLERS
 from bot.turn import Turn
 from flows.dialogue import Dialogue
 from flows.enrollment import ENROLLMENT
@@ -86,7 +86,7 @@ def test_every_state_needs_exactly_one_handler() -> None:
 
 
 def test_a_flow_may_hand_over_only_to_a_registered_flow() -> None:
-    with pytest.raises(ValueError, match="unknown (member|signin)"):
+    with pytest.raises(ValueError, match=r"unknown (member|signin)"):
         Flows(ENROLLMENT_HANDLERS)
     with pytest.raises(ValueError, match="unknown signin"):
         Flows(ENROLLMENT_HANDLERS, MEMBER_HANDLERS)
