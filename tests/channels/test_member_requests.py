@@ -77,3 +77,22 @@ async def test_unlinking_on_line_then_a_rich_menu_button_shows_nothing(
     shown = line_stand_in.texts[count:]
     assert shown[0] == render(Reply("member.not_linked"), "ja")
     assert not any("ポイント）" in text or "相当" in text for text in shown)
+
+
+async def test_sign_in_on_telegram_deletes_the_password_and_the_passcode(
+    member: Member, stand_in: TelegramStandIn, runtime: Runtime
+) -> None:
+    await member.say("/start")
+    await member.choose("welcome:signin")
+    await member.say("saisonvisa33")
+    await member.say("Kumo-Sora2030")
+    async with runtime.database.transaction() as session:
+        messages = await sandbox.read(session, runtime.vault)
+    found = re.search(r"\b(\d{6})\b", messages[-1].text)
+    assert found
+    await member.say(found[1])
+    await member.say("/points")
+    assert stand_in.texts[-2].startswith("永久不滅ポイントの残高は")
+    deleted = {int(params["message_id"]) for params in stand_in.called("deleteMessage")}
+    secret = {message_id for text, message_id in member.sent if text in ("Kumo-Sora2030", found[1])}
+    assert deleted == secret and len(secret) == 2
