@@ -50,6 +50,7 @@ class Settings:
     db_timeout: float = 5.0  # NETANSWER_DB_TIMEOUT: connect, pool wait, statement, lock
     turn_deadline: float = 9.0  # NETANSWER_TURN_DEADLINE: a webhook answers 503 by then
     order_window: float = 0.1  # NETANSWER_ORDER_WINDOW_MS: events of a chat arriving together
+    transcript_retention_days: int = 180  # TRANSCRIPT_RETENTION_DAYS: `transcripts purge`
     #: The whole environment the settings were read from; channels read theirs here.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -90,6 +91,13 @@ class Settings:
             / 1000,
             club_on_url=_read(
                 config, "NETANSWER_CLUB_ON_URL", _https_url, CLUB_ON_URL, "an https:// address"
+            ),
+            transcript_retention_days=_read(
+                config,
+                "TRANSCRIPT_RETENTION_DAYS",
+                _positive,
+                180,
+                "a whole number of days above 0",
             ),
             environ=env,
         )

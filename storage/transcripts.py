@@ -43,6 +43,7 @@ class Summary:
     last_state: str  # where its last recorded turn left it
     current_state: str  # the conversation row (the idle sweep changes it unrecorded)
     current_slots: dict[str, Any]
+    lang: str
 
 
 def record(
@@ -121,6 +122,7 @@ async def summaries(
                 last_state=entry.state_after or entry.state_before or conversation.state,
                 current_state=conversation.state,
                 current_slots=dict(conversation.slots),
+                lang=conversation.lang,
             )
         )
     return found

@@ -2,6 +2,12 @@
 
 import dataclasses
 import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,14 +15,30 @@ import sqlalchemy
 from alembic import command
 from sqlalchemy import select
 
+from adapters.channels.channel import Inbound, Kind
+from bot.config import ConfigError, Settings
 from bot.registry import FLOWS
+from bot.runtime import Runtime
 from flows import messages
 from flows.redaction import redact
-from storage import schema
+from storage import conversations, members, schema
 from storage.database import aware, sync_url
 from storage.models import TranscriptEntry
-from tests.conftest import Chat
-from tests.enroll import DINERS, PASSWORD, VISA, enroll, to_confirm, to_passcode, walk_to
+from tests.conftest import Chat, Clock
+from tests.enroll import (
+    AMEX,
+    DINERS,
+    JCB,
+    MASTERCARD,
+    PASSWORD,
+    VISA,
+    enroll,
+    to_confirm,
+    to_email,
+    to_passcode,
+    to_password,
+    walk_to,
+)
 
 
 async def _rows(chat: Chat) -> list[TranscriptEntry]:
@@ -184,3 +206,199 @@ def test_the_migration_keeps_what_older_rows_knew(database_url: str) -> None:
         ("in", "line", None, "card", None),
         ("out", "line", None, None, "expiry"),
     ]
+
+
+# The support CLI, in real subprocesses, over conversations recorded by the engine.
+
+_COMMAND = str(Path(sys.executable).parent / "netanswer-bot")
+_OUTCOME_KEYS = {"id", "channel", "chat_user", "started", "last_at", "last_state", "outcome"}
+
+
+def _cli(settings: Settings, clock: Clock, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "NETANSWER_KEY_FILE": str(settings.key_file),
+        "NETANSWER_SANDBOX_NOW": clock.now.isoformat(),
+    }
+    return subprocess.run(
+        [_COMMAND, "transcripts", *args], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+def _json(settings: Settings, clock: Clock, *args: str) -> Any:
+    done = _cli(settings, clock, *args)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@dataclass
+class Recorded:
+    """Conversations of every outcome, by user, and every secret typed into them."""
+
+    ids: dict[str, int]
+    netid: str
+    secrets: list[str]
+
+
+async def _record(bot: Runtime, clock: Clock) -> Recorded:
+    gone = Chat(bot, user="chat-user-gone")  # walked away at the expiry question
+    await gone.send("/start")
+    await gone.send(VISA.number)
+    clock.advance(minutes=31)
+    done = Chat(bot, user="chat-user-done")
+    passcodes = [await to_passcode(done)]
+    await done.send(passcodes[0])
+    await done.send(choice="wallet:later")
+    assert done.state == "member"
+    await done.send(f"{VISA.number} の明細")  # a card number asked about, by mistake
+    quit_ = Chat(bot, user="chat-user-quit")
+    await to_password(quit_, AMEX)
+    await quit_.send("/cancel")
+    locked = Chat(bot, user="chat-user-locked")
+    passcodes.append(await to_passcode(locked, MASTERCARD))
+    for _ in range(5):
+        await locked.send("999999")
+    assert locked.state == "closed"
+    typing = Chat(bot, user="chat-user-typing", channel="telegram")
+    await to_email(typing, JCB)
+    await bot.engine.handle(Inbound("line", "chat-user-left", "l1", text="/start"))
+    await bot.engine.handle(Inbound("line", "chat-user-left", "l2", text=JCB.number))
+    await bot.engine.handle(Inbound("line", "chat-user-left", "l3", kind=Kind.LEFT))
+    async with bot.database.transaction() as session:
+        ids = {
+            user.removeprefix("chat-user-"): (await conversations.find(session, channel, user)).id  # type: ignore[union-attr]
+            for channel, user in (
+                ("console", "chat-user-gone"),
+                ("console", "chat-user-done"),
+                ("console", "chat-user-quit"),
+                ("console", "chat-user-locked"),
+                ("telegram", "chat-user-typing"),
+                ("line", "chat-user-left"),
+            )
+        }
+        member = await members.linked(session, "console", "chat-user-done")
+    assert member is not None
+    secrets = [*passcodes, PASSWORD]
+    for card in (VISA, MASTERCARD, JCB, AMEX):
+        secrets += [card.number, card.number.replace(" ", ""), card.code, card.pin]
+    return Recorded(ids, member.net_answer_id, secrets)
+
+
+def _secrets_in(output: str, secrets: list[str]) -> list[str]:
+    return [s for s in secrets if re.search(rf"(?<![\w,.]){re.escape(s)}(?![\w,.])", output)]
+
+
+async def test_support_lists_shows_and_exports_without_a_secret(
+    bot: Runtime, settings: Settings, clock: Clock
+) -> None:
+    recorded = await _record(bot, clock)
+    ids = recorded.ids
+    listed = _json(settings, clock, "list", "--json")
+    assert all(set(item) >= _OUTCOME_KEYS for item in listed)
+    assert {item["id"]: item["outcome"] for item in listed} == {
+        ids["gone"]: "abandoned",
+        ids["done"]: "completed",
+        ids["quit"]: "cancelled",
+        ids["locked"]: "locked",
+        ids["typing"]: "in_progress",
+        ids["left"]: "abandoned",
+    }
+    assert [item["id"] for item in listed] == sorted(ids.values())  # oldest first
+    by_id = {item["id"]: item for item in listed}
+    assert by_id[ids["typing"]]["channel"] == "telegram"
+    assert by_id[ids["typing"]]["last_state"] == "email"
+    assert by_id[ids["done"]]["last_state"] == "member"
+
+    lines = _cli(settings, clock, "list").stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == [str(i) for i in sorted(ids.values())]
+    assert lines[0].split("\t")[1:] == ["console", "2026-11-24 19:00:00 JST", "expiry", "abandoned"]
+
+    def only(*args: str) -> list[int]:
+        return [item["id"] for item in _json(settings, clock, "list", "--json", *args)]
+
+    assert only("--outcome", "locked") == [ids["locked"]]
+    assert only("--channel", "telegram") == [ids["typing"]]
+    assert only("--state", "closed", "--channel", "console") == [ids["quit"], ids["locked"]]
+    assert only("--member", recorded.netid) == [ids["done"]]
+    assert only("--member", "nobody12345") == []
+    assert only("--since", "2026-11-25") == []
+    assert len(only("--since", "2026-11-24")) == len(ids)
+
+    shown = _cli(settings, clock, "show", str(ids["locked"]))
+    assert shown.returncode == 0
+    assert "[confirm -> otp]" in shown.stdout and "[otp -> closed]" in shown.stdout
+    assert "⟨otp:wrong⟩" in shown.stdout and "locked at closed" in shown.stdout
+    timeline = _json(settings, clock, "show", str(ids["done"]), "--json")
+    assert set(timeline) >= _OUTCOME_KEYS and timeline["outcome"] == "completed"
+    steps = timeline["steps"]
+    assert steps[0]["in"] == {"command": "start"} and steps[0]["state_after"] == "card"
+    assert steps[-1]["in"] == {"text": "⟨card:visa:16:luhn-ok⟩ の明細"}
+    assert (steps[-1]["flow"], steps[-1]["state_before"]) == ("member", "member")
+
+    exported = _cli(settings, clock, "export", str(ids["done"]))
+    assert exported.returncode == 0
+    rows = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert all(
+        {"direction", "text", "at", "state_before", "state_after"} <= set(row)
+        or {"direction", "choice", "at", "state_before", "state_after"} <= set(row)
+        for row in rows
+    )
+    assert rows[0] == {
+        "direction": "in",
+        "text": "/start",
+        "at": "2026-11-24T10:31:00+00:00",
+        "flow": "enrollment",
+        "flow_version": FLOWS.entry.version,
+        "state_before": "card",
+        "state_after": "card",
+    }
+    assert [row["direction"] for row in rows[:3]] == ["in", "out", "out"]
+    assert rows[1]["text"].startswith("こんにちは") and rows[1]["key"] == "welcome"
+    pressed = [row["choice"] for row in rows if "choice" in row]
+    assert pressed == ["newsletter:no", "terms:agree", "confirm:ok", "wallet:later"]
+    assert {"direction": "in", "text": "⟨card:visa:16:luhn-ok⟩ の明細"}.items() <= rows[-3].items()
+    done_text = next(row["text"] for row in rows if row.get("key") == "done")
+    assert "⟨netid⟩" in done_text and recorded.netid not in exported.stdout
+
+    outputs = [_cli(settings, clock, "list").stdout, json.dumps(listed, ensure_ascii=False)]
+    outputs += [shown.stdout, json.dumps(timeline, ensure_ascii=False)]
+    outputs += [_cli(settings, clock, "export", str(i)).stdout for i in ids.values()]
+    async with bot.database.transaction() as session:
+        stored = (await session.scalars(select(TranscriptEntry))).all()
+    outputs.append(json.dumps([[r.chat_user, r.body] for r in stored], ensure_ascii=False))
+    assert all(_secrets_in(output, recorded.secrets) == [] for output in outputs)
+    assert not any("chat-user-" in output for output in outputs)  # no platform user id
+
+
+async def test_an_unknown_id_is_one_line_and_exit_1(settings: Settings, clock: Clock) -> None:
+    for action in ("show", "export"):
+        done = _cli(settings, clock, action, "4242")
+        assert done.returncode == 1 and done.stdout == ""
+        assert done.stderr == "netanswer-bot: no transcript with id 4242\n"
+
+
+async def test_purge_removes_only_rows_older_than_the_retention(
+    bot: Runtime, settings: Settings, clock: Clock
+) -> None:
+    old = Chat(bot, user="old")
+    await walk_to(old, "code")
+    clock.advance(days=10)
+    recent = Chat(bot, user="recent")
+    await walk_to(recent, "code")
+    rows = {row.conversation_id for row in await _rows(recent)}
+    assert len(rows) == 2
+    kept = _cli(settings, clock, "purge")  # 180 days by default
+    assert kept.stdout == "deleted 0 transcript rows older than 180 days\n"
+    old_rows = len([row for row in await _rows(old) if aware(row.at) < clock.now])
+    purged = _cli(settings, clock, "purge", "--older-than", "5d")
+    assert purged.stdout == f"deleted {old_rows} transcript rows older than 5 days\n"
+    assert {aware(row.at) for row in await _rows(recent)} == {clock.now}
+    assert len(_json(settings, clock, "list", "--json")) == 1
+
+
+def test_the_retention_is_a_setting() -> None:
+    assert Settings.from_env({}).transcript_retention_days == 180
+    assert Settings.from_env({"TRANSCRIPT_RETENTION_DAYS": "30"}).transcript_retention_days == 30
+    with pytest.raises(ConfigError, match="TRANSCRIPT_RETENTION_DAYS must be a whole number"):
+        Settings.from_env({"TRANSCRIPT_RETENTION_DAYS": "soon"})
