@@ -5,13 +5,14 @@ import asyncio
 import json
 import logging
 import sys
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import uvicorn
 
 from adapters.channels.console import Console
 from adapters.channels.line import LineSettings
-from bot import files, log_limit, runtime, server, serving, telephony
+from bot import files, log_limit, runtime, server, serving, telephony, transcripts
 from bot.config import LOG_FILE, ConfigError, Settings
 from bot.registry import FLOWS
 from flows.cards import parse_card_number
@@ -98,7 +99,40 @@ def _parser() -> argparse.ArgumentParser:
     account.add_argument("card", help="the card number, e.g. '4980 0012 3456 7000'")
     account.add_argument("--json", action="store_true", help="one JSON object")
     account.set_defaults(run=_account)
+    _transcript_commands(commands)
     return parser
+
+
+def _transcript_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    group = commands.add_parser("transcripts", help="redacted conversations, for support")
+    actions = group.add_subparsers(required=True, metavar="action")
+    listing = actions.add_parser("list", help="one conversation per line, oldest first")
+    listing.add_argument("--channel", help="only this channel (console, telegram, line)")
+    listing.add_argument(
+        "--since", type=_day, help="only conversations active since YYYY-MM-DD (Japan time)"
+    )
+    listing.add_argument("--state", help="only conversations whose last state is this")
+    listing.add_argument(
+        "--outcome", choices=[outcome.value for outcome in transcripts.Outcome], help="only these"
+    )
+    listing.add_argument("--member", metavar="NETANSWER_ID", help="only chats linked to him")
+    listing.add_argument("--json", action="store_true", help="a JSON array of objects")
+    listing.set_defaults(run=_transcripts_list)
+    show = actions.add_parser("show", help="a conversation as a timeline")
+    show.add_argument("id", type=int, help="the conversation id (from `transcripts list`)")
+    show.add_argument("--json", action="store_true", help="one JSON object")
+    show.set_defaults(run=_transcripts_show)
+    export = actions.add_parser("export", help="a conversation as JSON Lines, one row a line")
+    export.add_argument("id", type=int, help="the conversation id (from `transcripts list`)")
+    export.set_defaults(run=_transcripts_export)
+    purge = actions.add_parser("purge", help="delete transcript rows older than the retention")
+    purge.add_argument(
+        "--older-than",
+        type=_days,
+        metavar="DAYS",
+        help="e.g. 180d (default: TRANSCRIPT_RETENTION_DAYS, 180)",
+    )
+    purge.set_defaults(run=_transcripts_purge)
 
 
 def _chat(args: argparse.Namespace) -> None:
@@ -291,3 +325,124 @@ def _call(args: argparse.Namespace) -> int:
         return 2
     print("identity confirmed" if matched else "no check was waiting for this number")
     return 0 if matched else 1
+
+
+def _day(text: str) -> datetime:
+    """A YYYY-MM-DD date as the start of that day in Japan."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date YYYY-MM-DD") from None
+    return datetime(day.year, day.month, day.day, tzinfo=transcripts.JAPAN)
+
+
+def _days(text: str) -> int:
+    count = text.removesuffix("d")
+    if not count.isascii() or not count.isdigit() or int(count) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days such as 180d")
+    return int(count)
+
+
+def _japan_time(moment: datetime) -> str:
+    return moment.astimezone(transcripts.JAPAN).strftime("%Y-%m-%d %H:%M:%S JST")
+
+
+def _transcripts_list(args: argparse.Namespace) -> None:
+    async def listing() -> list[transcripts.Listed]:
+        bot = runtime.start(Settings.from_env())
+        try:
+            return await transcripts.listing(
+                bot.database,
+                FLOWS,
+                bot.now(),
+                channel=args.channel,
+                since=args.since,
+                state=args.state,
+                outcome=transcripts.Outcome(args.outcome) if args.outcome else None,
+                net_answer_id=args.member,
+            )
+        finally:
+            await bot.close()
+
+    listed = asyncio.run(listing())
+    if args.json:
+        print(json.dumps([found.as_json() for found in listed], ensure_ascii=False))
+        return
+    for found in listed:
+        print(
+            f"{found.id}\t{found.channel}\t{_japan_time(found.started)}\t"
+            f"{found.last_state}\t{found.outcome}"
+        )
+
+
+def _transcript(
+    conversation_id: int,
+) -> tuple[transcripts.Listed, list[transcripts.Step]] | None:
+    async def read() -> tuple[transcripts.Listed, list[transcripts.Step]] | None:
+        bot = runtime.start(Settings.from_env())
+        try:
+            found = await transcripts.listing(
+                bot.database, FLOWS, bot.now(), conversation_id=conversation_id
+            )
+            if not found:
+                return None
+            return found[0], await transcripts.steps(bot.database, conversation_id, found[0].lang)
+        finally:
+            await bot.close()
+
+    return asyncio.run(read())
+
+
+def _no_transcript(conversation_id: int) -> int:
+    print(f"netanswer-bot: no transcript with id {conversation_id}", file=sys.stderr)
+    return 1
+
+
+def _transcripts_show(args: argparse.Namespace) -> int:
+    read = _transcript(args.id)
+    if read is None:
+        return _no_transcript(args.id)
+    found, steps = read
+    if args.json:
+        shown = {**found.as_json(), "steps": [step.as_json() for step in steps]}
+        print(json.dumps(shown, ensure_ascii=False))
+        return 0
+    print(
+        f"conversation {found.id} on {found.channel}, user {found.chat_user or '?'}: "
+        f"{found.outcome} at {found.last_state}"
+    )
+    for step in steps:
+        print(
+            f"\n{_japan_time(step.at)}  [{step.state_before} -> {step.state_after}]"
+            f"  {step.flow} {step.flow_version}"
+        )
+        print(f"  member: {transcripts.event_text(step.event)}")
+        for reply in step.replies:
+            text = reply["text"].replace("\n", "\n         ")
+            print(f"  bot:   {text}")
+            if reply.get("choices"):
+                print(f"         buttons: {' '.join(reply['choices'])}")
+    return 0
+
+
+def _transcripts_export(args: argparse.Namespace) -> int:
+    read = _transcript(args.id)
+    if read is None:
+        return _no_transcript(args.id)
+    for line in transcripts.export_lines(read[1]):
+        print(json.dumps(line, ensure_ascii=False))
+    return 0
+
+
+def _transcripts_purge(args: argparse.Namespace) -> None:
+    settings = Settings.from_env()
+    days = args.older_than or settings.transcript_retention_days
+
+    async def purge() -> int:
+        bot = runtime.start(settings)
+        try:
+            return await transcripts.purge(bot.database, before=bot.now() - timedelta(days=days))
+        finally:
+            await bot.close()
+
+    print(f"deleted {asyncio.run(purge())} transcript rows older than {days} days")

@@ -53,6 +53,7 @@ class Settings:
     order_window: float = 0.1  # NETANSWER_ORDER_WINDOW_MS: events of a chat arriving together
     smtp: SmtpServer | None = None  # SMTP_URL: unset, mail stays in the sandbox outbox
     mail_from: str | None = None  # MAIL_FROM: the sender, needed with SMTP_URL
+    transcript_retention_days: int = 180  # TRANSCRIPT_RETENTION_DAYS: `transcripts purge`
     #: The whole environment the settings were read from; channels read theirs here.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -97,6 +98,13 @@ class Settings:
             ),
             smtp=smtp,
             mail_from=mail_from,
+            transcript_retention_days=_read(
+                config,
+                "TRANSCRIPT_RETENTION_DAYS",
+                _positive,
+                180,
+                "a whole number of days above 0",
+            ),
             environ=env,
         )
 

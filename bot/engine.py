@@ -31,12 +31,12 @@ from flows.flow import Flow, Step
 from flows.letters import Letter
 from flows.messages import CATALOG, DEFAULT_LANG
 from flows.problems import Invalid
-from flows.redaction import redact
+from flows.redaction import has_card, recorded_reply, redact
 from flows.replies import Choice, Reply
 from flows.text import fold
-from storage import arrivals, conversations, lockouts, members, message_counts
+from storage import arrivals, conversations, lockouts, members, message_counts, transcripts
 from storage.database import aware
-from storage.models import Conversation, Direction
+from storage.models import Conversation
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ _ORDER_POLL = 0.02  # seconds between looks at whether an earlier event was appl
 #: undelivered update and LINE's redelivery window.
 EVENT_MEMORY = timedelta(days=7)
 _PLAIN = Capabilities()
+_CHAT_USER = "transcript-user"  # the vault purpose of the transcript's chat user hash
 
 
 #: Every way a database can be unavailable: refused, dropped, read-only (a standby after
@@ -193,14 +194,32 @@ class Engine:
             ):
                 raise _NotYet  # rolls back: the event is claimed and applied later
             turn = self._begin(session, row, inbound, now)
-            before = turn.dialogue.state
+            before, handled = turn.dialogue.state, turn.flow
             asked = turn.flow.steps[before]  # the question this event answers
             throttled = await self._apply(turn, inbound, created, now - aware(row.updated_at))
             command = command_in(inbound.text) if inbound.text else None
             secret = turn.possibly_secret or (
                 asked.secret is not None and inbound.text is not None and not command
             )
-            _write_transcript(turn, inbound, before, asked, secret, command, throttled)
+            # A card number is card data wherever it was typed: deleted where the channel can.
+            secret = secret or (inbound.text is not None and has_card(inbound.text))
+            transcripts.record(
+                session,
+                transcripts.Turn(
+                    conversation_id=row.id,
+                    at=now,
+                    channel=inbound.channel,
+                    chat_user=self.services.vault.index(
+                        f"{inbound.channel}:{inbound.user_id}", _CHAT_USER
+                    ),
+                    flow=handled.name,
+                    flow_version=handled.version,
+                    state_before=before,
+                    state_after=turn.dialogue.state,
+                ),
+                _event(turn, inbound, asked, secret, command, throttled),
+                [recorded_reply(reply) for reply in turn.replies],
+            )
             if route is not None:
                 dispatcher.queue(session, row, route=route, replies=turn.replies, at=now)
             self._save(row, turn, now)
@@ -472,38 +491,26 @@ def _ask(turn: Turn) -> None:
     turn.asked = True
 
 
-def _write_transcript(
+def _event(
     turn: Turn,
     inbound: Inbound,
-    before: str,
     asked: Step,
     secret: bool,
     command: Command | None,
     throttled: bool,
-) -> None:
+) -> dict[str, object]:
+    """The member's event as the transcript keeps it: a pressed button as its data, a
+    command by name, text redacted (a secret by its placeholder), anything else by kind."""
     if throttled:
-        body: dict[str, object] = {"throttled": True}
-    elif inbound.choice is not None:
-        body = {"choice": inbound.choice}
-    elif command is not None:
-        body = {"command": command.value}
-    elif inbound.text is not None:
-        shown = turn.redacted or (f"⟨{asked.secret}⟩" if secret else redact(inbound.text))
-        body = {"text": shown}
-    elif inbound.kind is not Kind.MESSAGE:
-        body = {inbound.kind.value: True}
-    else:  # a sticker, a photo or anything else without text
-        body = {"unreadable": True}
-    session, conversation = turn.session, turn.conversation_id
-    conversations.append(
-        session, conversation, at=turn.now, direction=Direction.IN, state=before, body=body
-    )
-    for reply in turn.replies:
-        conversations.append(
-            session,
-            conversation,
-            at=turn.now,
-            direction=Direction.OUT,
-            state=turn.dialogue.state,
-            body=reply.as_json(),
-        )
+        return {"throttled": True}
+    if inbound.choice is not None:
+        return {"choice": inbound.choice}
+    if command is not None:
+        return {"command": command.value}
+    if inbound.text is not None:
+        if turn.redacted:
+            return {"text": turn.redacted}
+        return {"text": f"⟨{asked.secret}⟩" if secret and asked.secret else redact(inbound.text)}
+    if inbound.kind is not Kind.MESSAGE:
+        return {inbound.kind.value: True}
+    return {"unreadable": True}  # a sticker, a photo or anything else without text

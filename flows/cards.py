@@ -92,10 +92,10 @@ def looks_like_card(text: str) -> bool:
     """Whether ``text`` is a card number (14-19 digits, separators allowed, Luhn valid),
     wherever it was typed: it is then treated as card data, never kept or shown."""
     digits = strip_separators(text)
-    return digits.isascii() and digits.isdigit() and 14 <= len(digits) <= 19 and _luhn_ok(digits)
+    return digits.isascii() and digits.isdigit() and 14 <= len(digits) <= 19 and luhn_ok(digits)
 
 
-def _luhn_ok(digits: str) -> bool:
+def luhn_ok(digits: str) -> bool:
     total = 0
     for position, char in enumerate(reversed(digits)):
         value = int(char)
@@ -158,7 +158,7 @@ def parse_card_number(text: str) -> CardNumber:
         raise Invalid(Problem("card.brand"))
     if given != brand.length:
         raise Invalid(Problem("card.length", {"expected": brand.length, "given": given}))
-    if not _luhn_ok(digits):
+    if not luhn_ok(digits):
         raise Invalid(Problem("card.luhn"))
     return CardNumber(digits, brand)
 

@@ -7,6 +7,8 @@ from, and where it hands the conversation on to another flow. The graph is built
 per process and triggered on a fresh :class:`~flows.dialogue.Dialogue` per message.
 """
 
+import hashlib
+import json
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,6 +18,7 @@ from typing import Any, get_type_hints
 from transitions import Machine, State
 
 from flows.dialogue import Dialogue
+from flows.messages import CATALOG
 from flows.replies import Choice, Param
 
 Params = Mapping[str, Param]
@@ -83,6 +86,9 @@ class Flow:
     machine: Machine = field(init=False, repr=False, compare=False)
     #: The names of ``slots``, read once: every turn checks what it keeps against them.
     slot_names: frozenset[str] = field(init=False, repr=False, compare=False)
+    #: A short hash of what the flow declares (:meth:`_declared`), read once: each
+    #: transcript row names the version of the flow that answered it.
+    version: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         missing = set(self.unfinished) - set(self.steps)
@@ -97,6 +103,8 @@ class Flow:
         )
         object.__setattr__(self, "machine", machine)
         object.__setattr__(self, "slot_names", frozenset(get_type_hints(self.slots)))
+        declared = json.dumps(self._declared(), ensure_ascii=False, sort_keys=True)
+        object.__setattr__(self, "version", hashlib.sha256(declared.encode()).hexdigest()[:12])
 
     def model(self, state: str, slots: dict[str, Any]) -> Dialogue:
         return self.dialogue(state, slots)
@@ -136,6 +144,39 @@ class Flow:
             title=self.title,
         )
         return str(drawing.get_graph().draw(None))
+
+    def _declared(self) -> dict[str, Any]:
+        """Steps, graph, rules and the catalog entries the steps use, in every language:
+        a change to any of them is a new version."""
+        keys: set[str] = set()
+        steps = {}
+        for name, step in self.steps.items():
+            used = [step.prompt, step.help, *(choice.label for choice in step.choices)]
+            used += [step.history_notice] if step.history_notice else []
+            keys.update(used)
+            steps[str(name)] = {
+                "prompt": step.prompt,
+                "help": step.help,
+                "choices": [[choice.data, choice.label] for choice in step.choices],
+                "free_text": step.free_text,
+                "secret": step.secret,
+                "history_notice": step.history_notice,
+                "on_enter": list(step.on_enter),
+            }
+        return {
+            "name": self.name,
+            "start": str(self.start),
+            "steps": steps,
+            "transitions": self._plain_transitions(),
+            "unfinished": sorted(str(state) for state in self.unfinished),
+            "closed": self.closed,
+            "idle_limit": self.idle_limit.total_seconds() if self.idle_limit else None,
+            "exits": {str(state): target for state, target in self.exits.items()},
+            "messages": {
+                lang: {key: catalog.get(key) for key in sorted(keys)}
+                for lang, catalog in CATALOG.items()
+            },
+        }
 
     def _states(self) -> list[State]:
         names = [*self.steps, *(name for name in self.exits if name not in self.steps)]

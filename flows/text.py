@@ -3,9 +3,9 @@
 import re
 import unicodedata
 
-# NFKC folds the full-width hyphen-minus (U+FF0D) but not these look-alikes.
-_DASHES = "ー‐‑‒–—―−ｰ"
-_SEPARATORS = re.compile(f"[\\s\\-{_DASHES}]+")
+#: Dashes members type between digit groups; NFKC folds the full-width hyphen-minus itself.
+DASHES = "ー‐‑‒–—―−ｰ"
+_SEPARATORS = re.compile(f"[\\s\\-{DASHES}]+")
 
 
 def fold(text: str) -> str:

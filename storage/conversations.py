@@ -84,22 +84,6 @@ async def find(session: AsyncSession, channel: str, user_id: str) -> Conversatio
     return found
 
 
-def append(
-    session: AsyncSession,
-    conversation_id: int,
-    *,
-    at: datetime,
-    direction: Direction,
-    state: str,
-    body: dict[str, Any],
-) -> None:
-    session.add(
-        TranscriptEntry(
-            conversation_id=conversation_id, at=at, direction=direction, state=state, body=body
-        )
-    )
-
-
 async def transcript(session: AsyncSession, conversation_id: int) -> list[TranscriptEntry]:
     query = (
         select(TranscriptEntry)

@@ -113,16 +113,27 @@ class ChatIdentity(Base):
 
 
 class TranscriptEntry(Base):
-    """What a member sent (already redacted) or what the bot replied (message keys)."""
+    """One event a member sent (already redacted) or one reply of the bot (message key
+    and placeholder-safe params), with the turn's flow, its version and the states
+    before and after the turn. The chat user is a keyed hash, never the platform's id."""
 
     __tablename__ = "transcript_entries"
-    __table_args__ = (Index("ix_transcript_conversation", "conversation_id", "id"),)
+    __table_args__ = (
+        Index("ix_transcript_conversation", "conversation_id", "id"),
+        Index("ix_transcript_at", "at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
     at: Mapped[datetime]
     direction: Mapped[str] = mapped_column(String(3))
-    state: Mapped[str] = mapped_column(String(32))
+    #: Rows written before these columns existed lack what they did not record.
+    channel: Mapped[str | None] = mapped_column(String(16))
+    chat_user: Mapped[str | None] = mapped_column(String(64))
+    flow: Mapped[str | None] = mapped_column(String(32))
+    flow_version: Mapped[str | None] = mapped_column(String(16))
+    state_before: Mapped[str | None] = mapped_column(String(32))
+    state_after: Mapped[str | None] = mapped_column(String(32))
     body: Mapped[dict[str, Any]]
 
 

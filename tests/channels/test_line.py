@@ -26,6 +26,7 @@ from storage.models import Conversation, OutboxMessage, ProcessedEvent
 from tests.channels.conftest import LINE_SECRET, Friend, sign
 from tests.channels.line_stand_in import LineStandIn
 from tests.conftest import Clock
+from tests.placeholders import as_recorded
 
 CARD = "4980 0012 3456 7000"
 EXPIRY = "12/29"
@@ -117,7 +118,8 @@ async def test_full_enrollment_through_the_webhook(
 
     # Every reply reached LINE, in the order the engine wrote it, each turn with its
     # fresh reply token in one call.
-    assert line_stand_in.texts == await _transcript_replies(line_runtime, friend)
+    recorded = await _transcript_replies(line_runtime, friend)
+    assert as_recorded(line_stand_in.texts, recorded) == recorded
     assert {row.status for row in await _outbox(line_runtime)} == {"sent"}
     assert line_stand_in.called("push") == []
     assert all(call.ok for call in line_stand_in.called("reply"))
@@ -214,7 +216,8 @@ async def test_a_refused_reply_token_falls_back_to_push_with_a_retry_key(
     assert (refused.status, pushed.status) == (400, 200)
     assert pushed.body["to"] == friend.user_id
     assert pushed.retry_key is not None and uuid.UUID(pushed.retry_key)
-    assert line_stand_in.texts == await _transcript_replies(line_runtime, friend)
+    recorded = await _transcript_replies(line_runtime, friend)
+    assert as_recorded(line_stand_in.texts, recorded) == recorded
     assert {row.status for row in await _outbox(line_runtime)} == {"sent"}
 
 
@@ -234,7 +237,8 @@ async def test_a_stale_reply_token_is_not_tried_again(
     await line_runtime.dispatcher.deliver_due()
     assert len(line_stand_in.called("reply")) == 1
     assert [call.status for call in line_stand_in.called("push")] == [200]
-    assert line_stand_in.texts == await _transcript_replies(line_runtime, friend)
+    recorded = await _transcript_replies(line_runtime, friend)
+    assert as_recorded(line_stand_in.texts, recorded) == recorded
 
 
 async def test_a_retried_push_is_accepted_once(
@@ -255,7 +259,8 @@ async def test_a_retried_push_is_accepted_once(
     assert first.retry_key == second.retry_key
     assert (first.status, second.status) == (500, 409)
     assert {row.status for row in await _outbox(line_runtime)} == {"sent"}
-    assert line_stand_in.texts == await _transcript_replies(line_runtime, friend)  # once
+    recorded = await _transcript_replies(line_runtime, friend)  # once
+    assert as_recorded(line_stand_in.texts, recorded) == recorded
 
 
 async def test_a_long_turn_is_split_into_calls_of_five(
@@ -271,7 +276,8 @@ async def test_a_long_turn_is_split_into_calls_of_five(
     assert len(pushed.body["messages"]) == 1 and pushed.retry_key is not None
     assert all(call.ok for call in line_stand_in.calls)  # the used token was not tried again
     assert len(line_stand_in.texts) - before == 6
-    assert line_stand_in.texts == await _transcript_replies(line_runtime, friend)
+    recorded = await _transcript_replies(line_runtime, friend)
+    assert as_recorded(line_stand_in.texts, recorded) == recorded
     assert line_stand_in.texts[-1] == render(
         Reply("ask.password", {"netid": phrase("value.password.issued")}), "ja"
     )
