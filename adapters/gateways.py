@@ -25,6 +25,9 @@ class Cardholder:
     registered: bool  # already enrolled in Net Answer with the issuer
     personal: Personal
     mobile: bool  # False when the phone on file is a landline
+    #: The address the issuer holds for the cardholder: the only one a passcode is
+    #: mailed to (never one typed during enrollment). None when it holds none.
+    email: str | None = None
 
 
 class PaymentKind(StrEnum):

@@ -44,6 +44,7 @@ class DemoCard:
     kind: CardKind = CardKind.PERSONAL
     registered: bool = False
     mobile: bool = True
+    email: str | None = None  # the address the issuer holds, for passcodes by mail
     #: A member registered before the bot: the Net Answer ID and password they sign in with.
     net_answer_id: str | None = None
     password: str | None = None
@@ -51,17 +52,44 @@ class DemoCard:
 
 DEMO_CARDS = (
     DemoCard(
-        "4980001234567000", Expiry(12, 2029), "123", "1234", "090-1234-5678", date(1985, 4, 12)
+        "4980001234567000",
+        Expiry(12, 2029),
+        "123",
+        "1234",
+        "090-1234-5678",
+        date(1985, 4, 12),
+        email="visa.member@example.jp",
     ),
     DemoCard(
-        "5425001234567000", Expiry(8, 2028), "456", "2580", "080-2345-6789", date(1990, 11, 3)
+        "5425001234567000",
+        Expiry(8, 2028),
+        "456",
+        "2580",
+        "080-2345-6789",
+        date(1990, 11, 3),
+        email="master.member@example.jp",
     ),
     DemoCard(
-        "3540001234567005", Expiry(3, 2030), "789", "1357", "070-3456-7890", date(1978, 2, 28)
+        "3540001234567005",
+        Expiry(3, 2030),
+        "789",
+        "1357",
+        "070-3456-7890",
+        date(1978, 2, 28),
+        email="jcb.member@example.jp",
     ),
+    # The issuer holds no address for this member: no passcode by mail.
     DemoCard("371234567890104", Expiry(5, 2029), "4321", "9876", "090-9876-5432", date(1982, 7, 7)),
     # An AMEX whose security code is 3 digits on the back, as some AMEX cards have.
-    DemoCard("341234567890127", Expiry(7, 2030), "743", "4343", "090-4343-4343", date(1986, 6, 6)),
+    DemoCard(
+        "341234567890127",
+        Expiry(7, 2030),
+        "743",
+        "4343",
+        "090-4343-4343",
+        date(1986, 6, 6),
+        email="amex.member@example.jp",
+    ),
     DemoCard(
         "36123456789013",
         Expiry(10, 2028),
@@ -70,9 +98,16 @@ DEMO_CARDS = (
         "03-1234-5678",
         date(1970, 1, 15),
         mobile=False,
+        email="diners.member@example.jp",
     ),
     DemoCard(
-        "2221001234567003", Expiry(11, 2031), "135", "1122", "080-1111-2222", date(1999, 12, 31)
+        "2221001234567003",
+        Expiry(11, 2031),
+        "135",
+        "1122",
+        "080-1111-2222",
+        date(1999, 12, 31),
+        email="mc.member@example.jp",
     ),
     DemoCard(
         "4980005555555007",
@@ -100,6 +135,7 @@ DEMO_CARDS = (
         "090-3333-3333",
         date(1992, 3, 3),
         registered=True,
+        email="kumo.sora@example.jp",
         net_answer_id="saisonvisa33",
         password="Kumo-Sora2030",  # noqa: S106 (a demo member's, in the README)
     ),
@@ -255,6 +291,7 @@ def _cardholder(demo: DemoCard) -> Cardholder:
         registered=demo.registered,
         personal=Personal.of(demo.birth_date, demo.phone),
         mobile=demo.mobile,
+        email=demo.email,
     )
 
 

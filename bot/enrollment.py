@@ -13,7 +13,7 @@ from flows.emails import parse_emails
 from flows.enrollment import ENROLLMENT, TERMS_VERSION, Button, Event, State
 from flows.flow import RESTART
 from flows.netids import parse_net_answer_id
-from flows.passwords import check_password, strength, substrings
+from flows.passwords import check_password, strength
 from flows.personal import Personal
 from flows.problems import Invalid, Problem
 from flows.questions import question_in
@@ -25,7 +25,6 @@ from storage import call_checks, members
 _SIGN_IN_WORDS = frozenset(
     {"ログイン", "サインイン", "/login", "login", "log in", "sign in", "signin"}
 )
-_PASSWORD_PART = "password-part"  # noqa: S105 (a purpose label of the vault)
 CALL_WINDOW_MINUTES = 15
 
 
@@ -88,21 +87,18 @@ def _to_signin(turn: Turn) -> str:
 
 def _choices_collide(turn: Turn, personal: Personal) -> bool:
     """When the card is changed from the confirmation, the ID and password chosen for the
-    old card may hold the new holder's birth date or phone. The ID is then dropped (one
-    will be issued); the password, known only by its keyed pieces, must be set anew."""
+    old card may hold the new holder's birth date or phone. An ID that does is dropped
+    (one will be issued); the password, of which nothing but its hash is kept, cannot be
+    checked, so it is always set anew."""
     if not turn.slots.get("fixing"):
         return False
     netid = turn.slots.get("netid")
     if netid and personal.collisions(netid):
         turn.slots.pop("netid")
         turn.say("netid.dropped")
-    marks = set(turn.slots.get("password_marks", ()))
-    vault = turn.services.vault
-    if any(vault.index(fragment, _PASSWORD_PART) in marks for _, fragment in personal.fragments()):
-        turn.say("password.holder_changed")
-        _forget_password(turn)
-        return True
-    return False
+    turn.say("password.holder_changed")
+    turn.slots.pop("password_hash", None)
+    return True
 
 
 async def password(turn: Turn, answer: str) -> str:
@@ -115,13 +111,7 @@ async def password(turn: Turn, answer: str) -> str:
         turn.redacted = "⟨password:invalid⟩"
         raise
     turn.redacted = f"⟨password:{len(chosen)}:ok⟩"
-    vault = turn.services.vault
-    turn.slots["password_hash"] = await vault.hash_password(chosen)
-    # Keyed fingerprints of the password's pieces let a later step (the email) check
-    # "the password contains X" without the password itself being kept anywhere.
-    turn.slots["password_marks"] = sorted(
-        vault.index(part, _PASSWORD_PART) for part in substrings(chosen)
-    )
+    turn.slots["password_hash"] = await turn.services.vault.hash_password(chosen)
     turn.say("password.strength", strength=phrase(f"value.strength.{strength(chosen, personal)}"))
     return Event.NEXT
 
@@ -147,7 +137,7 @@ async def repeat(turn: Turn, answer: str) -> str:
     if same:
         return Event.NEXT
     turn.say("repeat.mismatch")
-    _forget_password(turn)
+    turn.slots.pop("password_hash")
     return Event.MISMATCH
 
 
@@ -157,16 +147,8 @@ async def email(turn: Turn, answer: str) -> str:
     for address in addresses:
         if address.legacy:
             turn.say("email.legacy", address=address.address)
-    marks = set(turn.slots.get("password_marks", ()))
-    vault = turn.services.vault
-    if any(
-        len(address.local_part) >= 4
-        and vault.index(address.local_part.lower(), _PASSWORD_PART) in marks
-        for address in addresses
-    ):
-        turn.say("password.email_collision")
-        _forget_password(turn)
-        return Event.WEAK
+    if turn.slots.pop("password_hash", None):  # changed from the confirmation
+        turn.say("password.again")
     return Event.NEXT
 
 
@@ -196,6 +178,7 @@ async def confirm(turn: Turn, answer: str) -> str:
     if await identity.paused(turn):
         return Event.FAIL
     holder = await turn.holder()
+    await passcodes.mailable(turn)
     if holder.mobile:
         await passcodes.send(turn)
         return Event.NEXT
@@ -213,6 +196,9 @@ async def fix(turn: Turn, answer: str) -> str:
 
 
 async def call(turn: Turn, answer: str) -> str | None:
+    if answer == Button.OTP_EMAIL and not await passcodes.mailable(turn):
+        turn.say("otp.no_mail")
+        return None
     if answer == Button.OTP_EMAIL:
         await passcodes.send(turn, by_mail=True)
         record = turn.slots["otp"]
@@ -304,8 +290,3 @@ async def _asks_for_figures(turn: Turn, answer: str) -> bool:
 
 def _email_locals(turn: Turn) -> list[str]:
     return [email["address"].rpartition("@")[0] for email in turn.slots.get("emails", [])]
-
-
-def _forget_password(turn: Turn) -> None:
-    for slot in ("password_hash", "password_marks"):
-        turn.slots.pop(slot, None)

@@ -62,6 +62,9 @@ async def paused(turn: Turn) -> bool:
 async def _resend(turn: Turn, *, by_mail: bool) -> str | None:
     if await paused(turn):  # no new codes while the card is paused
         return Event.FAIL
+    if by_mail and not await passcodes.mailable(turn):  # pressed on an older message
+        turn.say("otp.no_mail")
+        return None
     refusal = passcodes.resend_refusal(turn, by_mail=by_mail)
     if refusal:
         turn.replies.append(Reply(*refusal))

@@ -33,16 +33,19 @@ class Verdict(StrEnum):
 
 
 async def send(turn: Turn, *, by_mail: bool = False) -> None:
-    """Issue a new passcode (replacing any earlier one) and queue it for delivery:
-    by SMS to a registered mobile, otherwise by mail to the first address given."""
+    """Issue a new passcode (replacing any earlier one) and queue it for delivery: by
+    SMS to the issuer's mobile number, or by mail to the address the issuer holds; never
+    to an address typed in the chat, which proves nothing about who typed it. Callers
+    offer mail only where :func:`mailable`."""
     holder = await turn.holder()
     code = f"{turn.services.rng.randrange(10**6):06d}"
     if holder.mobile and not by_mail:
         via, to = NotificationKind.SMS, holder.personal.phone
         shown = mask_phone(to)
+    elif holder.email is not None:
+        via, to, shown = NotificationKind.MAIL, holder.email, _mask_email(holder.email)
     else:
-        address = turn.slots["emails"][0]["address"]
-        via, to, shown = NotificationKind.MAIL, address, _mask_email(address)
+        raise ValueError("the issuer holds no address to mail a passcode to")
     record: dict[str, Any] = turn.slots.setdefault("otp", {"resends": 0})
     record.update(
         mac=_mac(turn, code),
@@ -52,6 +55,13 @@ async def send(turn: Turn, *, by_mail: bool = False) -> None:
         to=shown,
     )
     turn.notify(via, to, f"{via}.passcode", code=code)
+
+
+async def mailable(turn: Turn) -> bool:
+    """Whether a passcode can go by mail: the issuer holds an address for the cardholder.
+    Kept in the slots, so the buttons shown follow it."""
+    turn.slots["mailable"] = (await turn.holder()).email is not None
+    return bool(turn.slots["mailable"])
 
 
 def resend_refusal(turn: Turn, *, by_mail: bool = False) -> tuple[str, dict[str, int]] | None:

@@ -77,11 +77,11 @@ async def password(turn: Turn, answer: str) -> str | None:
         card_token=member.card_token,
         card_index=member.card_index,
         card_masked=member.card_masked,
-        emails=member.emails.get("addresses", []),
     )
     if await identity.paused(turn):
         return Event.FAIL
-    if not (await turn.holder()).mobile and not turn.slots["emails"]:
+    mailable = await passcodes.mailable(turn)
+    if not (await turn.holder()).mobile and not mailable:
         turn.say("signin.no_mobile", number=turn.services.issuer.verification_line)
         return Event.FAIL
     await passcodes.send(turn)

@@ -113,14 +113,14 @@ class Slots(TypedDict, total=False):
     brand: str
     expiry: str
     registered: bool  # the card already has a Net Answer ID
-    password_hash: str  # argon2id
-    password_marks: list[str]  # keyed hashes of the password's 4+-character pieces
+    password_hash: str  # argon2id, the only trace of the password
     netid: str
     emails: list[dict[str, Any]]
     newsletter: bool
     terms: dict[str, str]  # the version agreed to, and when
     terms_page: int  # the page of the full terms last shown
     otp: dict[str, Any]  # the passcode's keyed hash, expiry, channel, re-issues
+    mailable: bool  # the issuer holds an address: a passcode may go by mail
     call: dict[str, Any]  # the landline check shown to the member
     fixing: bool  # back to the confirmation after changing one field
     expired: bool  # wiped by the idle sweep: the member is told on return
@@ -134,9 +134,6 @@ class Enrollment(Dialogue):
 
     def has_password(self) -> bool:
         return "password_hash" in self.slots
-
-    def has_emails(self) -> bool:
-        return bool(self.slots.get("emails"))
 
     # Callbacks the graph runs.
     def stop_fixing(self) -> None:
@@ -189,12 +186,16 @@ def _passcode_options_spent(slots: Mapping[str, Any]) -> set[str]:
     """No re-issue past the limit; once the code goes by mail, neither "by mail" nor
     "SMS did not arrive" makes sense."""
     record = slots.get("otp", {})
-    hidden: set[str] = set()
+    hidden: set[str] = set() if slots.get("mailable") else {Button.OTP_EMAIL}
     if record.get("resends", 0) >= RESEND_LIMIT:
         hidden |= {Button.OTP_RESEND, Button.OTP_EMAIL}
     if record.get("via") == "mail":
         hidden |= {Button.OTP_EMAIL, Button.OTP_PIN}
     return hidden
+
+
+def _call_options(slots: Mapping[str, Any]) -> set[str]:
+    return set() if slots.get("mailable") else {Button.OTP_EMAIL}
 
 
 def _choices(*pairs: tuple[Button, str]) -> tuple[Choice, ...]:
@@ -298,6 +299,7 @@ STEPS: dict[str, Step] = {
         ),
         free_text=False,
         params=_call,
+        hidden=_call_options,
     ),
     S.WALLET: _step(
         S.WALLET,
@@ -320,33 +322,36 @@ UNFINISHED = frozenset(STEPS) - {S.WALLET, S.CLOSED}
 
 E = Event
 # Back to the confirmation after changing one field, unless the password went missing
-# on the way (a mismatch, a collision): then the password is asked first.
+# on the way (a new card, a new email: nothing is kept to check it against): then the
+# password is asked first.
 _FIXING = {"conditions": ["fixing", "has_password"]}
 
+# The issuer's own order: card, expiry, code, email, newsletter, password (twice),
+# terms, confirmation, passcode. The email comes before the password so the password
+# rules ("not your email's name") are checked on the password itself, and nothing of
+# the password but its argon2id hash is ever kept.
 TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": E.NEXT, "source": S.CARD, "dest": S.EXPIRY},
     {"trigger": E.NEXT, "source": S.EXPIRY, "dest": S.CODE},
     {"trigger": E.VERIFIED, "source": S.CODE, "dest": S.CONFIRM, **_FIXING},
-    {"trigger": E.VERIFIED, "source": S.CODE, "dest": S.PASSWORD},
+    {"trigger": E.VERIFIED, "source": S.CODE, "dest": S.EMAIL},
     {"trigger": E.REGISTERED, "source": S.CODE, "dest": S.REREGISTER},
     {"trigger": E.WEAK, "source": [S.CODE, S.REREGISTER], "dest": S.PASSWORD},
     {"trigger": E.MISMATCH, "source": S.CODE, "dest": S.CARD},
     {"trigger": E.REFUSED, "source": S.CODE, "dest": S.CLOSED},
     {"trigger": E.NEXT, "source": S.REREGISTER, "dest": S.CONFIRM, **_FIXING},
-    {"trigger": E.NEXT, "source": S.REREGISTER, "dest": S.PASSWORD},
+    {"trigger": E.NEXT, "source": S.REREGISTER, "dest": S.EMAIL},
     {"trigger": E.STOP, "source": S.REREGISTER, "dest": S.CLOSED},
+    {"trigger": E.NEXT, "source": S.EMAIL, "dest": S.PASSWORD, "conditions": "fixing"},
+    {"trigger": E.NEXT, "source": S.EMAIL, "dest": S.NEWSLETTER},
+    {"trigger": E.NEXT, "source": S.NEWSLETTER, "dest": S.PASSWORD},
     {"trigger": E.OWNID, "source": S.PASSWORD, "dest": S.NETID},
     {"trigger": E.NEXT, "source": S.PASSWORD, "dest": S.REPEAT},
     {"trigger": E.NEXT, "source": S.NETID, "dest": S.CONFIRM, **_FIXING},
     {"trigger": E.NEXT, "source": S.NETID, "dest": S.PASSWORD},
     {"trigger": E.MISMATCH, "source": S.REPEAT, "dest": S.PASSWORD},
-    {"trigger": E.NEXT, "source": S.REPEAT, "dest": S.CONFIRM, **_FIXING},
-    {"trigger": E.NEXT, "source": S.REPEAT, "dest": S.NEWSLETTER, "conditions": "has_emails"},
-    {"trigger": E.NEXT, "source": S.REPEAT, "dest": S.EMAIL},
-    {"trigger": E.NEXT, "source": S.EMAIL, "dest": S.NEWSLETTER},
-    {"trigger": E.WEAK, "source": S.EMAIL, "dest": S.PASSWORD},
-    {"trigger": E.NEXT, "source": S.NEWSLETTER, "dest": S.CONFIRM, **_FIXING},
-    {"trigger": E.NEXT, "source": S.NEWSLETTER, "dest": S.TERMS},
+    {"trigger": E.NEXT, "source": S.REPEAT, "dest": S.CONFIRM, "conditions": "fixing"},
+    {"trigger": E.NEXT, "source": S.REPEAT, "dest": S.TERMS},
     {"trigger": E.AGREE, "source": S.TERMS, "dest": S.CONFIRM},
     {"trigger": E.DECLINE, "source": S.TERMS, "dest": S.CLOSED},
     {"trigger": E.NEXT, "source": S.CONFIRM, "dest": S.OTP},

@@ -286,11 +286,11 @@ _JA: dict[str, str] = {
     "password.phone": "パスワードにご登録の電話番号（または下4桁）が含まれています。",
     "password.email": "パスワードにメールアドレスの@より前の部分が含まれています。",
     "password.strength": "パスワードを受け付けました。安全性：{strength}",
-    "password.email_collision": (
-        "パスワードにメールアドレスの@より前の部分が含まれているため、このパスワードは使えません。"
-        "新しいパスワードを決めてください（メールアドレスは保存済みです）。"
+    "password.again": (
+        "メールアドレスを変更したので、パスワードをもう一度決めてください"
+        "（パスワードそのものは保存していないため、新しいアドレスとの照合ができません）。"
     ),
-    "password.holder_changed": "パスワードに新しいカードの会員さまの生年月日か電話番号が含まれています。パスワードを決め直してください。",
+    "password.holder_changed": "カードを変更したので、パスワードをもう一度決めてください（新しいカードの会員さまの生年月日・電話番号と照合するためです）。",
     "repeat.mismatch": "1回目のパスワードと一致しませんでした。パスワードをもう一度決めてください。",
     "netid.length": "NetアンサーIDは{min}〜{max}文字にしてください。",
     "netid.characters": "NetアンサーIDに使えるのは半角英字と数字だけです。",
@@ -315,6 +315,7 @@ _JA: dict[str, str] = {
     "otp.resent": "新しいワンタイムパスコードを{via}（{to}）にお送りしました。前のパスコードは使えません。",
     "otp.resend_wait": "再発行は{seconds}秒後からできます。",
     "otp.resend_limit": "再発行できる回数を超えました。届いているパスコードを入力してください。",
+    "otp.no_mail": "カード会社にメールアドレスのご登録がないため、パスコードをメールでお送りできません。SMSかカードの暗証番号をお使いください。",
     "otp.expired": "パスコードの有効期限（5分）が切れました。「再発行」を押してください。",
     "otp.wrong": "パスコードが違います。あと{remaining}回まで入力できます。",
     "done": (
@@ -668,11 +669,11 @@ _EN: dict[str, str] = {
     "password.phone": "The password contains your phone number (or its last 4 digits).",
     "password.email": "The password contains the part of your email address before @.",
     "password.strength": "Password accepted. Strength: {strength}",
-    "password.email_collision": (
-        "Your password contains the part of your email address before @, so it cannot be "
-        "used. Please choose a new password (your email address is kept)."
+    "password.again": (
+        "You changed your email address, so please choose your password again (the "
+        "password itself is never kept, so it cannot be checked against the new address)."
     ),
-    "password.holder_changed": "Your password contains the new card holder's birth date or phone number. Please choose a new password.",
+    "password.holder_changed": "You changed the card, so please choose your password again (it must be checked against the new holder's birth date and phone).",
     "repeat.mismatch": "That did not match the first password. Please choose your password again.",
     "netid.length": "The Net Answer ID must be {min}-{max} characters long.",
     "netid.characters": "The Net Answer ID may contain half-width letters and digits only.",
@@ -697,6 +698,7 @@ _EN: dict[str, str] = {
     "otp.resent": "A new passcode was sent by {via} to {to}. The previous one no longer works.",
     "otp.resend_wait": "You can ask for a new passcode in {seconds} {seconds:second|seconds}.",
     "otp.resend_limit": "No more re-issues are possible. Please enter the passcode you received.",
+    "otp.no_mail": "The card company holds no email address for you, so the passcode cannot go by mail. Please use SMS or your card PIN.",
     "otp.expired": "The passcode has expired (5 minutes). Please press re-issue.",
     "otp.wrong": "That passcode is not right. {remaining} {remaining:attempt|attempts} left.",
     "done": (

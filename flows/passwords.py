@@ -72,9 +72,3 @@ def strength(password: str, personal: Personal) -> Strength:
     with _ZXCVBN_LOCK:
         result = zxcvbn(password, user_inputs=user_inputs, max_length=MAX_LENGTH)
     return _BY_SCORE.get(result["score"], Strength.LOW)
-
-
-def substrings(text: str, min_length: int = 4) -> set[str]:
-    lowered = text.lower()
-    n = len(lowered)
-    return {lowered[start:end] for start in range(n) for end in range(start + min_length, n + 1)}

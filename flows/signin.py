@@ -56,8 +56,8 @@ class Slots(TypedDict, total=False):
     card_token: str
     card_index: str
     card_masked: str
-    emails: list[dict[str, Any]]
     otp: dict[str, Any]  # the passcode's keyed hash, expiry, channel, re-issues
+    mailable: bool  # the issuer holds an address: a passcode may go by mail
     expired: bool  # wiped by the idle sweep: the member is told on return
 
 
@@ -71,7 +71,7 @@ def _passcode_options(slots: Mapping[str, Any]) -> set[str]:
     hidden: set[str] = set()
     if record.get("resends", 0) >= RESEND_LIMIT:
         hidden |= {Button.OTP_RESEND, Button.OTP_EMAIL}
-    if record.get("via") == "mail" or not slots.get("emails"):
+    if record.get("via") == "mail" or not slots.get("mailable"):
         hidden.add(Button.OTP_EMAIL)
     if record.get("via") == "mail":
         hidden.add(Button.OTP_PIN)

@@ -12,15 +12,22 @@ class Card:
     code: str
     pin: str
     phone: str
+    email: str | None = None  # the address the issuer holds: passcodes by mail go there
 
 
-VISA = Card("4980 0012 3456 7000", "12/29", "123", "1234", "09012345678")
-MASTERCARD = Card("5425 0012 3456 7000", "08/28", "456", "2580", "08023456789")
-JCB = Card("3540 0012 3456 7005", "03/30", "789", "1357", "07034567890")
-AMEX = Card("3712 345678 90104", "05/29", "4321", "9876", "09098765432")
-AMEX_BACK = Card("3412 345678 90127", "07/30", "743", "4343", "09043434343")  # 3 on the back
-DINERS = Card("3612 345678 9013", "10/28", "246", "8642", "0312345678")
-MASTERCARD_2 = Card("2221 0012 3456 7003", "11/31", "135", "1122", "08011112222")
+VISA = Card("4980 0012 3456 7000", "12/29", "123", "1234", "09012345678", "visa.member@example.jp")
+MASTERCARD = Card(
+    "5425 0012 3456 7000", "08/28", "456", "2580", "08023456789", "master.member@example.jp"
+)
+JCB = Card("3540 0012 3456 7005", "03/30", "789", "1357", "07034567890", "jcb.member@example.jp")
+AMEX = Card("3712 345678 90104", "05/29", "4321", "9876", "09098765432")  # no address held
+AMEX_BACK = Card(  # the code is 3 digits, on the back
+    "3412 345678 90127", "07/30", "743", "4343", "09043434343", "amex.member@example.jp"
+)
+DINERS = Card("3612 345678 9013", "10/28", "246", "8642", "0312345678", "diners.member@example.jp")
+MASTERCARD_2 = Card(
+    "2221 0012 3456 7003", "11/31", "135", "1122", "08011112222", "mc.member@example.jp"
+)
 CORPORATE = Card("4980 0055 5555 5007", "06/29", "555", "5555", "09055555555")
 CLUB_ON = Card("4980 0022 2222 2004", "09/29", "222", "2222", "09022222222")
 REGISTERED = Card("4980 0033 3333 3003", "04/30", "333", "3333", "09033333333")
@@ -37,23 +44,23 @@ async def to_code(chat: Chat, card: Card = VISA) -> None:
     assert chat.state == "code"
 
 
-async def to_password(chat: Chat, card: Card = VISA) -> None:
+async def to_email(chat: Chat, card: Card = VISA) -> None:
     await to_code(chat, card)
     await chat.send(card.code)
-    assert chat.state == "password", chat.keys
-
-
-async def to_email(chat: Chat, card: Card = VISA, password: str = PASSWORD) -> None:
-    await to_password(chat, card)
-    await chat.send(password)
-    await chat.send(password)
     assert chat.state == "email", chat.keys
 
 
-async def to_confirm(chat: Chat, card: Card = VISA, email: str = EMAIL) -> None:
+async def to_password(chat: Chat, card: Card = VISA, email: str = EMAIL) -> None:
     await to_email(chat, card)
     await chat.send(email)
     await chat.send(choice="newsletter:no")
+    assert chat.state == "password", chat.keys
+
+
+async def to_confirm(chat: Chat, card: Card = VISA, email: str = EMAIL) -> None:
+    await to_password(chat, card, email)
+    await chat.send(PASSWORD)
+    await chat.send(PASSWORD)
     await chat.send(choice="terms:agree")
     assert chat.state == "confirm", chat.keys
 
@@ -75,10 +82,10 @@ async def to_passcode_again(chat: Chat, card: Card = VISA) -> str:
     await chat.send(card.code)
     assert chat.state == "reregister", chat.keys
     await chat.send(choice="reregister:continue")
-    await chat.send(PASSWORD)
-    await chat.send(PASSWORD)
     await chat.send(EMAIL)
     await chat.send(choice="newsletter:no")
+    await chat.send(PASSWORD)
+    await chat.send(PASSWORD)
     await chat.send(choice="terms:agree")
     await chat.sandbox()
     await chat.send(choice="confirm:ok")
@@ -116,9 +123,9 @@ async def walk_to(chat: Chat, state: str) -> None:
         await to_email(chat)
         await chat.send(EMAIL)
     elif state == "terms":
-        await to_email(chat)
-        await chat.send(EMAIL)
-        await chat.send(choice="newsletter:no")
+        await to_password(chat)
+        await chat.send(PASSWORD)
+        await chat.send(PASSWORD)
     elif state == "pin":
         await to_passcode(chat)
         await chat.send(choice="otp:pin")

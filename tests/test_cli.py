@@ -61,16 +61,16 @@ def test_json_chat_enrolls_a_card_end_to_end(env: dict[str, str]) -> None:
     assert set(first["replies"][0]) == {"text", "choices"}
     assert chat.text(VISA.number)["state"] == "expiry"
     assert chat.text(VISA.expiry)["state"] == "code"
-    assert chat.text(VISA.code)["state"] == "password"
-    assert chat.text(PASSWORD)["state"] == "repeat"
-    assert chat.text(PASSWORD)["state"] == "email"
+    assert chat.text(VISA.code)["state"] == "email"
     newsletter = chat.text(EMAIL)
     assert newsletter["state"] == "newsletter"
     assert [c["data"] for c in newsletter["replies"][-1]["choices"]] == [
         "newsletter:yes",
         "newsletter:no",
     ]
-    assert chat.choice("newsletter:no")["state"] == "terms"
+    assert chat.choice("newsletter:no")["state"] == "password"
+    assert chat.text(PASSWORD)["state"] == "repeat"
+    assert chat.text(PASSWORD)["state"] == "terms"
     confirm = chat.text("規約に同意して確認画面へ")  # a label typed works like the button
     assert confirm["state"] == "confirm"
     labels = {c["data"]: c["label"] for c in confirm["replies"][-1]["choices"]}
@@ -110,9 +110,11 @@ def test_json_chat_in_english_and_bad_lines(env: dict[str, str]) -> None:
 
 def test_sandbox_outbox_lists_messages_newest_last(env: dict[str, str]) -> None:
     chat = JsonChat(env, "--user", "outbox")
-    for line in ("/start", VISA.number, VISA.expiry, VISA.code, PASSWORD, PASSWORD, EMAIL):
+    for line in ("/start", VISA.number, VISA.expiry, VISA.code, EMAIL):
         chat.text(line)
     chat.choice("newsletter:no")
+    chat.text(PASSWORD)
+    chat.text(PASSWORD)
     chat.choice("terms:agree")
     chat.choice("confirm:ok")
     chat.send(json.dumps({"choice": "otp:resend"}))
@@ -134,7 +136,7 @@ def test_sandbox_outbox_lists_messages_newest_last(env: dict[str, str]) -> None:
 
 
 def test_interactive_chat_numbers_the_buttons(env: dict[str, str]) -> None:
-    lines = [VISA.number, VISA.expiry, VISA.code, PASSWORD, PASSWORD, EMAIL, "2"]
+    lines = [VISA.number, VISA.expiry, VISA.code, EMAIL, "2"]
     result = subprocess.run(
         [_COMMAND, "chat", "--user", "keyboard"],
         input="\n".join(lines) + "\n",
@@ -145,7 +147,7 @@ def test_interactive_chat_numbers_the_buttons(env: dict[str, str]) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "[1] 受け取る" in result.stdout and "[2] 受け取らない" in result.stdout
-    assert "規約" in result.stdout.split("[2] 受け取らない")[-1]  # "2" chose "no" and moved on
+    assert "パスワード" in result.stdout.split("[2] 受け取らない")[-1]  # "2" chose "no", moved on
 
 
 def test_graph_prints_mermaid_from_the_flow() -> None:
@@ -187,9 +189,11 @@ def test_readme_shows_the_current_graph() -> None:
 
 
 def _to_passcode_step(chat: JsonChat) -> dict[str, Any]:
-    for line in ("/start", VISA.number, VISA.expiry, VISA.code, PASSWORD, PASSWORD, EMAIL):
+    for line in ("/start", VISA.number, VISA.expiry, VISA.code, EMAIL):
         chat.text(line)
     chat.choice("newsletter:no")
+    chat.text(PASSWORD)
+    chat.text(PASSWORD)
     chat.choice("terms:agree")
     return chat.choice("confirm:ok")
 
@@ -213,9 +217,9 @@ def test_json_chat_passcode_by_email(env: dict[str, str]) -> None:
     chat = JsonChat(env, "--user", "mail-user")
     _to_passcode_step(chat)
     switched = chat.choice("otp:email")  # at once: no 60-second wait to change the way
-    assert switched["state"] == "otp" and "ha***@example.com" in switched["replies"][0]["text"]
+    assert switched["state"] == "otp" and "vi***@example.jp" in switched["replies"][0]["text"]
     [mail] = switched["sandbox"]
-    assert mail["kind"] == "mail" and mail["to"] == EMAIL
+    assert mail["kind"] == "mail" and mail["to"] == VISA.email
     code = next(word for word in mail["text"].replace("：", " ").split() if word[:6].isdigit())[:6]
     assert chat.text(code)["state"] == "wallet"
     assert chat.close() == 0

@@ -64,12 +64,12 @@ class Member:
                     card.number,
                     card.expiry,
                     card.code,
-                    PASSWORD,
-                    PASSWORD,
                     EMAIL,
                 )
             ),
             {"choice": "newsletter:no"},
+            {"text": PASSWORD},
+            {"text": PASSWORD},
             {"choice": "terms:agree"},
             {"choice": "confirm:ok"},
         )
@@ -125,7 +125,7 @@ def test_five_wrong_pins_pause_the_card_until_30_minutes_pass(tester: Member) ->
     paused = tester.say("/start", VISA.number, VISA.expiry, VISA.code)
     assert paused["state"] == "closed" and "11/24 19:30" in _texts(paused)
     tester.later(minutes=21)
-    assert tester.say("/start", VISA.number, VISA.expiry, VISA.code)["state"] == "password"
+    assert tester.say("/start", VISA.number, VISA.expiry, VISA.code)["state"] == "email"
 
 
 def test_card_guessing_pauses_checks_for_30_minutes(tester: Member) -> None:
@@ -135,7 +135,7 @@ def test_card_guessing_pauses_checks_for_30_minutes(tester: Member) -> None:
     tester.later(minutes=29)
     assert tester.say("/start", VISA.number, VISA.expiry, VISA.code)["state"] == "closed"
     tester.later(minutes=2)
-    assert tester.say("/start", VISA.number, VISA.expiry, VISA.code)["state"] == "password"
+    assert tester.say("/start", VISA.number, VISA.expiry, VISA.code)["state"] == "email"
 
 
 def test_landline_call_accepted_wrong_caller_and_too_late(tester: Member) -> None:
@@ -156,6 +156,6 @@ def test_passcode_by_mail_and_pin_fallback(tester: Member) -> None:
     tester.to_passcode()
     mailed = tester.press("otp:email")
     [mail] = mailed["sandbox"]
-    assert mail["kind"] == "mail" and mail["to"] == EMAIL
+    assert mail["kind"] == "mail" and mail["to"] == VISA.email
     code = re.search(r"\b(\d{6})\b", mail["text"])[1]
     assert tester.say(code)["state"] == "wallet"

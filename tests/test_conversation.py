@@ -96,7 +96,7 @@ async def test_coming_back_within_30_minutes_continues(chat: Chat, clock: Clock)
     await to_code(chat)
     clock.advance(minutes=29)
     await chat.send(VISA.code)
-    assert chat.state == "password"
+    assert chat.state == "email"
 
 
 async def test_an_enrollment_idle_for_30_minutes_restarts_and_wipes_card_data(
@@ -147,6 +147,8 @@ async def test_transcript_holds_typed_placeholders_not_secrets(chat: Chat) -> No
         "⟨card:visa:16:luhn-ok⟩",
         "⟨expiry:ok⟩",
         "⟨cvc:3:match⟩",
+        EMAIL,
+        None,  # the newsletter button
         "⟨password:11:ok⟩",
     ]
 

@@ -23,6 +23,7 @@ from tests.enroll import (
     to_email,
     to_passcode_again,
     to_password,
+    walk_to,
 )
 
 
@@ -88,8 +89,9 @@ async def test_landline_member_may_take_the_passcode_by_mail(chat: Chat) -> None
     await chat.send(choice="otp:email")
     assert chat.state == "otp"
     [mail] = await chat.sandbox()
-    assert mail.kind == "mail" and mail.to == EMAIL
-    assert "ha***@example.com" in chat.texts[-1]
+    # To the address the issuer holds, not the one typed in the chat.
+    assert mail.kind == "mail" and mail.to == DINERS.email != EMAIL
+    assert "di***@example.jp" in chat.texts[-1]
 
 
 # Card number, expiry, security code ------------------------------------------------
@@ -268,7 +270,7 @@ async def test_registered_card_is_told_about_re_registration_and_may_continue(ch
     await chat.send(REGISTERED.code)
     assert chat.state == "reregister" and "再連携" in chat.texts[-1]
     await chat.send(choice="reregister:continue")
-    assert chat.state == "password"
+    assert chat.state == "email"
 
 
 async def test_registered_card_may_stop(chat: Chat) -> None:
@@ -356,15 +358,24 @@ async def test_password_typed_differently_the_second_time(chat: Chat) -> None:
     assert chat.keys == ["repeat.mismatch", "ask.password"] and chat.state == "password"
 
 
-async def test_email_local_part_in_password_asks_for_a_new_password(chat: Chat) -> None:
+async def test_email_local_part_in_password_is_refused_on_the_password(chat: Chat) -> None:
+    await to_password(chat, email="Hanako@example.com")  # the email comes first
+    await chat.send("hanako2024x")
+    assert chat.keys[-1] == "ask.password" and chat.state == "password"
+    assert chat.keys[0].startswith("password.")
+    await chat.send(PASSWORD)
+    await chat.send(PASSWORD)
+    assert chat.state == "terms"
+
+
+async def test_nothing_of_the_password_but_its_hash_is_kept(chat: Chat) -> None:
     await to_password(chat)
-    await chat.send("hanako2024x")
-    await chat.send("hanako2024x")
-    await chat.send("Hanako@example.com")
-    assert chat.keys == ["password.email_collision", "ask.password"]
     await chat.send(PASSWORD)
-    await chat.send(PASSWORD)
-    assert chat.state == "newsletter"  # the address was kept
+    async with chat.bot.database.transaction() as session:
+        row = await session.scalar(select(Conversation))
+    assert row is not None
+    assert [key for key in row.slots if key.startswith("password")] == ["password_hash"]
+    assert row.slots["password_hash"].startswith("$argon2id$")
 
 
 async def test_password_checked_against_known_email(chat: Chat) -> None:
@@ -431,6 +442,8 @@ async def test_two_addresses_pc_and_mobile(chat: Chat) -> None:
     await chat.send("hanako.sato@example.com、ｈａｎａｋｏ＠ｅｚｗｅｂ．ｎｅ．ｊｐ")
     assert chat.state == "newsletter"
     await chat.send(choice="newsletter:yes")
+    await chat.send(PASSWORD)
+    await chat.send(PASSWORD)
     await chat.send(choice="terms:agree")
     assert "hanako.sato@example.com / hanako@ezweb.ne.jp" in chat.texts[-1]
 
@@ -460,9 +473,7 @@ async def test_button_steps_ask_for_a_button(chat: Chat) -> None:
 
 
 async def test_terms_summary_full_text_and_decline(chat: Chat) -> None:
-    await to_email(chat)
-    await chat.send(EMAIL)
-    await chat.send(choice="newsletter:no")
+    await walk_to(chat, "terms")
     summary = chat.texts[-1]
     assert "Web明細" in summary and "3Dセキュア" in summary and "再連携" not in summary
     await chat.send(choice="terms:full")
@@ -494,6 +505,10 @@ async def test_fix_the_card_and_return_to_confirmation(chat: Chat) -> None:
     await chat.send(MASTERCARD.number)
     await chat.send(MASTERCARD.expiry)
     await chat.send(MASTERCARD.code)
+    # Nothing of the password is kept to check against the new holder: chosen again.
+    assert chat.keys == ["password.holder_changed", "ask.password"]
+    await chat.send(PASSWORD)
+    await chat.send(PASSWORD)
     assert chat.state == "confirm"
     assert "5425 00** **** 7000" in chat.texts[-1]
 
@@ -503,7 +518,9 @@ async def test_fix_the_email_and_return_to_confirmation(chat: Chat) -> None:
     await chat.send(choice="confirm:edit")
     await chat.send(choice="fix:email")
     await chat.send("new.address@example.jp")
-    await chat.send(choice="newsletter:yes")
+    assert chat.keys == ["password.again", "ask.password"]  # checked against the new address
+    await chat.send(PASSWORD)
+    await chat.send(PASSWORD)
     assert chat.state == "confirm" and "new.address@example.jp" in chat.texts[-1]
 
 
@@ -578,9 +595,7 @@ async def test_the_full_terms_are_read_page_by_page(
     chat: Chat, lang: str, first: str, last: str
 ) -> None:
     chat.lang = lang
-    await to_email(chat)
-    await chat.send(EMAIL)
-    await chat.send(choice="newsletter:no")
+    await walk_to(chat, "terms")
     await chat.send(choice="terms:full")
     assert first in chat.texts[0] and "(1/3)" in chat.texts[0]
     assert [c.data for c in chat.last.replies[-1].choices] == [

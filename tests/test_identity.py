@@ -9,6 +9,7 @@ from bot.telephony import inbound_call
 from storage.models import Member
 from tests.conftest import Chat, Clock, passcode_in
 from tests.enroll import (
+    AMEX,
     DINERS,
     JCB,
     MASTERCARD,
@@ -63,9 +64,9 @@ async def test_from_pin_back_to_the_passcode(chat: Chat) -> None:
 async def test_passcode_by_email_replaces_the_sms_one(chat: Chat) -> None:
     sms_code = await to_passcode(chat)
     await chat.send(choice="otp:email")  # changing the way needs no 60-second wait
-    assert chat.keys == ["otp.resent", "ask.otp"] and "ha***@example.com" in chat.texts[0]
+    assert chat.keys == ["otp.resent", "ask.otp"] and "vi***@example.jp" in chat.texts[0]
     [mail] = await chat.sandbox()
-    assert mail.kind == "mail"
+    assert mail.kind == "mail" and mail.to == VISA.email
     mail_code = passcode_in(mail.text)
     await chat.send(sms_code)
     assert chat.keys[0] == "otp.wrong"
@@ -104,7 +105,7 @@ async def test_wrong_passcodes_and_pins_together_pause_the_card_for_30_minutes(
     clock.advance(minutes=31)
     await to_code(chat)
     await chat.send(VISA.code)
-    assert chat.state == "password"
+    assert chat.state == "email"
 
 
 async def test_a_right_passcode_clears_the_count(chat: Chat) -> None:
@@ -183,10 +184,10 @@ async def test_five_failed_checks_from_one_user_pause_checking(chat: Chat, clock
     assert chat.keys == ["checks.locked", "ask.closed"]
     other = Chat(chat.bot, user="another")
     await _guess(other, MASTERCARD, MASTERCARD.code)
-    assert other.state == "password"
+    assert other.state == "email"
     clock.advance(minutes=31)
     await _guess(chat, MASTERCARD, MASTERCARD.code)
-    assert chat.state == "password"
+    assert chat.state == "email"
 
 
 async def test_five_failed_checks_against_one_card_from_many_users(
@@ -244,7 +245,7 @@ async def test_a_genuine_card_does_not_reset_a_guessers_count(chat: Chat) -> Non
     for _ in range(4):
         await _guess(chat, VISA, "000")
     await _guess(chat, MASTERCARD, MASTERCARD.code)
-    assert chat.state == "password"
+    assert chat.state == "email"
     await _guess(chat, JCB, "000")
     assert chat.keys == ["checks.locked", "ask.closed"]
 
@@ -344,3 +345,14 @@ async def test_the_pause_says_japan_time(chat: Chat) -> None:
     for _ in range(5):
         await chat.send(_wrong(code))
     assert chat.keys[0] == "identity.locked" and "11/24 19:30（日本時間）" in chat.texts[0]
+
+
+async def test_no_passcode_by_mail_where_the_issuer_holds_no_address(chat: Chat) -> None:
+    """The typed address proves nothing about who typed it: without an address at the
+    issuer, mail is not offered, and an old button says why."""
+    await to_passcode(chat, AMEX)
+    offered = [choice.data for choice in chat.last.replies[-1].choices]  # type: ignore[union-attr]
+    assert "otp:email" not in offered and "otp:pin" in offered
+    await chat.sandbox()
+    await chat.send(choice="otp:email")
+    assert chat.keys == ["otp.no_mail", "ask.otp"] and await chat.sandbox() == []

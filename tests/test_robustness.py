@@ -83,4 +83,4 @@ async def test_a_failing_issuer_gets_an_apology_and_nothing_is_lost(chat: Chat) 
     assert "Traceback" not in str(failed.replies)
     engine.services = working
     retried = await engine.handle(event)  # the same event again: it was not used up
-    assert retried.state == "password"
+    assert retried.state == "email"

@@ -50,12 +50,12 @@ async def _enroll_with_mistakes(chat: Chat, card: Card, path: str) -> list[str]:
     await chat.send(card.number)
     await chat.send(card.expiry)
     await chat.send(card.code)
-    await chat.send(card.pin)  # a PIN typed where the password belongs
-    await chat.send(PASSWORD)
-    await chat.send(PASSWORD)
     await chat.send(card.number)  # a card number typed where the email belongs
     await chat.send(EMAIL)
     await chat.send(choice="newsletter:yes")
+    await chat.send(card.pin)  # a PIN typed where the password belongs
+    await chat.send(PASSWORD)
+    await chat.send(PASSWORD)
     await chat.send(choice="terms:agree")
     await chat.sandbox()
     await chat.send(choice="confirm:ok")

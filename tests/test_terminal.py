@@ -148,15 +148,16 @@ def test_the_embedded_default_lives_in_one_place_whatever_the_directory(tmp_path
     first, second = tmp_path / "one", tmp_path / "two"
     first.mkdir()
     second.mkdir()
-    lines = "".join(
-        json.dumps({"text": text}) + "\n"
-        for text in ("/start", VISA.number, VISA.expiry, VISA.code, "Sakura2024x", "Sakura2024x")
-    )
-    lines += json.dumps({"text": "hanako.sato@example.com"}) + "\n"
-    lines += "".join(
-        json.dumps({"choice": data}) + "\n"
-        for data in ("newsletter:no", "terms:agree", "confirm:ok")
-    )
+    sent = [
+        *({"text": text} for text in ("/start", VISA.number, VISA.expiry, VISA.code)),
+        {"text": "hanako.sato@example.com"},
+        {"choice": "newsletter:no"},
+        {"text": "Sakura2024x"},
+        {"text": "Sakura2024x"},
+        {"choice": "terms:agree"},
+        {"choice": "confirm:ok"},
+    ]
+    lines = "".join(json.dumps(line) + "\n" for line in sent)
     subprocess.run(
         [_COMMAND, "chat", "--json"],
         input=lines,

@@ -91,6 +91,8 @@ async def _to_password(friend: Friend) -> None:
     await friend.say(CARD)
     await friend.say(EXPIRY)
     await friend.say(CODE)
+    await friend.say(EMAIL)
+    await friend.choose("newsletter:no")
 
 
 async def test_full_enrollment_through_the_webhook(
@@ -104,10 +106,10 @@ async def test_full_enrollment_through_the_webhook(
     await friend.say(CARD)
     await friend.say(EXPIRY)
     await friend.say(CODE)
-    await friend.say(PASSWORD)
-    await friend.say(PASSWORD)
     await friend.say(EMAIL)
     await friend.choose("newsletter:yes")
+    await friend.say(PASSWORD)
+    await friend.say(PASSWORD)
     await friend.choose("terms:agree")
     await friend.choose("confirm:ok")
     passcode = await _passcode(line_runtime)

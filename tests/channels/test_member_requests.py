@@ -24,9 +24,12 @@ Send = Callable[[str], Awaitable[Any]]
 
 
 async def _enroll(runtime: Runtime, say: Send, choose: Send) -> None:
-    for text in ("/start", VISA.number, VISA.expiry, VISA.code, PASSWORD, PASSWORD, EMAIL):
+    for text in ("/start", VISA.number, VISA.expiry, VISA.code, EMAIL):
         await say(text)
-    for data in ("newsletter:no", "terms:agree", "confirm:ok"):
+    await choose("newsletter:no")
+    await say(PASSWORD)
+    await say(PASSWORD)
+    for data in ("terms:agree", "confirm:ok"):
         await choose(data)
     async with runtime.database.transaction() as session:
         messages = await sandbox.read(session, runtime.vault)

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flows.passwords import Strength, check_password, strength, substrings
+from flows.passwords import Strength, check_password, strength
 from flows.personal import Personal
 from flows.problems import Invalid, Problem
 from tests.flows import keys
@@ -159,19 +159,3 @@ def test_strength_values() -> None:
 @given(st.from_regex(r"[A-Za-z0-9\-=@_]{8,16}", fullmatch=True))
 def test_strength_of_any_well_formed_password(password: str) -> None:
     assert strength(password, PERSONAL) in set(Strength)
-
-
-# --- substrings -------------------------------------------------------------
-
-
-def test_substrings() -> None:
-    assert substrings("AbCdE") == {"abcd", "bcde", "abcde"}
-    assert substrings("abc") == set()
-    assert substrings("abcd", min_length=3) == {"abc", "bcd", "abcd"}
-
-
-def test_substrings_support_the_email_check() -> None:
-    assert "taro" in substrings("xTaRo42y")
-    text = "Kx-9=q@_Zr"
-    expected = {text[i:j].lower() for i in range(len(text)) for j in range(i + 4, len(text) + 1)}
-    assert substrings(text) == expected
