@@ -16,6 +16,7 @@ from flows.replies import Choice
 
 NAME = "member"
 STATEMENT_PAGE = 5  # lines of a statement per message
+GRAPH_MONTHS = 6  # bars of the usage graph: the months before this one
 
 
 class State(StrEnum):
@@ -34,6 +35,7 @@ class Button(StrEnum):
     POINTS = "menu:points"
     PAYMENT = "menu:payment"
     LIMIT = "menu:limit"
+    GRAPH = "menu:graph"
 
 
 class Slots(TypedDict, total=False):
@@ -65,6 +67,7 @@ MEMBERSHIP = Flow(
                 Choice(Button.POINTS, "choice.menu.points"),
                 Choice(Button.PAYMENT, "choice.menu.payment"),
                 Choice(Button.LIMIT, "choice.menu.limit"),
+                Choice(Button.GRAPH, "choice.menu.graph"),
             ),
             params=_linked,
             hidden=_no_next_page,

@@ -1,6 +1,6 @@
 """What a linked member asks, from a command, a keyword or a short question, in
 Japanese or English: the statement (of a month), points, the next payment, the credit
-left, the home summary or the menu."""
+left, the usage graph, the home summary or the menu."""
 
 import re
 from dataclasses import dataclass
@@ -18,6 +18,7 @@ class Topic(StrEnum):
     PAYMENT = "payment"
     LIMIT = "limit"
     MENU = "menu"
+    GRAPH = "graph"
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Question:
 
 # Checked in this order: a statement question often names a payment word too.
 _WORDS: tuple[tuple[Topic, tuple[str, ...]], ...] = (
+    (Topic.GRAPH, ("グラフ", "graph", "chart")),  # 「明細のグラフ」 asks for the graph
     (Topic.STATEMENT, ("明細", "statement", "利用履歴", "使った")),
     (Topic.POINTS, ("ポイント", "point", "永久不滅")),
     (Topic.LIMIT, ("利用可能額", "可能枠", "限度額", "利用枠", "limit", "available", "credit")),
