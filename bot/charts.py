@@ -11,7 +11,7 @@ matplotlib has nothing to warn about.
 import io
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache
 
 from matplotlib import font_manager, rc_context
@@ -89,8 +89,22 @@ def figure(chart: Chart, lang: str) -> Figure:
 
 @cache
 def japanese_font() -> str | None:
-    """The first of :data:`JAPANESE_FONTS` matplotlib finds on this machine."""
-    installed = {entry.name for entry in font_manager.fontManager.ttflist}
+    """The first of :data:`JAPANESE_FONTS` installed on this machine. matplotlib lists
+    the fonts once and keeps the list: one installed later is looked for again here."""
+    fonts = font_manager.fontManager
+    found = _first_japanese(fonts)
+    if found is None:
+        known = {entry.fname for entry in fonts.ttflist}
+        for path in font_manager.findSystemFonts():
+            if path not in known:
+                with suppress(Exception):  # a file matplotlib cannot read is no font for us
+                    fonts.addfont(path)
+        found = _first_japanese(fonts)
+    return found
+
+
+def _first_japanese(fonts: font_manager.FontManager) -> str | None:
+    installed = {entry.name for entry in fonts.ttflist}
     return next((name for name in JAPANESE_FONTS if name in installed), None)
 
 
