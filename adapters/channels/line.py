@@ -280,7 +280,8 @@ class Line(Channel):
         if outgoing is None or outgoing.reply.image is None:
             return Response(status_code=404)
         expected = self._signature(reply, outgoing.user_id, expires)
-        if not hmac.compare_digest(request.path_params["signature"], expected):
+        given = request.path_params["signature"].encode()  # bytes: any character may come
+        if not hmac.compare_digest(given, expected.encode()):
             return Response(status_code=404)
         png = await self.conversations.picture(outgoing.reply.image, outgoing.lang)
         return Response(

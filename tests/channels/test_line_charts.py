@@ -95,6 +95,7 @@ async def test_an_altered_address_shows_nothing(
         f"/images/line/{other}/{expires}/{signature}.png",  # another member's chart
         f"/images/line/{int(reply_id) + 1}/{expires}/{signature}.png",  # the next reply
         f"/images/line/{reply_id}/{expires}/{flipped}.png",  # a forged signature
+        f"/images/line/{reply_id}/{expires}/%E7%BD%B2%E5%90%8D.png",  # not even base64
         f"/images/line/{reply_id}/{later}/{signature}.png",  # a longer life
         f"/images/line/{10**30}/{expires}/{signature}.png",  # no database holds such an id
     ):
