@@ -142,7 +142,14 @@ def _chat(args: argparse.Namespace) -> None:
     bot = runtime.start(settings)
     if not args.json:
         print(f"netanswer-bot data: {settings.data_dir}", file=sys.stderr)
-    console = Console(bot, bot.database, bot.vault, user_id=args.user, lang=args.lang)
+    console = Console(
+        bot,
+        bot.database,
+        bot.vault,
+        user_id=args.user,
+        lang=args.lang,
+        images=files.images(settings),
+    )
     bot.attach(console)
     with asyncio.Runner() as runner:
         try:

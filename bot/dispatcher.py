@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.channels.channel import Channel, Outgoing, SendFailed
-from flows.replies import Choice, Reply
+from flows.replies import Chart, Choice, Reply
 from storage import outbox
 from storage.database import Database
 from storage.models import Conversation, OutboxMessage
@@ -89,6 +89,13 @@ class Dispatcher:
             self._note_repeats(rows)
             if not await self._send(sender, rows):
                 return
+
+    async def queued(self, channel: str, reply_id: int) -> Outgoing | None:
+        """A reply queued for ``channel`` by its outbox id, sent or not; None when
+        there is no such row or it belongs to another channel."""
+        async with self._database.transaction() as session:
+            row = await outbox.get(session, reply_id)
+        return _outgoing(row) if row is not None and row.channel == channel else None
 
     async def deliver_due(self, budget: float = SWEEP_BUDGET) -> None:
         """One sweep of the retry loop: the chats with a reply that is due again, until
@@ -199,13 +206,16 @@ def _backoff(attempts: int, retry_after: float | None) -> timedelta:
 
 
 def _payload(reply: Reply, part: int) -> dict[str, Any]:
-    return {
+    payload: dict[str, Any] = {
         "key": reply.key,
         "params": dict(reply.params),
         "choices": [[choice.data, choice.label] for choice in reply.choices],
         "sensitive": reply.sensitive,
         "part": part,
     }
+    if reply.image is not None:  # its figures: the picture is drawn when it is sent
+        payload["image"] = reply.image.as_json()
+    return payload
 
 
 def _outgoing(row: OutboxMessage) -> Outgoing:
@@ -220,4 +230,5 @@ def _reply(payload: Mapping[str, Any]) -> Reply:
         payload["params"],
         tuple(Choice(data, label) for data, label in payload["choices"]),
         sensitive=payload["sensitive"],
+        image=Chart.from_json(payload["image"]) if "image" in payload else None,
     )

@@ -1,7 +1,8 @@
 """The files the bot keeps are its user's alone: every file it creates (the SQLite
 database and the -wal, -shm and -journal files beside it, the key file, the terminal
-chat's log) is 0600, a folder it creates 0700, and at start any of them that others
-may read or write is named in a warning (its path and mode, never its contents)."""
+chat's log and the charts it shows) is 0600, a folder it creates 0700, and at start any
+of them that others may read or write is named in a warning (its path and mode, never
+its contents)."""
 
 import contextlib
 import logging
@@ -16,6 +17,7 @@ from storage.database import sqlite_files
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 _OTHERS = 0o077  # any permission for the group or everyone else
+IMAGES = "images"
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +45,14 @@ def kept_paths(settings: Settings) -> list[Path]:
         settings.data_dir,
         settings.key_file,
         settings.data_dir / LOG_FILE,
+        images(settings),
         *sqlite_files(settings.database_url),
     ]
+
+
+def images(settings: Settings) -> Path:
+    """Where the terminal chat writes the charts it shows (a member's spending)."""
+    return settings.data_dir / IMAGES
 
 
 def warn_if_loose(paths: Iterable[Path]) -> None:

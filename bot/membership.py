@@ -9,9 +9,17 @@ from adapters.gateways import Account, PointsRefused
 from bot.handlers import Handler, Handlers
 from bot.turn import Turn
 from flows.cards import CardNumber, brand_of
-from flows.membership import MEMBERSHIP, STATEMENT_PAGE, Button, Event, State, parse_points
+from flows.membership import (
+    GRAPH_MONTHS,
+    MEMBERSHIP,
+    STATEMENT_PAGE,
+    Button,
+    Event,
+    State,
+    parse_points,
+)
 from flows.questions import Question, Topic, question_in
-from flows.replies import day, month, phrase, points, statement_lines, yen
+from flows.replies import Chart, day, month, month_totals, phrase, points, statement_lines, yen
 from storage import members
 from storage.models import Member
 from storage.vault import CARD_PURPOSE
@@ -22,6 +30,7 @@ _PRESSED = {
     Button.POINTS: Topic.POINTS,
     Button.PAYMENT: Topic.PAYMENT,
     Button.LIMIT: Topic.LIMIT,
+    Button.GRAPH: Topic.GRAPH,
     Button.MENU: Topic.MENU,
     Button.APPLY: Topic.APPLY,
     Button.WALLET: Topic.WALLET,
@@ -73,6 +82,8 @@ async def home(turn: Turn, answer: str, member: Member) -> str | None:
         return _offer_points(turn, account)
     if question.topic is Topic.STATEMENT:
         _statement(turn, account, question.month, page=1)
+    elif question.topic is Topic.GRAPH:
+        _graph(turn, account)
     else:
         _figures(turn, account, question.topic)
     return None
@@ -126,6 +137,28 @@ def _statement(turn: Turn, account: Account, asked: str | None, *, page: int) ->
             [(line.day, line.merchant, line.amount, f"value.kind.{line.kind}") for line in shown]
         ),
         total=yen(sum(line.amount for line in lines)),
+    )
+
+
+def _graph(turn: Turn, account: Account) -> None:
+    """What the member spent in each of the last months before this one, as a bar chart:
+    a month without a statement is a zero bar."""
+    today = turn.today()
+    index = today.year * 12 + today.month - 1
+    months = [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - GRAPH_MONTHS, index)]
+    bars = tuple(
+        (year_month, sum(line.amount for line in account.statements.get(year_month, ())))
+        for year_month in months
+    )
+    total = sum(amount for _, amount in bars)
+    turn.say(
+        "member.graph",
+        image=Chart(bars, "member.graph.alt"),
+        first=month(months[0]),
+        last=month(months[-1]),
+        total=yen(total),
+        average=yen(round(total / GRAPH_MONTHS)),
+        bars=month_totals(bars),
     )
 
 

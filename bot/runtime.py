@@ -1,13 +1,14 @@
 """The running bot: settings turned into a database, a vault, gateways, an engine and
 the dispatcher; it is what channels talk to (:class:`~adapters.channels.channel.Conversations`)."""
 
+import asyncio
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.channels.channel import Channel, Inbound, Outcome
+from adapters.channels.channel import Channel, Inbound, Outcome, Outgoing
 from adapters.gateways import Mail
 from adapters.sandbox_issuer import SandboxIssuer
 from adapters.sandbox_outbox import SandboxOutbox
@@ -18,6 +19,7 @@ from bot.dispatcher import Dispatcher
 from bot.engine import Engine
 from bot.registry import CHANNELS, FLOWS
 from bot.turn import Services
+from flows.replies import Chart
 from storage import rotation, schema
 from storage.database import Database
 from storage.vault import Vault, VaultError
@@ -46,6 +48,18 @@ class Runtime:
 
     def now(self) -> datetime:
         return self.engine.services.clock()
+
+    async def queued(self, channel: str, reply_id: int) -> Outgoing | None:
+        return await self.dispatcher.queued(channel, reply_id)
+
+    async def picture(self, chart: Chart, lang: str) -> bytes:
+        # Imported here: matplotlib takes half a second to load, and most runs draw nothing.
+        from bot import charts
+
+        return await asyncio.to_thread(charts.png, chart, lang)
+
+    def secret(self, purpose: str) -> bytes:
+        return self.vault.derived_key(purpose)
 
     def attach(self, channel: Channel) -> None:
         """Let the dispatcher send this channel's queued replies."""

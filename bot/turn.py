@@ -15,7 +15,7 @@ from flows.dialogue import Dialogue
 from flows.flow import Flow
 from flows.letters import Letter, letter
 from flows.messages import text
-from flows.replies import Param, Reply
+from flows.replies import Chart, Param, Reply
 from storage.database import Database
 from storage.vault import CARD_PURPOSE, Vault
 
@@ -75,8 +75,10 @@ class Turn:
     def slots(self) -> dict[str, Any]:
         return self.dialogue.slots
 
-    def say(self, key: str, *, sensitive: bool = False, **params: Param) -> None:
-        self.replies.append(Reply(key, params, sensitive=sensitive))
+    def say(
+        self, key: str, *, sensitive: bool = False, image: Chart | None = None, **params: Param
+    ) -> None:
+        self.replies.append(Reply(key, params, sensitive=sensitive, image=image))
 
     def notify(self, kind: NotificationKind, to: str, key: str, **params: Param) -> None:
         """Queue an SMS or mail, sent only after the turn is committed."""

@@ -49,6 +49,16 @@ def month(year_month: str, lang: str) -> str:
     return f"{_MONTH_NAMES[number - 1]} {year}"
 
 
+def month_tick(year_month: str, lang: str, *, with_year: bool) -> str:
+    """A month under a chart's bar: 5月 or May, with the year on a line of its own
+    when asked (2026年 over 5月, May over 2026)."""
+    year, number = (int(part) for part in year_month.split("-"))
+    if lang == "ja":
+        return f"{year}年\n{number}月" if with_year else f"{number}月"
+    name = _MONTHS[number - 1]
+    return f"{name}\n{year}" if with_year else name
+
+
 def month_named(name: str) -> int | None:
     """The month number of an English month name or its abbreviation."""
     lowered = name.lower()

@@ -19,6 +19,7 @@ from flows.text import fold
 
 NAME = "member"
 STATEMENT_PAGE = 5  # lines of a statement per message
+GRAPH_MONTHS = 6  # bars of the usage graph: the months before this one
 
 
 class State(StrEnum):
@@ -138,6 +139,7 @@ MEMBERSHIP = Flow(
                 Choice(Button.POINTS, "choice.menu.points"),
                 Choice(Button.PAYMENT, "choice.menu.payment"),
                 Choice(Button.LIMIT, "choice.menu.limit"),
+                Choice(Button.GRAPH, "choice.menu.graph"),
                 Choice(Button.MENU, "choice.menu.menu"),
                 Choice(Button.APPLY, "choice.points.apply"),
                 Choice(Button.WALLET, "choice.menu.wallet"),

@@ -136,6 +136,7 @@ _JA: dict[str, str] = {
         "・ホーム（/home）：次回のお支払いとポイント\n"
         "・ご利用明細（/statement、「10月の明細」「先月の明細」）\n"
         "・ポイント（/points）\n・お支払い日と金額（/payment）\n・ご利用可能額（/limit）\n"
+        "・利用グラフ（/graph）：直近6か月のご利用金額\n"
         "・ポイントを請求額に充当（/apply）\n・ウォレットにカードを追加（/wallet）\n"
         "・言語の切り替え（/language）\n・このチャットの連携解除（/unlink）\n"
         "お支払金額の変更・ご利用可能枠の増枠・キャッシングは、Netアンサー"
@@ -182,6 +183,11 @@ _JA: dict[str, str] = {
     "choice.menu.points": "ポイント",
     "choice.menu.payment": "お支払い",
     "choice.menu.limit": "ご利用可能額",
+    "choice.menu.graph": "利用グラフ",
+    "member.graph": "{first}〜{last}のご利用金額です。\n6か月の合計：{total}\n1か月の平均：{average}",
+    "member.graph.alt": "{first}〜{last}の月ごとのご利用金額の棒グラフ：{bars}",
+    "image.unshown": "（このチャットでは画像をお見せできないため、内容を文字でお伝えします）",
+    "chart.usage.title": "ご利用金額（{first}〜{last}）",
     "choice.menu.menu": "メニュー",
     "choice.points.apply": "ポイントを請求額に充当",
     "choice.menu.wallet": "ウォレットに追加",
@@ -525,6 +531,7 @@ _EN: dict[str, str] = {
         "- home (/home): next payment and points\n"
         '- statement (/statement, "October statement", "last month\'s statement")\n'
         "- points (/points)\n- payment date and amount (/payment)\n- credit left (/limit)\n"
+        "- usage graph (/graph): what you spent in each of the last 6 months\n"
         "- put points towards your bill (/apply)\n- add the card to a wallet (/wallet)\n"
         "- switch language (/language)\n- unlink this chat (/unlink)\n"
         "To change the payment amount, raise the credit limit or get a cash advance, use "
@@ -570,6 +577,11 @@ _EN: dict[str, str] = {
     "choice.menu.points": "Points",
     "choice.menu.payment": "Payment",
     "choice.menu.limit": "Credit left",
+    "choice.menu.graph": "Usage graph",
+    "member.graph": "Your spending from {first} to {last}.\n6-month total: {total}\nMonthly average: {average}",
+    "member.graph.alt": "Bar chart of your spending by month, {first} to {last}: {bars}",
+    "image.unshown": "(Pictures cannot be shown in this chat, so here it is in words.)",
+    "chart.usage.title": "Spending, {first} – {last}",
     "choice.menu.menu": "Menu",
     "choice.points.apply": "Put points towards the bill",
     "choice.menu.wallet": "Add to wallet",
@@ -829,14 +841,31 @@ def _written(value: Param, catalog: Mapping[str, str], lang: str) -> str | int:
         return figures.day(value["day"], lang)
     if "month" in value:
         return figures.month(value["month"], lang)
+    if "totals" in value:
+        return ("、" if lang == "ja" else ", ").join(
+            f"{figures.month(year_month, lang)} {figures.yen(amount, lang)}"
+            for year_month, amount in value["totals"]
+        )
     return "\n".join(
         f"{figures.day(when, lang)} {merchant} {figures.yen(amount, lang)} {catalog[kind]}"
         for when, merchant, amount, kind in value["lines"]
     )
 
 
-def render(reply: Reply, lang: str) -> str:
-    return text(reply.key, lang, dict(reply.params))
+def render(reply: Reply, lang: str, *, pictured: bool = False) -> str:
+    """The reply's text. A picture the channel does not show (``pictured`` False) is
+    said in words after it, so no channel ever drops it silently."""
+    said = text(reply.key, lang, dict(reply.params))
+    if reply.image is None or pictured:
+        return said
+    return "\n".join((said, text("image.unshown", lang), alt(reply, lang)))
+
+
+def alt(reply: Reply, lang: str) -> str:
+    """What the reply's picture shows, in words (its alt text); empty without one."""
+    if reply.image is None:
+        return ""
+    return text(reply.image.alt, lang, dict(reply.params))
 
 
 def label(choice: Choice, lang: str) -> str:

@@ -1,7 +1,7 @@
 """What a linked member asks, from a command, a keyword or a short question, in
 Japanese or English: the statement (of a month), points, the next payment, the credit
-left, the home summary or the menu; or a request: apply points to the bill, add the
-card to a wallet, change the language, unlink this chat."""
+left, the usage graph, the home summary or the menu; or a request: apply points to the
+bill, add the card to a wallet, change the language, unlink this chat."""
 
 import re
 from dataclasses import dataclass
@@ -23,6 +23,7 @@ class Topic(StrEnum):
     WALLET = "wallet"
     LANGUAGE = "language"
     UNLINK = "unlink"
+    GRAPH = "graph"
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Question:
 # Checked in this order: a statement question often names a payment word too, and
 # applying points names both points and the bill.
 _WORDS: tuple[tuple[Topic, tuple[str, ...]], ...] = (
+    (Topic.GRAPH, ("グラフ", "graph", "chart")),  # 「明細のグラフ」 asks for the graph
     (Topic.UNLINK, ("連携解除", "連携を解除", "unlink")),
     (Topic.LANGUAGE, ("言語", "language", "english", "日本語", "japanese")),
     (Topic.APPLY, ("充当", "apply points", "use points", "ポイントを使")),

@@ -34,6 +34,11 @@ def month(year_month: str) -> dict[str, str]:
     return {"month": year_month}
 
 
+def month_totals(bars: Sequence[tuple[str, int]]) -> dict[str, list[Any]]:
+    """Yen per month ("YYYY-MM", amount), oldest first, e.g. what a chart shows."""
+    return {"totals": [[year_month, amount] for year_month, amount in bars]}
+
+
 def statement_lines(lines: Sequence[tuple[date, str, int, str]]) -> dict[str, list[Any]]:
     """Lines of a statement: day, merchant, amount and the key of the payment kind."""
     return {
@@ -48,15 +53,36 @@ class Choice:
 
 
 @dataclass(frozen=True)
+class Chart:
+    """A bar chart drawn from these figures when the reply is sent (the outbox keeps
+    the figures, never the picture): yen per month, oldest first, and the message key
+    describing it in words (its alt text), said with the reply's parameters."""
+
+    bars: tuple[tuple[str, int], ...]  # ("YYYY-MM", yen)
+    alt: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"bars": [list(bar) for bar in self.bars], "alt": self.alt}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Chart":
+        return cls(tuple((str(ym), int(amount)) for ym, amount in data["bars"]), data["alt"])
+
+
+@dataclass(frozen=True)
 class Reply:
     key: str
     params: Mapping[str, Param] = field(default_factory=dict)
     choices: tuple[Choice, ...] = ()
     sensitive: bool = False  # about card data: channels may protect it from forwarding
+    image: Chart | None = None  # shown as a picture where the channel can
 
     def as_json(self) -> dict[str, object]:
-        return {
+        shown: dict[str, object] = {
             "key": self.key,
             "params": dict(self.params),
             "choices": [choice.data for choice in self.choices],
         }
+        if self.image is not None:
+            shown["image"] = self.image.as_json()
+        return shown

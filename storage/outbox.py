@@ -45,6 +45,11 @@ def add(
     )
 
 
+async def get(session: AsyncSession, row_id: int) -> OutboxMessage | None:
+    found: OutboxMessage | None = await session.get(OutboxMessage, row_id)
+    return found
+
+
 async def claim_next(
     session: AsyncSession, channel: str, user_id: str, *, now: datetime, until: datetime
 ) -> OutboxMessage | None:

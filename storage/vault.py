@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 CARD_PURPOSE = "card"
 
@@ -98,6 +100,12 @@ class Vault:
         """Keyed lookup hash: equal values match, but without the key nothing can be guessed."""
         message = f"{purpose}\x00{value}".encode()
         return hmac.new(self._index_key, message, hashlib.sha256).hexdigest()
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A 32-byte key for one purpose (e.g. signing links), derived from the index
+        key with HKDF: nothing more to keep, and unrelated to any other purpose's key."""
+        info = f"netanswer-bot key\x00{purpose}".encode()
+        return HKDF(hashes.SHA256(), 32, salt=None, info=info).derive(self._index_key)
 
     async def hash_password(self, password: str) -> str:
         """argon2id off the event loop, so other members are not held up while one is hashed."""

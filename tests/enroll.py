@@ -142,3 +142,16 @@ async def walk_to(chat: Chat, state: str) -> None:
     elif state == "wallet":
         await chat.send(await to_passcode(chat))
     assert chat.state == state
+
+
+def answers_to_passcode(card: Card = VISA, email: str = EMAIL) -> list[tuple[str, str]]:
+    """What a member sends from the start to the passcode, in order, for tests that
+    drive a channel: ("text", typed) or ("choice", button data)."""
+    return [
+        *(("text", typed) for typed in ("/start", card.number, card.expiry, card.code, email)),
+        ("choice", "newsletter:no"),
+        ("text", PASSWORD),
+        ("text", PASSWORD),
+        ("choice", "terms:agree"),
+        ("choice", "confirm:ok"),
+    ]

@@ -61,7 +61,11 @@ def _settings(database_url: str, tmp_path: Path, keys: str) -> Settings:
 # Channel credentials
 
 _LINE_TOKEN = "line-access-token/with+base64="
-_LINE = {"LINE_CHANNEL_SECRET": LINE_SECRET, "LINE_CHANNEL_ACCESS_TOKEN": _LINE_TOKEN}
+_LINE = {
+    "LINE_CHANNEL_SECRET": LINE_SECRET,
+    "LINE_CHANNEL_ACCESS_TOKEN": _LINE_TOKEN,
+    "LINE_PUBLIC_URL": "https://bot.example.jp",
+}
 
 
 def test_the_test_credentials_have_the_real_shape() -> None:
@@ -336,6 +340,7 @@ async def test_the_files_the_bot_creates_are_its_users_alone(tmp_path: Path, clo
             "netanswer-bot.sqlite3-wal": 0o600,
             "netanswer-bot.sqlite3-shm": 0o600,
             "netanswer-bot.keys.json": 0o600,
+            "sandbox-issuer.sqlite3": 0o600,  # the sandbox issuer's own records
         }
     finally:
         await runtime.close()

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from adapters.channels.console import Console
+from bot import files
 from bot.config import Settings
 from bot.runtime import Runtime, start
 from tests.conftest import Clock
@@ -37,7 +38,14 @@ def _terminal(
         except StopIteration:
             raise EOFError from None
 
-    console = Console(runtime, runtime.database, runtime.vault, user_id="person", lang=None)
+    console = Console(
+        runtime,
+        runtime.database,
+        runtime.vault,
+        user_id="person",
+        lang=None,
+        images=files.images(runtime.settings),
+    )
     runtime.attach(console)
     original, builtins.input = builtins.input, type_next
     try:
@@ -79,7 +87,14 @@ def test_ctrl_c_and_ctrl_d_leave_and_keep_the_conversation(
         raise leave()
 
     again = start(settings, clock=clock, rng=random.Random(7))
-    console = Console(again, again.database, again.vault, user_id="person", lang=None)
+    console = Console(
+        again,
+        again.database,
+        again.vault,
+        user_id="person",
+        lang=None,
+        images=files.images(again.settings),
+    )
     again.attach(console)
     original, builtins.input = builtins.input, interrupted
     try:

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from flows.replies import Reply
+from flows.replies import Chart, Reply
 
 #: Where a platform reaches a channel's webhook.
 WEBHOOKS = "/webhooks"
@@ -155,6 +155,16 @@ class Conversations(Protocol):
         """Send the chat's queued replies now, through the channel's :meth:`Channel.send`."""
 
     def now(self) -> datetime: ...
+
+    async def queued(self, channel: str, reply_id: int) -> "Outgoing | None":
+        """A reply queued for ``channel`` by its outbox id (sent or not), or None."""
+
+    async def picture(self, chart: Chart, lang: str) -> bytes:
+        """The chart as a PNG, labelled in ``lang``."""
+
+    def secret(self, purpose: str) -> bytes:
+        """A key for one purpose of the channel's (e.g. signing links), derived from
+        the server's secrets: the same on every worker, unrelated to any other key."""
 
 
 class Channel(ABC):

@@ -6,18 +6,31 @@ turn, then sent (here: rendered to the terminal) by the dispatcher.
 
 JSON contract (``netanswer-bot chat --json``): each stdin line is ``{"text": ...}``
 or ``{"choice": DATA}``; each is answered by one stdout line
-``{"replies": [{"text", "choices": [{"label", "data"}]}], "state", "sandbox": [...]}``.
+``{"replies": [{"text", "choices": [{"label", "data"}]}], "state", "sandbox": [...]}``;
+a reply with a chart also has ``"image": {"path", "alt"}``: the PNG, written in the
+images folder (0700) only its user can read (0600), and what it shows in words.
 """
 
 import asyncio
 import json
+import os
 import sys
+import tempfile
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
-from adapters.channels.channel import Channel, Conversations, Inbound, Kind, Outcome, Outgoing
-from flows.messages import label, render
+from adapters.channels.channel import (
+    Capabilities,
+    Channel,
+    Conversations,
+    Inbound,
+    Kind,
+    Outcome,
+    Outgoing,
+)
+from flows.messages import alt, label, render
 from flows.replies import Reply
 from storage import sandbox
 from storage.database import Database
@@ -30,10 +43,13 @@ _LEAVING = {
     "ja": "（終了は Ctrl-D または Ctrl-C。会話は保存され、同じ --user で続きから再開できます）",
     "en": "(Leave with Ctrl-D or Ctrl-C. The conversation is kept; the same --user resumes it.)",
 }
+_PICTURE = {"ja": "画像", "en": "Picture"}
+_FOLDER_MODE = 0o700
 
 
 class Console(Channel):
     name = CHANNEL
+    capabilities = Capabilities(images=True)
 
     def __init__(
         self,
@@ -43,10 +59,12 @@ class Console(Channel):
         *,
         user_id: str,
         lang: str | None,
+        images: Path,
     ) -> None:
         super().__init__(conversations)
         self._database = database
         self._vault = vault
+        self._images = images
         self._user_id = user_id
         self._lang = lang
         self._seen = 0
@@ -56,7 +74,25 @@ class Console(Channel):
         return []
 
     async def send(self, batch: Sequence[Outgoing]) -> None:
-        self._shown.extend(_rendered(outgoing.reply, outgoing.lang) for outgoing in batch)
+        for outgoing in batch:
+            reply, lang = outgoing.reply, outgoing.lang
+            shown = _rendered(reply, lang, pictured=reply.image is not None)
+            if reply.image is not None:
+                picture = await self.conversations.picture(reply.image, lang)
+                path = self._save(f"chart-{outgoing.id}.png", picture)
+                shown["image"] = {"path": str(path), "alt": alt(reply, lang)}
+            self._shown.append(shown)
+
+    def _save(self, name: str, content: bytes) -> Path:
+        """Write a picture only this user may read: a private temporary file (0600)
+        renamed into place, so no other mode is ever seen, even on a rewrite."""
+        self._images.mkdir(mode=_FOLDER_MODE, parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(dir=self._images, suffix=".png")
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(content)
+        path = (self._images / name).resolve()
+        os.replace(temporary, path)
+        return path
 
     async def run_json(self, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
         self._seen = await self._last_sandbox_id()
@@ -127,14 +163,16 @@ class Console(Channel):
         """Print the answer; returns the buttons the member may now press by number,
         which stay those on screen until a new question replaces them."""
         answer, asked = exchanged
-        numbered = self._print(answer)
+        numbered = self._print(answer, _PICTURE.get(self._lang or "", _PICTURE["ja"]))
         return numbered if asked else offered
 
     @staticmethod
-    def _print(answer: dict[str, Any]) -> list[str]:
+    def _print(answer: dict[str, Any], picture: str) -> list[str]:
         offered: list[str] = []
         for reply in answer["replies"]:
             print(reply["text"])
+            if "image" in reply:
+                print(f"  ({picture}: {reply['image']['path']})")
             for choice in reply["choices"]:
                 offered.append(choice["data"])
                 print(f"  [{len(offered)}] {choice['label']}")
@@ -144,9 +182,9 @@ class Console(Channel):
         return offered
 
 
-def _rendered(reply: Reply, lang: str) -> dict[str, Any]:
+def _rendered(reply: Reply, lang: str, *, pictured: bool = False) -> dict[str, Any]:
     return {
-        "text": render(reply, lang),
+        "text": render(reply, lang, pictured=pictured),
         "choices": [
             {"label": label(choice, lang), "data": choice.data} for choice in reply.choices
         ],

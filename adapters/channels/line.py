@@ -14,12 +14,23 @@ the repeat).
 
 Only one-to-one chats with a user are served: card data has no place in a group.
 
+A reply with a chart goes as an image message before its text. LINE fetches the
+picture from this server, when the member's app shows it, at an address that names the
+reply's outbox row and when the address expires (:data:`IMAGE_LINK_LIFETIME` after the
+send), signed with an HMAC over both and the member's user id (a key derived from the
+vault's, :meth:`Conversations.secret`). Any other address, an altered one or an
+expired one gets a bare 404; a good one gets the PNG drawn from that row's figures.
+
 Settings: ``LINE_CHANNEL_SECRET`` (32 hex characters) and ``LINE_CHANNEL_ACCESS_TOKEN``
-(no whitespace), both or neither (LINE off); ``LINE_API_BASE_URL`` (another Messaging
-API host, e.g. a local stand-in).
+(no whitespace), both or neither (LINE off); ``LINE_PUBLIC_URL`` (required with them:
+the https:// address where LINE reaches this server, for the pictures);
+``LINE_API_BASE_URL`` (another Messaging API host, e.g. a local stand-in).
 """
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import logging
 import re
 import uuid
@@ -27,6 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 from linebot.v3 import WebhookParser
 from linebot.v3.exceptions import InvalidSignatureError
@@ -35,6 +47,8 @@ from linebot.v3.messaging import (
     AsyncApiClient,
     AsyncMessagingApi,
     Configuration,
+    ImageMessage,
+    Message,
     PostbackAction,
     PushMessageRequest,
     QuickReply,
@@ -55,6 +69,8 @@ from linebot.v3.webhooks import (
     UserSource,
 )
 from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from adapters.channels.channel import (
     ID_LIMIT,
@@ -87,6 +103,13 @@ _COURTESY_TIMEOUT = 3.0  # seconds for the loading animation, which must never h
 _PLACES = 1000  # events of one request, ordered after the timestamp
 _INVALID_REPLY_TOKEN = "Invalid reply token"  # noqa: S105 (LINE's error text)
 _SECRET_FORMAT = re.compile(r"[0-9A-Fa-f]{32}")  # a channel secret is 16 bytes in hex
+#: How long LINE may fetch a chart after it was sent: the member's app loads it when
+#: the chat is opened or scrolled, maybe days later. Past it the address answers 404
+#: (the app keeps what it already loaded).
+IMAGE_LINK_LIFETIME = timedelta(days=7)
+IMAGES = "/images/line"  # where the charts are served, under LINE_PUBLIC_URL
+_LINK_PURPOSE = "line image links"
+_LARGEST_ID = 2**63 - 1  # no row has a larger id, and no database takes one
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +118,7 @@ logger = logging.getLogger(__name__)
 class LineSettings:
     channel_secret: str = field(repr=False)
     access_token: str = field(repr=False)
+    public_url: str
     api_base_url: str | None = None
 
     @classmethod
@@ -115,8 +139,17 @@ class LineSettings:
             )
         if any(character.isspace() for character in token):
             raise ValueError("LINE_CHANNEL_ACCESS_TOKEN must not contain spaces or line breaks")
+        public_url = env.get("LINE_PUBLIC_URL") or ""
+        parts = urlsplit(public_url)
+        if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(
+                "LINE needs LINE_PUBLIC_URL: the https:// address where LINE reaches this "
+                "server (it fetches the charts sent to members from there)"
+            )
         base_url = env.get("LINE_API_BASE_URL") or None
-        return cls(secret, token, base_url.rstrip("/") if base_url else None)
+        return cls(
+            secret, token, public_url.rstrip("/"), base_url.rstrip("/") if base_url else None
+        )
 
 
 class Line(Channel):
@@ -125,11 +158,18 @@ class Line(Channel):
     batch_size = MESSAGES_PER_CALL
 
     def __init__(
-        self, conversations: Conversations, configuration: Configuration, secret: str
+        self,
+        conversations: Conversations,
+        configuration: Configuration,
+        secret: str,
+        *,
+        public_url: str,
     ) -> None:
         super().__init__(conversations)
         self._configuration = configuration
         self._parser = WebhookParser(secret)
+        self._public_url = public_url
+        self._link_key = conversations.secret(_LINK_PURPOSE)
         self._client: AsyncApiClient | None = None
         self._api: AsyncMessagingApi | None = None
 
@@ -141,7 +181,19 @@ class Line(Channel):
         configuration = Configuration(
             host=settings.api_base_url, access_token=settings.access_token
         )
-        return cls(conversations, configuration, settings.channel_secret)
+        return cls(
+            conversations,
+            configuration,
+            settings.channel_secret,
+            public_url=settings.public_url,
+        )
+
+    def routes(self) -> list[BaseRoute]:
+        """The webhook, and the charts LINE fetches for the image messages."""
+        images = Route(
+            IMAGES + "/{reply:int}/{expires:int}/{signature}.png", self._image, methods=["GET"]
+        )
+        return [*super().routes(), images]
 
     async def start(self) -> None:
         """Open the HTTP client; aiohttp needs the running event loop for that."""
@@ -196,8 +248,50 @@ class Line(Channel):
     async def send(self, batch: Sequence[Outgoing]) -> None:
         """Send consecutive replies of one turn in one call: reply or push."""
         head = batch[0]
-        messages = [_message(outgoing.reply, outgoing.lang) for outgoing in batch]
-        await self._deliver(head.user_id, head.route, head.part, messages)
+        await self._deliver(head.user_id, head.route, head.part, self._messages(batch))
+
+    def _messages(self, batch: Sequence[Outgoing]) -> list[Message]:
+        """One text message per reply, each chart an image message before its text.
+        Pictures that would take the call past LINE's five messages are said in words."""
+        pictures = sum(outgoing.reply.image is not None for outgoing in batch)
+        pictured = len(batch) + pictures <= MESSAGES_PER_CALL
+        messages: list[Message] = []
+        for outgoing in batch:
+            if pictured and outgoing.reply.image is not None:
+                url = self.image_url(outgoing)
+                messages.append(ImageMessage(original_content_url=url, preview_image_url=url))
+            messages.append(_message(outgoing.reply, outgoing.lang, pictured=pictured))
+        return messages
+
+    def image_url(self, outgoing: Outgoing) -> str:
+        """The signed address of the reply's chart, good for :data:`IMAGE_LINK_LIFETIME`."""
+        expires = int((self.conversations.now() + IMAGE_LINK_LIFETIME).timestamp())
+        signature = self._signature(outgoing.id, outgoing.user_id, expires)
+        return f"{self._public_url}{IMAGES}/{outgoing.id}/{expires}/{signature}.png"
+
+    async def _image(self, request: Request) -> Response:
+        """The chart of one sent reply, for the address :meth:`image_url` signed; a bare
+        404 for anything else, so an address tells nothing about other replies."""
+        reply, expires = request.path_params["reply"], request.path_params["expires"]
+        left = expires - int(self.conversations.now().timestamp())
+        if left <= 0 or reply > _LARGEST_ID:
+            return Response(status_code=404)
+        outgoing = await self.conversations.queued(CHANNEL, reply)
+        if outgoing is None or outgoing.reply.image is None:
+            return Response(status_code=404)
+        expected = self._signature(reply, outgoing.user_id, expires)
+        given = request.path_params["signature"].encode()  # bytes: any character may come
+        if not hmac.compare_digest(given, expected.encode()):
+            return Response(status_code=404)
+        png = await self.conversations.picture(outgoing.reply.image, outgoing.lang)
+        return Response(
+            png, media_type="image/png", headers={"Cache-Control": f"private, max-age={left}"}
+        )
+
+    def _signature(self, reply: int, user_id: str, expires: int) -> str:
+        signed = f"{reply}\x00{user_id}\x00{expires}".encode()
+        digest = hmac.new(self._link_key, signed, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
     async def _handle(self, event: Event, place: int) -> str | None:
         inbound = _inbound(event, place)
@@ -217,7 +311,7 @@ class Line(Channel):
             if animation is not None:
                 await animation
         if outcome.failed and route["reply_token"]:  # rolled back, nothing queued: apologise
-            apology = [_message(reply, DEFAULT_LANG) for reply in outcome.replies]
+            apology: list[Message] = [_message(reply, DEFAULT_LANG) for reply in outcome.replies]
             try:
                 await self._deliver(inbound.user_id, route, 0, apology)
             except Exception as error:  # LINE away too: the member may simply write again
@@ -225,7 +319,7 @@ class Line(Channel):
         return inbound.user_id
 
     async def _deliver(
-        self, user_id: str, route: Mapping[str, Any], part: int, messages: list[TextMessage]
+        self, user_id: str, route: Mapping[str, Any], part: int, messages: list[Message]
     ) -> None:
         api = self._messaging()
         token = route.get("reply_token")
@@ -308,9 +402,10 @@ def _inbound(event: Event, place: int) -> Inbound | None:
     return None
 
 
-def _message(reply: Reply, lang: str) -> TextMessage:
+def _message(reply: Reply, lang: str, *, pictured: bool = False) -> TextMessage:
     return TextMessage(
-        text=_fit(render(reply, lang), _TEXT_LIMIT), quick_reply=_buttons(reply, lang)
+        text=_fit(render(reply, lang, pictured=pictured), _TEXT_LIMIT),
+        quick_reply=_buttons(reply, lang),
     )
 
 

@@ -72,6 +72,7 @@ _COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("points", "永久不滅ポイント"),
         ("payment", "お支払い日と金額"),
         ("limit", "ご利用可能額"),
+        ("graph", "直近6か月のご利用グラフ"),
         ("apply", "ポイントを請求額に充当"),
         ("language", "Language / 言語"),
         ("unlink", "このチャットの連携を解除"),
@@ -86,6 +87,7 @@ _COMMANDS: dict[str, list[tuple[str, str]]] = {
         ("points", "Points"),
         ("payment", "Payment date and amount"),
         ("limit", "Credit left"),
+        ("graph", "Usage graph of the last 6 months"),
         ("apply", "Put points towards your bill"),
         ("language", "Language / 言語"),
         ("unlink", "Unlink this chat"),
@@ -247,18 +249,25 @@ class Telegram(Channel):
         return inbound.user_id
 
     async def send(self, batch: Sequence[Outgoing]) -> None:
-        """Render and send one queued reply, at Telegram's pace."""
+        """Render and send one queued reply, at Telegram's pace: a reply with a chart
+        as a photo (the PNG uploaded) with the text as its caption."""
         (outgoing,) = batch
         chat_id = outgoing.route["chat_id"]
         reply, lang = outgoing.reply, outgoing.lang
+        picture = (
+            None if reply.image is None else await self.conversations.picture(reply.image, lang)
+        )
         await self._throttle.wait(str(chat_id))
+        options: dict[str, Any] = {
+            "reply_markup": _keyboard(reply, lang),
+            "protect_content": True if reply.sensitive else None,
+        }
         try:
-            await self._bot.send_message(
-                chat_id,
-                render(reply, lang),
-                reply_markup=_keyboard(reply, lang),
-                protect_content=True if reply.sensitive else None,
-            )
+            if picture is None:
+                await self._bot.send_message(chat_id, render(reply, lang), **options)
+            else:
+                caption = render(reply, lang, pictured=True)
+                await self._bot.send_photo(chat_id, picture, caption=caption, **options)
         except RetryAfter as error:
             raise SendFailed("RetryAfter", retry_after=_seconds(error)) from None
         except (BadRequest, Forbidden) as error:  # blocked by the member, or refused

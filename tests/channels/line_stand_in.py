@@ -2,7 +2,8 @@
 loading animation and rich menus (create, upload the image, make default, list,
 delete), answered the way LINE does. It checks the bearer token, LINE's
 limits (1-5 messages, 5,000 UTF-16 units of text, 13 quick-reply buttons with labels
-of at most 20 characters, postback data of at most 300), treats reply tokens as single
+of at most 20 characters, postback data of at most 300, images at https:// addresses
+of at most 2,000 characters), treats reply tokens as single
 use, and answers 409 to a push whose ``X-Line-Retry-Key`` was accepted before. On
 demand it refuses reply tokens, fails the next calls of an endpoint, or accepts a push
 but loses the answer (as a timeout would)."""
@@ -79,8 +80,8 @@ class LineStandIn(LocalServer):
 
     @property
     def texts(self) -> list[str]:
-        """Texts of the messages delivered, reply or push, in order."""
-        return [message["text"] for message in self.delivered]
+        """Texts of the text messages delivered, reply or push, in order."""
+        return [message["text"] for message in self.delivered if message["type"] == "text"]
 
     def _app(self) -> Starlette:
         routes = [Route(path, self._answer, methods=["POST"]) for path in _ENDPOINTS]
@@ -247,6 +248,11 @@ def _problem(messages: Any) -> str | None:
     if not isinstance(messages, list) or not 1 <= len(messages) <= 5:
         return "messages: 1 to 5 required"
     for message in messages:
+        if message.get("type") == "image":
+            urls = (message.get("originalContentUrl", ""), message.get("previewImageUrl", ""))
+            if not all(url.startswith("https://") and len(url) <= 2000 for url in urls):
+                return "originalContentUrl/previewImageUrl: https, at most 2000 characters"
+            continue
         text = message.get("text", "")
         if message.get("type") != "text" or not 1 <= len(text.encode("utf-16-le")) // 2 <= 5000:
             return "text: 1 to 5000 UTF-16 units"

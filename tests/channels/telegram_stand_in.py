@@ -1,12 +1,15 @@
 """A local HTTP server standing in for the Telegram Bot API: it records every call
 and answers the way Telegram does (``{"ok": true, "result": ...}``), can fail the
-next calls of a method on demand, and hands queued updates to ``getUpdates``."""
+next calls of a method on demand, and hands queued updates to ``getUpdates``. A call
+uploading a file comes as multipart/form-data: the file is kept as bytes."""
 
 import asyncio
 import json
 import time
 from collections import deque
 from dataclasses import dataclass
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -27,6 +30,7 @@ class Call:
     method: str
     params: dict[str, Any]
     ok: bool
+    content_type: str = ""
 
 
 class TelegramStandIn(LocalServer):
@@ -70,27 +74,40 @@ class TelegramStandIn(LocalServer):
                 {"ok": False, "error_code": 401, "description": "Unauthorized"}, 401
             )
         method = request.path_params["method"]
-        form = parse_qsl((await request.body()).decode(), keep_blank_values=True)
-        params = {key: _decoded(value) for key, value in form}
+        content_type = request.headers.get("content-type", "")
+        body = await request.body()
+        if content_type.startswith("multipart/form-data"):
+            params = _multipart(body, content_type)
+        else:
+            form = parse_qsl(body.decode(), keep_blank_values=True)
+            params = {key: _decoded(value) for key, value in form}
         failures = self._failures.get(method)
         if failures:
-            status, body = failures.popleft()
-            self.calls.append(Call(method, params, ok=False))
-            return JSONResponse(body, status_code=status)
-        self.calls.append(Call(method, params, ok=True))
+            status, answer = failures.popleft()
+            self.calls.append(Call(method, params, ok=False, content_type=content_type))
+            return JSONResponse(answer, status_code=status)
+        self.calls.append(Call(method, params, ok=True, content_type=content_type))
         return JSONResponse({"ok": True, "result": await self._result(method, params)})
 
     async def _result(self, method: str, params: dict[str, Any]) -> Any:
         if method == "getMe":
             return BOT_USER
-        if method == "sendMessage":
-            return {
+        if method in ("sendMessage", "sendPhoto"):
+            sent = {
                 "message_id": next(self._message_ids),
                 "date": int(time.time()),
                 "chat": {"id": int(params["chat_id"]), "type": "private"},
                 "from": BOT_USER,
-                "text": params["text"],
             }
+            if method == "sendMessage":
+                return {**sent, "text": params["text"]}
+            photo = {
+                "file_id": f"photo-{sent['message_id']}",
+                "file_unique_id": "p",
+                "width": 800,
+                "height": 450,
+            }
+            return {**sent, "caption": params.get("caption", ""), "photo": [photo]}
         if method == "getUpdates":
             return await self._take_updates(int(params.get("offset", 0)))
         return True
@@ -101,6 +118,19 @@ class TelegramStandIn(LocalServer):
         if not self.updates:
             await asyncio.sleep(_EMPTY_POLL_WAIT)  # a short long-poll keeps the bot from spinning
         return list(self.updates)
+
+
+def _multipart(body: bytes, content_type: str) -> dict[str, Any]:
+    """The fields of a multipart/form-data body: files as bytes, the rest as form
+    values are."""
+    head = f"Content-Type: {content_type}\r\n\r\n".encode()
+    message = BytesParser(policy=HTTP).parsebytes(head + body)
+    params: dict[str, Any] = {}
+    for part in message.iter_parts():  # type: ignore[attr-defined]
+        name = part.get_param("name", header="content-disposition")
+        content = part.get_payload(decode=True)
+        params[name] = content if part.get_filename() else _decoded(content.decode())
+    return params
 
 
 def _decoded(value: Any) -> Any:

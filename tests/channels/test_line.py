@@ -459,10 +459,12 @@ def test_line_credentials_are_read_from_the_environment_and_never_printed() -> N
             "LINE_CHANNEL_SECRET": "0123456789abcdef0123456789abcdef",
             "LINE_CHANNEL_ACCESS_TOKEN": "token-xyz",
             "LINE_API_BASE_URL": "http://127.0.0.1:9",
+            "LINE_PUBLIC_URL": "https://bot.example.jp/",
         }
     )
     assert settings is not None
     secret = "0123456789abcdef0123456789abcdef"
     assert (settings.channel_secret, settings.access_token) == (secret, "token-xyz")
     assert settings.api_base_url == "http://127.0.0.1:9"
+    assert settings.public_url == "https://bot.example.jp"
     assert secret not in repr(settings) and "token-xyz" not in repr(settings)

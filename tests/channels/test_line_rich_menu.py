@@ -20,8 +20,9 @@ from bot.runtime import Runtime
 from flows import figures
 from flows.cards import parse_card_number
 from storage import sandbox
-from tests.channels.conftest import LINE_SECRET, Friend
+from tests.channels.conftest import LINE_PUBLIC_URL, LINE_SECRET, Friend
 from tests.channels.line_stand_in import TOKEN, LineStandIn, png_size
+from tests.enroll import answers_to_passcode
 
 _COMMAND = str(Path(sys.executable).parent / "netanswer-bot")
 _DATA = ["menu:home", "menu:statement", "menu:points", "menu:payment", "menu:graph", "menu:menu"]
@@ -35,6 +36,7 @@ def _env(stand_in: LineStandIn, **changes: str | None) -> dict[str, str]:
         "LINE_CHANNEL_SECRET": LINE_SECRET,
         "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
         "LINE_API_BASE_URL": stand_in.base_url,
+        "LINE_PUBLIC_URL": LINE_PUBLIC_URL,
     }
     for key, value in changes.items():
         if value is None:
@@ -217,10 +219,8 @@ def test_without_a_japanese_font_the_tiles_are_labelled_in_english() -> None:
 
 async def _enroll(friend: Friend, runtime: Runtime) -> None:
     await friend.post(friend.follow())
-    for said in (_CARD, "12/29", "123", "Sakura2024x", "Sakura2024x", "taro@example.com"):
-        await friend.say(said)
-    for pressed in ("newsletter:no", "terms:agree", "confirm:ok"):
-        await friend.choose(pressed)
+    for kind, sent in answers_to_passcode():
+        await (friend.say(sent) if kind == "text" else friend.choose(sent))
     async with runtime.database.transaction() as session:
         delivered = await sandbox.read(session, runtime.vault)
     found = re.search(r"\b(\d{6})\b", delivered[-1].text)

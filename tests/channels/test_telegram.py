@@ -27,6 +27,7 @@ from storage.models import OutboxMessage, ProcessedEvent
 from tests.channels.conftest import Member, telegram
 from tests.channels.telegram_stand_in import TelegramStandIn
 from tests.conftest import Clock
+from tests.enroll import answers_to_passcode
 from tests.placeholders import as_recorded
 
 CARD = "4980 0012 3456 7000"
@@ -154,6 +155,7 @@ async def test_commands_and_token_are_checked_at_start_up(
             "points",
             "payment",
             "limit",
+            "graph",
             "apply",
             "language",
             "unlink",
@@ -397,3 +399,35 @@ async def test_outbox_row_written_with_the_turn(member: Member, runtime: Runtime
     assert rows[2].payload["sensitive"] is True
     assert rows[0].route == {"chat_id": member.user_id}
     assert all(CARD.replace(" ", "") not in json.dumps(row.payload) for row in rows)
+
+
+async def _enroll(member: Member, runtime: Runtime) -> None:
+    for kind, sent in answers_to_passcode():
+        await (member.say(sent) if kind == "text" else member.choose(sent))
+    await member.say(await _passcode(runtime))
+    await member.choose("wallet:later")
+
+
+@pytest.mark.parametrize("language_code", ["ja", "en"])
+async def test_the_usage_graph_is_uploaded_as_a_photo_with_its_text(
+    member: Member, stand_in: TelegramStandIn, runtime: Runtime, language_code: str
+) -> None:
+    member.language_code = language_code
+    await _enroll(member, runtime)
+    asked = len(stand_in.texts)
+    await member.say("/graph")
+
+    (photo,) = [call for call in stand_in.calls if call.method == "sendPhoto"]
+    assert photo.ok and photo.content_type.startswith("multipart/form-data")
+    png = photo.params["photo"]
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    chart, question = (await _outbox(runtime))[-2:]
+    assert chart.payload["key"] == "member.graph" and "image" in chart.payload
+    assert {chart.status, question.status} == {"sent"}
+    lang = "en" if language_code == "en" else "ja"
+    shown = Reply(chart.payload["key"], chart.payload["params"])
+    assert photo.params["caption"] == render(shown, lang)  # the text, no words for the picture
+    assert ("6-month total" if lang == "en" else "6か月の合計") in photo.params["caption"]
+    # The question and its buttons follow as a message, in order after the photo.
+    assert stand_in.texts[asked:] == [render(Reply("ask.member", question.payload["params"]), lang)]
+    assert stand_in.calls.index(photo) < len(stand_in.calls) - 1

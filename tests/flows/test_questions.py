@@ -38,6 +38,14 @@ TODAY = date(2026, 11, 24)
         ("可能枠は？", Question(Topic.LIMIT)),
         ("/menu", Question(Topic.MENU)),
         ("メニュー", Question(Topic.MENU)),
+        ("/graph", Question(Topic.GRAPH)),
+        ("/graph@NetAnswerBot", Question(Topic.GRAPH)),
+        ("利用グラフ", Question(Topic.GRAPH)),
+        ("グラフ", Question(Topic.GRAPH)),
+        ("ｸﾞﾗﾌ", Question(Topic.GRAPH)),  # half-width katakana, folded
+        ("明細のグラフを見せて", Question(Topic.GRAPH)),
+        ("graph", Question(Topic.GRAPH)),
+        ("Usage graph", Question(Topic.GRAPH)),
     ],
 )
 def test_questions_are_understood(typed: str, expected: Question) -> None:
