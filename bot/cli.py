@@ -429,7 +429,8 @@ def _transcripts_export(args: argparse.Namespace) -> int:
     read = _transcript(args.id)
     if read is None:
         return _no_transcript(args.id)
-    for line in transcripts.export_lines(read[1]):
+    found, steps = read
+    for line in transcripts.export_lines(steps, channel=found.channel, lang=found.lang):
         print(json.dumps(line, ensure_ascii=False))
     return 0
 
