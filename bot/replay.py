@@ -269,6 +269,32 @@ async def _run(
     return Report(len(steps))
 
 
+def side_by_side(recorded: Sequence[Mapping[str, Any]], now: Sequence[Mapping[str, Any]]) -> str:
+    """A turn as recorded and as replayed now, row by row; ``≠`` marks rows that differ."""
+    left = [_line(row) for row in recorded]
+    right = [_line(row) for row in now]
+    width = max(len("recorded"), *(len(line) for line in left))
+    lines = [f"  {'recorded':<{width}} | now"]
+    for index, (was, is_) in enumerate(itertools.zip_longest(left, right, fillvalue="")):
+        same = index < min(len(recorded), len(now)) and _shown(recorded[index : index + 1]) == (
+            _shown(now[index : index + 1])
+        )
+        lines.append(f"{' ' if same else '≠'} {was:<{width}} | {is_}")
+    return "\n".join(lines)
+
+
+def _line(row: Mapping[str, Any]) -> str:
+    where = f"[{row.get('state_before')} -> {row.get('state_after')}]"
+    if row.get("direction") == "in":
+        said = (
+            f"[{row['choice']}]" if "choice" in row else row.get("text") or f"({row.get('event')})"
+        )
+        return f"in  {where} {said}"
+    params = json.dumps(row.get("params", {}), ensure_ascii=False, sort_keys=True)
+    text = str(row.get("text", "")).replace("\n", " ")
+    return f"out {row.get('key')} {params} {text}"
+
+
 def _shown(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     compared = _COMPARED + _REPLY_COMPARED
     return [{name: row.get(name) for name in compared} for row in rows]
