@@ -22,6 +22,7 @@ import json
 import random
 import re
 import tempfile
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -273,14 +274,19 @@ def side_by_side(recorded: Sequence[Mapping[str, Any]], now: Sequence[Mapping[st
     """A turn as recorded and as replayed now, row by row; ``≠`` marks rows that differ."""
     left = [_line(row) for row in recorded]
     right = [_line(row) for row in now]
-    width = max(len("recorded"), *(len(line) for line in left))
-    lines = [f"  {'recorded':<{width}} | now"]
+    width = max(_width("recorded"), *(_width(line) for line in left))
+    lines = [f"  recorded{' ' * (width - _width('recorded'))} | now"]
     for index, (was, is_) in enumerate(itertools.zip_longest(left, right, fillvalue="")):
         same = index < min(len(recorded), len(now)) and _shown(recorded[index : index + 1]) == (
             _shown(now[index : index + 1])
         )
-        lines.append(f"{' ' if same else '≠'} {was:<{width}} | {is_}")
+        lines.append(f"{' ' if same else '≠'} {was}{' ' * (width - _width(was))} | {is_}")
     return "\n".join(lines)
+
+
+def _width(text: str) -> int:
+    """Columns on a terminal: Japanese characters take two."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
 
 
 def _line(row: Mapping[str, Any]) -> str:

@@ -2,6 +2,7 @@
 exported and re-run against the current flows; a changed message, a changed transition
 and a hand-edited export are each caught at their step; nothing secret is printed."""
 
+import asyncio
 import dataclasses
 import json
 import os
@@ -10,7 +11,6 @@ import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -54,7 +54,8 @@ async def _export(chat: Chat, path: Path) -> Path:
     )
     steps = await transcripts.steps(bot.database, conversation, found.lang)
     lines = transcripts.export_lines(steps, channel=found.channel, lang=found.lang)
-    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
+    text = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+    await asyncio.to_thread(path.write_text, text)
     return path
 
 
