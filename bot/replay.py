@@ -56,8 +56,7 @@ _PASSCODE = re.compile(r"\b(\d{6})\b")
 _COMPARED = ("direction", "text", "choice", "event", "flow", "state_before", "state_after")
 _REPLY_COMPARED = ("key", "params", "choices")
 _WRONG_PASSWORD = "Replay-Wrong-7"  # noqa: S105 (never a demo password)
-#: The secret kinds the engine writes bare when a handler did not say more
-#: (a button's label typed at a secret step): what was typed is unknown.
+#: A refused secret's placeholder (``⟨cvc:invalid⟩``) and the problem keys that say why.
 _FAMILY = {"card": "card.", "cvc": "code.", "otp": "otp.", "pin": "pin.", "password": "password."}
 
 

@@ -329,6 +329,7 @@ async def test_coverage_counts_transitions_and_lists_the_untaken(
     assert "       3  card -> expiry (next)" in text
     assert "   never  terms -> closed (decline)" in text
     assert "       1  password -> closed (not drawn: /cancel, /start)" in text
+    assert _leaked(text, _secrets(VISA, AMEX)) == []
     later = json.loads(
         _cli(settings, clock, "transcripts", "coverage", "--since", "2026-11-25", "--json").stdout
     )
