@@ -12,13 +12,14 @@ import uvicorn
 
 from adapters.channels.console import Console
 from adapters.channels.line import LineSettings
-from bot import files, log_limit, runtime, server, serving, telephony, transcripts
+from bot import coverage, files, log_limit, replay, runtime, server, serving, telephony, transcripts
 from bot.config import LOG_FILE, ConfigError, Settings
 from bot.registry import FLOWS
 from flows.cards import parse_card_number
 from flows.messages import LANGUAGES
 from flows.problems import Invalid
 from storage import rotation, sandbox, schema
+from storage.models import TranscriptEntry
 from storage.vault import VaultError
 
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -82,8 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     rich_menu.set_defaults(run=_line_rich_menu)
 
     graph = commands.add_parser("graph", help="print a flow's graph as Mermaid")
+    graph.add_argument("flow", nargs="?", choices=[flow.name for flow in FLOWS])
     graph.add_argument(
-        "flow", nargs="?", default=FLOWS.entry.name, choices=[flow.name for flow in FLOWS]
+        "--transcript",
+        type=int,
+        metavar="ID",
+        help="highlight the path of this conversation (every flow it went through)",
     )
     graph.set_defaults(run=_graph)
 
@@ -133,6 +138,14 @@ def _transcript_commands(commands: "argparse._SubParsersAction[argparse.Argument
         help="e.g. 180d (default: TRANSCRIPT_RETENTION_DAYS, 180)",
     )
     purge.set_defaults(run=_transcripts_purge)
+    again = actions.add_parser("replay", help="re-run an export against the current flows")
+    again.add_argument("file", type=Path, help="a file `transcripts export` wrote")
+    again.add_argument("--json", action="store_true", help="one JSON object")
+    again.set_defaults(run=_transcripts_replay)
+    covered = actions.add_parser("coverage", help="which transitions conversations went through")
+    covered.add_argument("--since", type=_day, help="only turns since YYYY-MM-DD (Japan time)")
+    covered.add_argument("--json", action="store_true", help="a JSON array, one object a flow")
+    covered.set_defaults(run=_transcripts_coverage)
 
 
 def _chat(args: argparse.Namespace) -> None:
@@ -243,8 +256,24 @@ def _fail(message: str) -> int:
     return 1
 
 
-def _graph(args: argparse.Namespace) -> None:
-    print(FLOWS[args.flow].flow.mermaid())
+def _graph(args: argparse.Namespace) -> int:
+    if args.transcript is None:
+        print(FLOWS[args.flow or FLOWS.entry.name].flow.mermaid())
+        return 0
+
+    async def read() -> list[TranscriptEntry]:
+        bot = runtime.start(Settings.from_env())
+        try:
+            return await coverage.conversation(bot.database, args.transcript)
+        finally:
+            await bot.close()
+
+    entries = asyncio.run(read())
+    if not entries:
+        return _no_transcript(args.transcript)
+    names = [args.flow] if args.flow else list(dict.fromkeys(e.flow for e in entries if e.flow))
+    print("\n\n".join(coverage.highlighted(FLOWS[n].flow, entries, FLOWS) for n in names))
+    return 0
 
 
 def _outbox(args: argparse.Namespace) -> None:
@@ -436,9 +465,50 @@ def _transcripts_export(args: argparse.Namespace) -> int:
     read = _transcript(args.id)
     if read is None:
         return _no_transcript(args.id)
-    for line in transcripts.export_lines(read[1]):
+    found, steps = read
+    for line in transcripts.export_lines(steps, channel=found.channel, lang=found.lang):
         print(json.dumps(line, ensure_ascii=False))
     return 0
+
+
+def _transcripts_replay(args: argparse.Namespace) -> int:
+    try:
+        report = asyncio.run(replay.replay(replay.read(args.file), Settings.from_env()))
+    except (replay.Unreadable, replay.Unreplayable) as error:
+        print(f"netanswer-bot: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report.as_json(), ensure_ascii=False))
+    elif report.reproduced:
+        print(f"reproduced: all {report.steps} steps")
+    else:
+        print(f"differs at step {report.differs_at} of {report.steps}")
+        print(replay.side_by_side(report.recorded, report.now))
+    return 0 if report.reproduced else 1
+
+
+def _transcripts_coverage(args: argparse.Namespace) -> None:
+    async def read() -> list[coverage.FlowCoverage]:
+        bot = runtime.start(Settings.from_env())
+        try:
+            return coverage.coverage(
+                FLOWS, await coverage.recorded_moves(bot.database, FLOWS, since=args.since)
+            )
+        finally:
+            await bot.close()
+
+    found = asyncio.run(read())
+    if args.json:
+        print(json.dumps([flow.as_json() for flow in found], ensure_ascii=False))
+        return
+    for flow in found:
+        print(f"{flow.flow}: {len(flow.taken)} of {len(flow.taken) + len(flow.untaken)} taken")
+        for transition, count in flow.taken:
+            print(f"  {count:6}  {transition}")
+        for transition in flow.untaken:
+            print(f"  {'never':>6}  {transition}")
+        for before, after, count in flow.other:
+            print(f"  {count:6}  {before} -> {after} (not drawn: /cancel, /start)")
 
 
 def _transcripts_purge(args: argparse.Namespace) -> None:

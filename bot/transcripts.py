@@ -212,9 +212,13 @@ def event_text(event: dict[str, Any]) -> str:
     return f"({next(iter(event), 'nothing')})"
 
 
-def export_lines(steps_: Sequence[Step]) -> list[dict[str, Any]]:
-    """The JSON Lines export: the member's events and the bot's replies, in order."""
+def export_lines(
+    steps_: Sequence[Step], *, channel: str | None = None, lang: str | None = None
+) -> list[dict[str, Any]]:
+    """The JSON Lines export: the member's events and the bot's replies, in order; with
+    the conversation's channel and language on each row when given (replay reads them)."""
     lines: list[dict[str, Any]] = []
+    about = {name: value for name, value in (("channel", channel), ("lang", lang)) if value}
     for step in steps_:
         where = {
             "at": step.at.isoformat(),
@@ -222,6 +226,7 @@ def export_lines(steps_: Sequence[Step]) -> list[dict[str, Any]]:
             "flow_version": step.flow_version,
             "state_before": step.state_before,
             "state_after": step.state_after,
+            **about,
         }
         if step.event:
             lines.append({"direction": "in", **_exported_event(step.event), **where})

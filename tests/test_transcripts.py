@@ -352,6 +352,8 @@ async def test_support_lists_shows_and_exports_without_a_secret(
         "flow_version": FLOWS.entry.version,
         "state_before": "card",
         "state_after": "card",
+        "channel": "console",
+        "lang": "ja",
     }
     assert [row["direction"] for row in rows[:3]] == ["in", "out", "out"]
     assert rows[1]["text"].startswith("こんにちは") and rows[1]["key"] == "welcome"
