@@ -98,7 +98,7 @@ class Engine:
             # The step is unknown now, so any text is treated as possibly secret.
             return Outcome(replies=[Reply("trouble")], failed=True, secret_input=bool(inbound.text))
         # Committed: from here on nothing may turn the answer into a 503.
-        await self._notify(notifications, outcome.conversation_id)
+        await self.notify(notifications, outcome.conversation_id)
         await asyncio.sleep(max(0.0, not_before - time.monotonic()))
         return outcome
 
@@ -321,6 +321,8 @@ class Engine:
                 return
             # The first message may already answer the first question: take it.
             return await self._answer(turn, inbound, quiet=True)
+        if inbound.kind is Kind.LINKED:
+            return await self._account_linked(turn, inbound.data)
         if _expired(flow, dialogue.state, dialogue.slots, idle):
             self._restart(turn)
             turn.say("expired")
@@ -335,6 +337,15 @@ class Engine:
         if command is not None:
             return self._command(turn, command)
         await self._answer(turn, inbound)
+
+    async def _account_linked(self, turn: Turn, nonce: str | None) -> None:
+        """The platform's account linking ended: the flow that links accounts checks
+        it, whatever the conversation is doing, and hands over where it ends."""
+        unit = self.flows.linking
+        if unit is None or unit.linked is None:
+            return
+        await unit.linked(turn, nonce)
+        await self._hand_over(turn)
 
     async def _answer(self, turn: Turn, inbound: Inbound, *, quiet: bool = False) -> None:
         """Run the step's handler on the member's answer.
@@ -418,7 +429,8 @@ class Engine:
         turn.dialogue.wipe()
         await _enter(turn, linked)
 
-    async def _notify(self, notifications: list[Notification], conversation_id: int) -> None:
+    async def notify(self, notifications: list[Notification], conversation_id: int) -> None:
+        """Send the SMS and mail a committed turn queued (also the sign-in page's)."""
         services = self.services
         for note in notifications:
             try:

@@ -14,6 +14,10 @@ the repeat).
 
 Only one-to-one chats with a user are served: card data has no place in a group.
 
+LINE's account linking: :meth:`Line.link_token` asks for a user's link token, and an
+``accountLink`` event becomes an inbound of kind ``linked`` carrying the nonce (none
+when LINE reports a failure); the application checks it.
+
 Settings: ``LINE_CHANNEL_SECRET`` (32 hex characters) and ``LINE_CHANNEL_ACCESS_TOKEN``
 (no whitespace), both or neither (LINE off); ``LINE_API_BASE_URL`` (another Messaging
 API host, e.g. a local stand-in).
@@ -42,8 +46,10 @@ from linebot.v3.messaging import (
     ReplyMessageRequest,
     ShowLoadingAnimationRequest,
     TextMessage,
+    URIAction,
 )
 from linebot.v3.webhooks import (
+    AccountLinkEvent,
     Event,
     EventMode,
     FollowEvent,
@@ -71,7 +77,7 @@ from adapters.channels.channel import (
     json_depth,
 )
 from flows.messages import DEFAULT_LANG, label, render
-from flows.replies import Reply
+from flows.replies import Choice, Reply
 
 CHANNEL = "line"
 SIGNATURE_HEADER = "X-Line-Signature"
@@ -121,7 +127,7 @@ class LineSettings:
 
 class Line(Channel):
     name = CHANNEL
-    capabilities = Capabilities(keeps_history=True, images=True)
+    capabilities = Capabilities(keeps_history=True, images=True, links_accounts=True)
     batch_size = MESSAGES_PER_CALL
 
     def __init__(
@@ -198,6 +204,16 @@ class Line(Channel):
         head = batch[0]
         messages = [_message(outgoing.reply, outgoing.lang) for outgoing in batch]
         await self._deliver(head.user_id, head.route, head.part, messages)
+
+    async def link_token(self, user_id: str) -> str:
+        """LINE's link token for the user (valid 10 minutes, single use)."""
+        try:
+            issued = await self._messaging().issue_link_token(
+                user_id, _request_timeout=_SEND_TIMEOUT
+            )
+        except ApiException as error:
+            raise _failure(error) from None
+        return str(issued.link_token)
 
     async def _handle(self, event: Event, place: int) -> str | None:
         inbound = _inbound(event, place)
@@ -305,6 +321,9 @@ def _inbound(event: Event, place: int) -> Inbound | None:
         return Inbound(**common, kind=Kind.LEFT)
     if isinstance(event, UnsendEvent):
         return Inbound(**common, kind=Kind.UNSENT)
+    if isinstance(event, AccountLinkEvent):
+        nonce = event.link.nonce if event.link.result == "ok" else None
+        return Inbound(**common, kind=Kind.LINKED, data=nonce)
     return None
 
 
@@ -319,17 +338,20 @@ def _buttons(reply: Reply, lang: str) -> QuickReply | None:
     data and shows the full label in the chat."""
     if not reply.choices:
         return None
-    items = [
-        QuickReplyItem(
-            action=PostbackAction(
-                label=_fit(label(choice, lang), _LABEL_LIMIT),
-                data=choice.data,
-                display_text=_fit(label(choice, lang), _DISPLAY_TEXT_LIMIT),
-            )
-        )
-        for choice in reply.choices[:_QUICK_REPLY_ITEMS]
-    ]
-    return QuickReply(items=items)
+    items = [QuickReplyItem(action=_action(choice, lang)) for choice in reply.choices]
+    return QuickReply(items=items[:_QUICK_REPLY_ITEMS])
+
+
+def _action(choice: Choice, lang: str) -> PostbackAction | URIAction:
+    """A button that opens a page (the sign-in page) or sends its data back."""
+    shown = _fit(label(choice, lang), _LABEL_LIMIT)
+    if choice.url is not None:
+        return URIAction(label=shown, uri=choice.url)
+    return PostbackAction(
+        label=shown,
+        data=choice.data,
+        display_text=_fit(label(choice, lang), _DISPLAY_TEXT_LIMIT),
+    )
 
 
 def _fit(text: str, limit: int) -> str:
