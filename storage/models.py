@@ -145,7 +145,7 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime]
     action: Mapped[str] = mapped_column(String(32))
-    net_answer_id: Mapped[str] = mapped_column(String(16))
+    net_answer_id: Mapped[str] = mapped_column(String(64))  # as the operator typed it
     detail: Mapped[dict[str, Any]]
 
 

@@ -271,6 +271,12 @@ class Friend:
     def unfollow(self) -> dict[str, Any]:
         return self.event("unfollow", reply_token=False)
 
+    def account_link(self, nonce: str, *, result: str = "ok") -> dict[str, Any]:
+        """LINE's event after its account-link dialog; no reply token when it failed."""
+        return self.event(
+            "accountLink", reply_token=result == "ok", link={"result": result, "nonce": nonce}
+        )
+
     def unsend(self, message_id: str) -> dict[str, Any]:
         return self.event("unsend", reply_token=False, unsend={"messageId": message_id})
 

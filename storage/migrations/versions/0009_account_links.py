@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("action", sa.String(length=32), nullable=False),
-        sa.Column("net_answer_id", sa.String(length=16), nullable=False),
+        sa.Column("net_answer_id", sa.String(length=64), nullable=False),
         sa.Column("detail", sa.JSON(), nullable=False),
     )
 
