@@ -202,7 +202,11 @@ def _payload(reply: Reply, part: int) -> dict[str, Any]:
     return {
         "key": reply.key,
         "params": dict(reply.params),
-        "choices": [[choice.data, choice.label] for choice in reply.choices],
+        # A button that opens a page keeps its address as a third item.
+        "choices": [
+            [choice.data, choice.label, *([choice.url] if choice.url else [])]
+            for choice in reply.choices
+        ],
         "sensitive": reply.sensitive,
         "part": part,
     }
@@ -218,6 +222,6 @@ def _reply(payload: Mapping[str, Any]) -> Reply:
     return Reply(
         payload["key"],
         payload["params"],
-        tuple(Choice(data, label) for data, label in payload["choices"]),
+        tuple(Choice(*choice) for choice in payload["choices"]),
         sensitive=payload["sensitive"],
     )

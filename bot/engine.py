@@ -315,14 +315,16 @@ class Engine:
     async def _step(self, turn: Turn, inbound: Inbound, *, created: bool, idle: timedelta) -> None:
         flow, dialogue = turn.flow, turn.dialogue
         command = command_in(inbound.text) if inbound.text else None
+        if inbound.kind is Kind.LINKED:  # checked (and its nonce spent) whatever the chat
+            if created:
+                turn.say("welcome")
+            return await self._account_linked(turn, inbound.data)
         if created:
             turn.say("welcome")
             if inbound.kind is not Kind.MESSAGE or command is not None:
                 return
             # The first message may already answer the first question: take it.
             return await self._answer(turn, inbound, quiet=True)
-        if inbound.kind is Kind.LINKED:
-            return await self._account_linked(turn, inbound.data)
         if _expired(flow, dialogue.state, dialogue.slots, idle):
             self._restart(turn)
             turn.say("expired")
@@ -451,7 +453,7 @@ class Engine:
 
 async def _enter(turn: Turn, unit: Handlers) -> None:
     turn.flow = unit.flow
-    turn.dialogue = unit.flow.model(unit.flow.start, turn.dialogue.slots)
+    turn.dialogue = unit.flow.model(str(unit.flow.start), turn.dialogue.slots)
     if unit.enter is not None:
         await unit.enter(turn)
 
