@@ -34,7 +34,15 @@ from flows.problems import Invalid
 from flows.redaction import has_card, recorded_reply, redact
 from flows.replies import Choice, Reply
 from flows.text import fold
-from storage import arrivals, conversations, lockouts, members, message_counts, transcripts
+from storage import (
+    account_links,
+    arrivals,
+    conversations,
+    lockouts,
+    members,
+    message_counts,
+    transcripts,
+)
 from storage.database import aware
 from storage.models import Conversation
 
@@ -125,9 +133,9 @@ class Engine:
         return count
 
     async def prune_events(self) -> int:
-        """Forget processed event ids older than EVENT_MEMORY, in batches, and arrivals
-        no worker applied; returns how many event ids. No platform redelivers an event
-        that old."""
+        """Forget processed event ids older than EVENT_MEMORY, in batches, arrivals no
+        worker applied, and account-link runs as old; returns how many event ids. No
+        platform redelivers an event that old."""
         now = self.services.clock()
         cutoff = now - EVENT_MEMORY
         pruned = 0
@@ -138,6 +146,7 @@ class Engine:
             if count < 1000:
                 async with self.services.database.transaction() as session:
                     await arrivals.prune(session, before=now - 2 * ARRIVAL_MEMORY)
+                    await account_links.prune(session, before=cutoff)
                 return pruned
 
     async def _in_order(

@@ -3,8 +3,10 @@ and the single-use nonces LINE brings back in its ``accountLink`` event. Tokens 
 nonces are kept only as keyed hashes."""
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import AccountLink
@@ -34,3 +36,11 @@ async def by_nonce(session: AsyncSession, nonce_index: str) -> AccountLink | Non
     query = select(AccountLink).where(AccountLink.nonce_index == nonce_index).with_for_update()
     found: AccountLink | None = await session.scalar(query)
     return found
+
+
+async def prune(session: AsyncSession, *, before: datetime) -> int:
+    """Forget runs issued before ``before``: their tokens and nonces lapsed long ago."""
+    result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+        delete(AccountLink).where(AccountLink.issued_at < before)
+    )
+    return result.rowcount or 0

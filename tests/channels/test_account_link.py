@@ -19,7 +19,7 @@ from bot.config import Settings
 from bot.runtime import Runtime, start
 from bot.server import create_app
 from storage import sandbox
-from storage.models import ChatIdentity, OutboxMessage
+from storage.models import AccountLink, ChatIdentity, OutboxMessage
 from tests.channels.conftest import LINE_SECRET, Friend
 from tests.channels.line_stand_in import TOKEN as LINE_TOKEN
 from tests.channels.line_stand_in import LineStandIn
@@ -254,3 +254,16 @@ async def test_no_password_or_passcode_in_clear_anywhere(
     for place, content in (("tables", tables), ("logs", logs)):
         for name, secret in (("password", SECRET), ("passcode", passcode), ("nonce", nonce)):
             assert not _pattern(secret).search(content), f"{name} found in {place}"
+
+
+async def test_account_link_runs_are_forgotten_with_old_event_ids(
+    bot: Runtime, friend: Friend, line_stand_in: LineStandIn, clock: Clock
+) -> None:
+    await friend.post(friend.follow())
+    await friend.choose("welcome:signin")
+    async with bot.database.transaction() as session:
+        assert len(list(await session.scalars(select(AccountLink)))) == 1
+    clock.advance(days=8)
+    await bot.engine.prune_events()
+    async with bot.database.transaction() as session:
+        assert list(await session.scalars(select(AccountLink))) == []
