@@ -267,3 +267,18 @@ async def test_account_link_runs_are_forgotten_with_old_event_ids(
     await bot.engine.prune_events()
     async with bot.database.transaction() as session:
         assert list(await session.scalars(select(AccountLink))) == []
+
+
+async def test_the_chat_sign_in_stays_one_button_away(
+    bot: Runtime, friend: Friend, line_stand_in: LineStandIn
+) -> None:
+    await friend.post(friend.follow())
+    await friend.choose("welcome:signin")
+    assert (await _keys(bot))[-1] == "ask.signin_page"
+    await friend.choose("signin:chat")
+    assert (await _keys(bot))[-1] == "ask.signin_id"
+    await friend.say(NETID)
+    await friend.say(SECRET)
+    await friend.say(await _passcode(bot))
+    assert await _links(bot) == [("line", friend.user_id)]
+    assert (await _keys(bot))[-2:] == ["signin.linked", "ask.member"]
