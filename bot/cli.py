@@ -12,7 +12,18 @@ import uvicorn
 
 from adapters.channels.console import Console
 from adapters.channels.line import LineSettings
-from bot import coverage, files, log_limit, replay, runtime, server, serving, telephony, transcripts
+from bot import (
+    coverage,
+    files,
+    log_limit,
+    member_links,
+    replay,
+    runtime,
+    server,
+    serving,
+    telephony,
+    transcripts,
+)
 from bot.config import LOG_FILE, ConfigError, Settings
 from bot.registry import FLOWS
 from flows.cards import parse_card_number
@@ -105,7 +116,24 @@ def _parser() -> argparse.ArgumentParser:
     account.add_argument("--json", action="store_true", help="one JSON object")
     account.set_defaults(run=_account)
     _transcript_commands(commands)
+    _member_commands(commands)
     return parser
+
+
+def _member_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    group = commands.add_parser("members", help="the chats linked to members, for operators")
+    actions = group.add_subparsers(required=True, metavar="action")
+    links = actions.add_parser("links", help="the chats linked to a member (audited)")
+    links.add_argument("net_answer_id", metavar="NET_ANSWER_ID")
+    links.add_argument("--json", action="store_true", help="one JSON object")
+    links.set_defaults(run=_members_links)
+    unlink = actions.add_parser(
+        "unlink", help="end every chat link of a member, e.g. a lost phone (audited)"
+    )
+    unlink.add_argument("net_answer_id", metavar="NET_ANSWER_ID")
+    unlink.add_argument("--all", action="store_true", required=True, help="every chat (required)")
+    unlink.add_argument("--json", action="store_true", help="one JSON object")
+    unlink.set_defaults(run=_members_unlink)
 
 
 def _transcript_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -361,6 +389,49 @@ def _call(args: argparse.Namespace) -> int:
         return 2
     print("identity confirmed" if matched else "no check was waiting for this number")
     return 0 if matched else 1
+
+
+def _members_links(args: argparse.Namespace) -> int:
+    async def listing() -> list[member_links.Link] | None:
+        bot = runtime.start(Settings.from_env())
+        try:
+            return await member_links.listing(bot.database, args.net_answer_id, bot.now())
+        finally:
+            await bot.close()
+
+    found = asyncio.run(listing())
+    if found is None:
+        return _fail(f"no member with Net Answer ID {args.net_answer_id!r}")
+    if args.json:
+        links = [link.as_json() for link in found]
+        print(json.dumps({"net_answer_id": args.net_answer_id, "links": links}))
+        return 0
+    if not found:
+        print(f"{args.net_answer_id}: no chat is linked")
+    for link in found:
+        last = _japan_time(link.last_used) if link.last_used else "not used since linking"
+        print(
+            f"{link.channel}\t{link.user}\tlinked {_japan_time(link.linked_at)}\tlast used {last}"
+        )
+    return 0
+
+
+def _members_unlink(args: argparse.Namespace) -> int:
+    async def unlink() -> int | None:
+        bot = runtime.start(Settings.from_env())
+        try:
+            return await member_links.unlink_all(bot.database, args.net_answer_id, bot.now())
+        finally:
+            await bot.close()
+
+    count = asyncio.run(unlink())
+    if count is None:
+        return _fail(f"no member with Net Answer ID {args.net_answer_id!r}")
+    if args.json:
+        print(json.dumps({"net_answer_id": args.net_answer_id, "unlinked": count}))
+    else:
+        print(f"{args.net_answer_id}: {count} chat links ended")
+    return 0
 
 
 def _day(text: str) -> datetime:

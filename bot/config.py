@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from starlette.config import Config
 
@@ -54,6 +55,9 @@ class Settings:
     smtp: SmtpServer | None = None  # SMTP_URL: unset, mail stays in the sandbox outbox
     mail_from: str | None = None  # MAIL_FROM: the sender, needed with SMTP_URL
     transcript_retention_days: int = 180  # TRANSCRIPT_RETENTION_DAYS: `transcripts purge`
+    #: PUBLIC_URL: where members' browsers reach this server (LINE's sign-in page);
+    #: unset, LINE members sign in in the chat only.
+    public_url: str | None = None
     #: The whole environment the settings were read from; channels read theirs here.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
@@ -104,6 +108,15 @@ class Settings:
                 _positive,
                 180,
                 "a whole number of days above 0",
+            ),
+            public_url=_read(
+                config,
+                "PUBLIC_URL",
+                _public_https if production else _web_url,
+                None,
+                "the server's public address, https://host[/path]"
+                if production
+                else "the server's public address, http(s)://host[/path]",
             ),
             environ=env,
         )
@@ -195,6 +208,18 @@ def _https_url(text: str) -> str:
     if not text.startswith("https://") or len(text) <= len("https://"):
         raise ValueError(text)
     return text
+
+
+def _web_url(text: str) -> str:
+    """An http(s) address without query or fragment, kept without a trailing slash."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(text)
+    return text.rstrip("/")
+
+
+def _public_https(text: str) -> str:
+    return _web_url(_https_url(text))
 
 
 def _instant(text: str) -> datetime:

@@ -209,7 +209,11 @@ def _payload(reply: Reply, part: int) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "key": reply.key,
         "params": dict(reply.params),
-        "choices": [[choice.data, choice.label] for choice in reply.choices],
+        # A button that opens a page keeps its address as a third item.
+        "choices": [
+            [choice.data, choice.label, *([choice.url] if choice.url else [])]
+            for choice in reply.choices
+        ],
         "sensitive": reply.sensitive,
         "part": part,
     }
@@ -228,7 +232,7 @@ def _reply(payload: Mapping[str, Any]) -> Reply:
     return Reply(
         payload["key"],
         payload["params"],
-        tuple(Choice(data, label) for data, label in payload["choices"]),
+        tuple(Choice(*choice) for choice in payload["choices"]),
         sensitive=payload["sensitive"],
         image=Chart.from_json(payload["image"]) if "image" in payload else None,
     )

@@ -34,7 +34,15 @@ from flows.problems import Invalid
 from flows.redaction import has_card, recorded_reply, redact
 from flows.replies import Choice, Reply
 from flows.text import fold
-from storage import arrivals, conversations, lockouts, members, message_counts, transcripts
+from storage import (
+    account_links,
+    arrivals,
+    conversations,
+    lockouts,
+    members,
+    message_counts,
+    transcripts,
+)
 from storage.database import aware
 from storage.models import Conversation
 
@@ -98,7 +106,7 @@ class Engine:
             # The step is unknown now, so any text is treated as possibly secret.
             return Outcome(replies=[Reply("trouble")], failed=True, secret_input=bool(inbound.text))
         # Committed: from here on nothing may turn the answer into a 503.
-        await self._notify(notifications, outcome.conversation_id)
+        await self.notify(notifications, outcome.conversation_id)
         await asyncio.sleep(max(0.0, not_before - time.monotonic()))
         return outcome
 
@@ -125,9 +133,9 @@ class Engine:
         return count
 
     async def prune_events(self) -> int:
-        """Forget processed event ids older than EVENT_MEMORY, in batches, and arrivals
-        no worker applied; returns how many event ids. No platform redelivers an event
-        that old."""
+        """Forget processed event ids older than EVENT_MEMORY, in batches, arrivals no
+        worker applied, and account-link runs as old; returns how many event ids. No
+        platform redelivers an event that old."""
         now = self.services.clock()
         cutoff = now - EVENT_MEMORY
         pruned = 0
@@ -138,6 +146,7 @@ class Engine:
             if count < 1000:
                 async with self.services.database.transaction() as session:
                     await arrivals.prune(session, before=now - 2 * ARRIVAL_MEMORY)
+                    await account_links.prune(session, before=cutoff)
                 return pruned
 
     async def _in_order(
@@ -315,6 +324,10 @@ class Engine:
     async def _step(self, turn: Turn, inbound: Inbound, *, created: bool, idle: timedelta) -> None:
         flow, dialogue = turn.flow, turn.dialogue
         command = command_in(inbound.text) if inbound.text else None
+        if inbound.kind is Kind.LINKED:  # checked (and its nonce spent) whatever the chat
+            if created:
+                turn.say("welcome")
+            return await self._account_linked(turn, inbound.data)
         if created:
             turn.say("welcome")
             if inbound.kind is not Kind.MESSAGE or command is not None:
@@ -335,6 +348,15 @@ class Engine:
         if command is not None:
             return self._command(turn, command)
         await self._answer(turn, inbound)
+
+    async def _account_linked(self, turn: Turn, nonce: str | None) -> None:
+        """The platform's account linking ended: the flow that links accounts checks
+        it, whatever the conversation is doing, and hands over where it ends."""
+        unit = self.flows.linking
+        if unit is None or unit.linked is None:
+            return
+        await unit.linked(turn, nonce)
+        await self._hand_over(turn)
 
     async def _answer(self, turn: Turn, inbound: Inbound, *, quiet: bool = False) -> None:
         """Run the step's handler on the member's answer.
@@ -418,7 +440,8 @@ class Engine:
         turn.dialogue.wipe()
         await _enter(turn, linked)
 
-    async def _notify(self, notifications: list[Notification], conversation_id: int) -> None:
+    async def notify(self, notifications: list[Notification], conversation_id: int) -> None:
+        """Send the SMS and mail a committed turn queued (also the sign-in page's)."""
         services = self.services
         for note in notifications:
             try:
@@ -439,7 +462,7 @@ class Engine:
 
 async def _enter(turn: Turn, unit: Handlers) -> None:
     turn.flow = unit.flow
-    turn.dialogue = unit.flow.model(unit.flow.start, turn.dialogue.slots)
+    turn.dialogue = unit.flow.model(str(unit.flow.start), turn.dialogue.slots)
     if unit.enter is not None:
         await unit.enter(turn)
 

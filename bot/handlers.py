@@ -13,6 +13,7 @@ from flows.flow import Flow
 
 Handler = Callable[[Turn, str], Awaitable[str | None]]
 Entry = Callable[[Turn], Awaitable[None]]
+Linker = Callable[[Turn, str | None], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,10 @@ class Handlers:
     #: Run when a conversation is handed to this flow from another (e.g. to load what
     #: its questions show).
     enter: Entry | None = None
+    #: Run on the platform's account-link event (LINE's ``accountLink``) with its
+    #: nonce, whatever flow the conversation is in: it may move the conversation to
+    #: a state of this flow that hands it over.
+    linked: Linker | None = None
 
     def __post_init__(self) -> None:
         if set(self.by_state) != set(self.flow.steps):
@@ -41,6 +46,8 @@ class Flows:
         self.entry = entry.flow
         self._units = {unit.flow.name: unit for unit in (entry, *others)}
         self.linked = self._units[linked] if linked is not None else None
+        #: The flow that checks the platform's account-link events, if any.
+        self.linking = next((unit for unit in self._units.values() if unit.linked), None)
         for unit in self._units.values():
             for target in unit.flow.exits.values():
                 if target not in self._units:

@@ -4,6 +4,7 @@ for the member linked to this chat; anyone else is sent to enrollment and shown 
 
 import math
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from adapters.gateways import Account, PointsRefused
 from bot.handlers import Handler, Handlers
@@ -21,6 +22,7 @@ from flows.membership import (
 from flows.questions import Question, Topic, question_in
 from flows.replies import Chart, day, month, month_totals, phrase, points, statement_lines, yen
 from storage import members
+from storage.database import aware
 from storage.models import Member
 from storage.vault import CARD_PURPOSE
 
@@ -40,19 +42,30 @@ _PRESSED = {
 _REQUESTS = {Topic.LANGUAGE: Event.LANGUAGE, Topic.UNLINK: Event.UNLINK}
 _LANGUAGES = {Button.JAPANESE: "ja", Button.ENGLISH: "en"}
 
+#: A link not used for this long asks for a passcode before it shows a figure again.
+RECHECK_AFTER = timedelta(days=90)
+
 MemberHandler = Callable[[Turn, str, Member], Awaitable[str | None]]
 
 
 def _linked_only(handler: MemberHandler) -> Handler:
     """Every answer of the flow is for the member linked to this chat now; a chat
-    unlinked meanwhile (re-registered elsewhere) is shown nothing and sent to enrollment."""
+    unlinked meanwhile (re-registered elsewhere) is shown nothing and sent to enrollment.
+    A link unused for :data:`RECHECK_AFTER` shows nothing until a passcode proves it
+    again (the sign-in flow asks); otherwise this turn counts as the link's last use."""
 
     async def handle(turn: Turn, answer: str) -> str | None:
-        member = await members.linked(turn.session, turn.channel, turn.user_id)
-        if member is None:
+        link = await members.chat_link(turn.session, turn.channel, turn.user_id)
+        member = await turn.session.get(Member, link.member_id) if link else None
+        if link is None or member is None:
             turn.slots.clear()
             turn.say("member.not_linked")
             return Event.UNLINKED
+        if turn.now - aware(link.last_used_at or link.linked_at) >= RECHECK_AFTER:
+            turn.slots.clear()
+            turn.slots["member_id"] = member.id
+            return Event.RECHECK
+        link.last_used_at = turn.now
         return await handler(turn, answer, member)
 
     return handle

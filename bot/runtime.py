@@ -62,8 +62,11 @@ class Runtime:
         return self.vault.derived_key(purpose)
 
     def attach(self, channel: Channel) -> None:
-        """Let the dispatcher send this channel's queued replies."""
+        """Let the dispatcher send this channel's queued replies, and the sign-in flow
+        ask it for link tokens where it links accounts itself."""
         self.dispatcher.register(channel)
+        if channel.capabilities.links_accounts:
+            self.engine.services.link_tokens[channel.name] = channel.link_token
 
     async def close(self) -> None:
         await self.engine.services.issuer.close()
@@ -141,6 +144,7 @@ def start(
         club_on_url=settings.club_on_url,
         turn_deadline=settings.turn_deadline,
         order_window=settings.order_window,
+        public_url=settings.public_url,
     )
     engine = Engine(services, FLOWS, {channel.name: channel.capabilities for channel in CHANNELS})
     return Runtime(settings, database, vault, engine, Dispatcher(database, clock))

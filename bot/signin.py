@@ -4,12 +4,21 @@ password, then a passcode to the phone the issuer holds) and this chat is linked
 An unknown ID and a wrong password are answered alike, after the same work (a password
 hash is checked either way), and counted alike: five failures for one ID, from any
 chat, or ten from one chat, pause sign-in for 30 minutes.
+
+Where the chat app links accounts itself (LINE) and the server has a public address,
+choosing sign-in first offers the sign-in page (``bot/signin_page.py``), which runs
+the same checks (:func:`authenticate`, :func:`challenge`, the passcode step) and
+ends at the platform's account-link dialog with a single-use nonce; only the
+platform's event bringing that nonce back, fresh and for this chat, links it
+(:func:`account_linked`).
 """
 
 import asyncio
 import functools
+import logging
 import secrets
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from argon2 import PasswordHasher
 
@@ -19,14 +28,25 @@ from bot.turn import Turn
 from flows.flow import RESTART
 from flows.signin import SIGNIN, Button, Event, State
 from flows.text import fold
-from storage import lockouts, members
+from storage import account_links, lockouts, members
+from storage.database import aware
 from storage.models import Member
 from storage.vault import CARD_PURPOSE
 
 ID_LIMIT = 5  # failures for one ID, from any chat
 CHAT_LIMIT = 10  # failures from one chat, whatever the IDs
 LOCK_FOR = timedelta(minutes=30)
+#: How long LINE honours a link token, and so how long the sign-in page works.
+LINK_TOKEN_LIFETIME = timedelta(minutes=10)
+#: How long a nonce waits for the platform's account-link event.
+NONCE_LIFETIME = timedelta(minutes=10)
+#: Where the sign-in page is served (``bot/signin_page.py``).
+PAGE_PATH = "/signin/line"
 _ID_PURPOSE = "net-answer-id"
+TOKEN_PURPOSE = "link-token"  # noqa: S105 (a vault purpose)
+NONCE_PURPOSE = "link-nonce"
+
+logger = logging.getLogger(__name__)
 
 
 @functools.cache
@@ -49,14 +69,24 @@ async def netid(turn: Turn, answer: str) -> str | None:
 async def password(turn: Turn, answer: str) -> str | None:
     if answer in (Button.FORGOT, Button.ENROLL):
         return _forgotten(turn, answer)
+    if not await authenticate(turn, answer):
+        return _again(turn)
+    return Event.NEXT if await challenge(turn) else Event.FAIL
+
+
+async def authenticate(turn: Turn, typed: str) -> bool:
+    """Check the password typed for the ID in the slots. Right: the member's card is
+    kept for the passcode. Otherwise the member is told (a failure the same whether
+    the ID is unknown or the password wrong, or the pause and its end) and it counts
+    against the ID and the chat."""
     turn.redacted = "⟨password:unchecked⟩"
     limits = _limits(turn)
     session, now = turn.session, turn.now
     paused = [until for s in sorted(limits) if (until := await lockouts.hold(session, s, now))]
     if paused:
         turn.say("signin.locked", until=turn.local_time(max(paused)))
-        return _again(turn)
-    member = await _member(turn, turn.slots["netid"], answer)
+        return False
+    member = await _member(turn, turn.slots["netid"], typed)
     if member is None:
         turn.redacted = "⟨password:refused⟩"
         # One order everywhere: concurrent sign-ins never deadlock on the lockout rows.
@@ -68,9 +98,27 @@ async def password(turn: Turn, answer: str) -> str | None:
             turn.say("signin.locked", until=turn.local_time(max(u for u in locks if u)))
         else:
             turn.say("signin.failed")
-        return _again(turn)
+        return False
     turn.redacted = "⟨password:accepted⟩"
     await lockouts.clear(session, _id_subject(turn), now)
+    _keep(turn, member)
+    return True
+
+
+async def challenge(turn: Turn) -> bool:
+    """Send a passcode for the member whose card the slots hold; False (the member is
+    told why) while the card is paused or when the issuer has no way to reach them."""
+    if await identity.paused(turn):
+        return False
+    mailable = await passcodes.mailable(turn)
+    if not (await turn.holder()).mobile and not mailable:
+        turn.say("signin.no_mobile", number=turn.services.issuer.verification_line)
+        return False
+    await passcodes.send(turn)
+    return True
+
+
+def _keep(turn: Turn, member: Member) -> None:
     turn.slots.update(
         member_id=member.id,
         netid=member.net_answer_id,
@@ -78,14 +126,6 @@ async def password(turn: Turn, answer: str) -> str | None:
         card_index=member.card_index,
         card_masked=member.card_masked,
     )
-    if await identity.paused(turn):
-        return Event.FAIL
-    mailable = await passcodes.mailable(turn)
-    if not (await turn.holder()).mobile and not mailable:
-        turn.say("signin.no_mobile", number=turn.services.issuer.verification_line)
-        return Event.FAIL
-    await passcodes.send(turn)
-    return Event.NEXT
 
 
 async def _member(turn: Turn, net_answer_id: str, typed: str) -> Member | None:
@@ -119,6 +159,87 @@ async def _member(turn: Turn, net_answer_id: str, typed: str) -> Member | None:
 
 async def closed(turn: Turn, answer: str) -> str:
     return RESTART
+
+
+async def page(turn: Turn, answer: str) -> str | None:
+    if answer in (Button.FORGOT, Button.ENROLL):
+        return _forgotten(turn, answer)
+    turn.slots.pop("page", None)  # the chat sign-in instead; the link token lapses
+    return Event.CHAT
+
+
+async def _enter(turn: Turn) -> None:
+    """A linked member back after 90 days proves the link with a passcode only; anyone
+    else is offered the sign-in page where the chat app links accounts itself."""
+    if "member_id" in turn.slots:
+        await _recheck(turn)
+    else:
+        await _offer_page(turn)
+
+
+async def _recheck(turn: Turn) -> None:
+    member = await turn.session.get(Member, turn.slots["member_id"])
+    if member is None:  # gone since: an ordinary sign-in
+        turn.slots.clear()
+        return
+    _keep(turn, member)
+    if await challenge(turn):
+        turn.say("member.recheck")
+        turn.flow.trigger(Event.RECHECK, turn.dialogue)
+    else:
+        turn.flow.trigger(Event.FAIL, turn.dialogue)
+
+
+async def _offer_page(turn: Turn) -> None:
+    """Ask the platform for a link token and offer the sign-in page carrying it. If
+    the platform does not answer, the sign-in goes on in the chat."""
+    services = turn.services
+    issue = services.link_tokens.get(turn.channel)
+    if issue is None or services.public_url is None:
+        return
+    try:
+        token = await issue(turn.user_id)
+    except Exception as error:  # LINE away or refusing: the chat sign-in still works
+        logger.warning("link token not issued: %s", type(error).__name__)
+        return
+    index = services.vault.index(token, TOKEN_PURPOSE)
+    account_links.issued(turn.session, turn.channel, turn.user_id, index, turn.now)
+    address = f"{services.public_url}{PAGE_PATH}?{urlencode({'linkToken': token})}"
+    turn.slots["page"] = address
+    if turn.dialogue.state == State.NETID:  # a failed link offered again stays there
+        turn.flow.trigger(Event.PAGE, turn.dialogue)
+
+
+async def account_linked(turn: Turn, nonce: str | None) -> None:
+    """The platform's account-link event: with a nonce the sign-in page made, unused,
+    made less than :data:`NONCE_LIFETIME` ago and for this very chat, the chat is linked
+    and the conversation moves to the member flow. Anything else links nothing and the
+    member is asked to try again. A nonce is spent whatever the outcome."""
+    session, now = turn.session, turn.now
+    run = None
+    if nonce:
+        run = await account_links.by_nonce(session, turn.services.vault.index(nonce, NONCE_PURPOSE))
+    usable = (
+        run is not None
+        and run.used_at is None
+        and run.member_id is not None
+        and run.nonce_at is not None
+        and now - aware(run.nonce_at) <= NONCE_LIFETIME
+        and (run.channel, run.user_id) == (turn.channel, turn.user_id)
+    )
+    if run is not None and run.used_at is None:
+        run.used_at = now
+    member = await session.get(Member, run.member_id) if usable and run and run.member_id else None
+    if member is None:
+        logger.info("account link refused conversation=%s", turn.conversation_id)
+        turn.say("signin.link_failed")
+        if turn.flow is SIGNIN and turn.dialogue.state == State.PAGE:
+            await _offer_page(turn)
+        return
+    await members.link(session, turn.channel, turn.user_id, member, now)
+    turn.say("signin.linked", netid=member.net_answer_id)
+    turn.flow = SIGNIN
+    turn.dialogue = SIGNIN.model(State.LINKED, {})
 
 
 async def _link(turn: Turn) -> None:
@@ -161,10 +282,13 @@ otp, pin = identity.steps(done=_link)
 HANDLERS = Handlers(
     SIGNIN,
     {
+        State.PAGE: page,
         State.NETID: netid,
         State.PASSWORD: password,
         State.OTP: otp,
         State.PIN: pin,
         State.CLOSED: closed,
     },
+    enter=_enter,
+    linked=account_linked,
 )

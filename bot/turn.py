@@ -1,7 +1,7 @@
 """One member message being handled: what the handlers read and what they produce."""
 
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
@@ -21,6 +21,8 @@ from storage.vault import CARD_PURPOSE, Vault
 
 _JAPAN = timezone(timedelta(hours=9), "JST")
 
+LinkToken = Callable[[str], Awaitable[str]]
+
 
 @dataclass(frozen=True)
 class Services:
@@ -39,6 +41,9 @@ class Services:
     club_on_url: str = ""  # where Club-On / Millennium members register instead
     turn_deadline: float = 9.0  # seconds a turn may take before the event is refused
     order_window: float = 0.1  # seconds events of one chat have to arrive together
+    public_url: str | None = None  # where members' browsers reach this server
+    #: Per channel that links accounts itself (LINE): a link token for a chat user.
+    link_tokens: dict[str, LinkToken] = field(default_factory=dict)
 
 
 class NotificationKind(StrEnum):

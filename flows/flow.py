@@ -10,7 +10,7 @@ per process and triggered on a fresh :class:`~flows.dialogue.Dialogue` per messa
 import hashlib
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any, get_type_hints
@@ -46,6 +46,10 @@ def _nothing_hidden(slots: Mapping[str, Any]) -> Collection[str]:
     return ()
 
 
+def _no_links(slots: Mapping[str, Any]) -> Mapping[str, str]:
+    return {}
+
+
 @dataclass(frozen=True)
 class Step:
     prompt: str  # message key of the question asked on arriving
@@ -60,11 +64,17 @@ class Step:
     #: Said once, before this question, where the channel keeps the member's messages.
     history_notice: str | None = None
     on_enter: tuple[str, ...] = ()  # Dialogue methods run on arriving
+    #: The pages some buttons open now, by the buttons' data, from display-safe slots.
+    links: Callable[[Mapping[str, Any]], Mapping[str, str]] = _no_links
 
     def offered(self, slots: Mapping[str, Any]) -> tuple[Choice, ...]:
         """The buttons shown now (every one of ``choices`` is still understood)."""
-        hidden = self.hidden(slots)
-        return tuple(choice for choice in self.choices if choice.data not in hidden)
+        hidden, pages = self.hidden(slots), self.links(slots)
+        return tuple(
+            replace(choice, url=pages[choice.data]) if choice.data in pages else choice
+            for choice in self.choices
+            if choice.data not in hidden
+        )
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ class State(StrEnum):
     LANGUAGE = "language"
     UNLINK = "unlink"  # unlinking this chat, to be confirmed
     UNLINKED = "unlinked"  # the chat is no longer linked: enrollment takes over
+    RECHECK = "recheck"  # unused for 90 days: sign-in takes a passcode first
 
 
 class Event(StrEnum):
@@ -38,6 +39,7 @@ class Event(StrEnum):
     LANGUAGE = "language"
     UNLINK = "unlink"
     UNLINKED = "unlinked"
+    RECHECK = "recheck"
 
 
 class Button(StrEnum):
@@ -196,6 +198,7 @@ MEMBERSHIP = Flow(
         {"trigger": Event.UNLINK, "source": State.HOME, "dest": State.UNLINK},
         {"trigger": Event.HOME, "source": _TO_HOME, "dest": State.HOME},
         {"trigger": Event.UNLINKED, "source": [State.HOME, *_TO_HOME], "dest": State.UNLINKED},
+        {"trigger": Event.RECHECK, "source": [State.HOME, *_TO_HOME], "dest": State.RECHECK},
     ],
     start=State.HOME,
     dialogue=MemberDialogue,
@@ -203,6 +206,7 @@ MEMBERSHIP = Flow(
     # /cancel in the middle of a request goes back home.
     unfinished=frozenset(_TO_HOME),
     closed=State.HOME,
-    # Not flows.enrollment.NAME: that module names this one. The registry checks it.
-    exits={State.UNLINKED: "enrollment"},
+    # Not flows.enrollment.NAME nor flows.signin.NAME: those modules name this one. The
+    # registry checks them.
+    exits={State.UNLINKED: "enrollment", State.RECHECK: "signin"},
 )

@@ -379,6 +379,35 @@ _JA: dict[str, str] = {
         "これからは、ご請求金額・お支払日・ご利用先・ポイントなどがこのチャットのアプリを通ってお届けされます。"
         "連携をやめるときは /unlink を送ってください。"
     ),
+    "choice.signin.page": "ログイン画面を開く",
+    "choice.signin.chat": "このチャットでログイン",
+    "ask.signin_page": (
+        "「ログイン画面を開く」から、NetアンサーIDとパスワード、SMSで届くパスコードを入力してください。"
+        "入力はこのトークに残りません。済むとLINEの連携画面に移り、このトークと連携します（画面は10分間有効です）。"
+        "このチャットでログインすることもできます。"
+    ),
+    "help.signin_page": (
+        "ログイン画面はこのボットのサーバーのページです。入力したパスワードとパスコードはトークに残らず、保存もしません。"
+        "画面の期限が切れたときは /start からもう一度ログインを選んでください。"
+    ),
+    "signin.link_failed": (
+        "LINEとの連携ができませんでした。このトークは連携していません。"
+        "お手数ですが、もう一度ログインからお試しください。"
+    ),
+    "member.recheck": (
+        "前回のご利用から90日以上たっているため、ご本人確認のパスコードをお送りしました。"
+        "確認が済むと、ご利用明細などを表示します。"
+    ),
+    "page.title": "Netアンサー ログイン（LINE連携）",
+    "page.intro": "NetアンサーIDとパスワードでログインすると、このLINEアカウントと連携します。",
+    "page.netid": "NetアンサーID",
+    "page.password": "パスワード",
+    "page.passcode": "パスコード（6桁）",
+    "page.sent": "{via}（{to}）にパスコードを送りました。5分以内に入力してください。",
+    "page.submit": "次へ",
+    "page.code_expired": "パスコードの有効期限（5分）が切れました。もう一度IDとパスワードからお願いします。",
+    "page.gone": "このログイン画面は使えません（期限切れ、または使用済みです）。LINEのトークに戻り、もう一度ログインを選んでください。",
+    "page.refused": "このページから送信できませんでした。LINEのトークからログイン画面を開き直してください。",
     "ask.signin_closed": "ログインの手続きは終了しました。もう一度ログインするときは「はじめる」を押してください。",
     "help.signin_closed": "「はじめる」でもう一度ログインできます。/start で最初に戻ります。",
     "choice.reregister.stop": "やめる",
@@ -764,6 +793,36 @@ _EN: dict[str, str] = {
         "Signed in: Net Answer ID {netid} is now linked to this chat. From now on amounts, "
         "dates, merchant names and points pass through this chat app. Send /unlink to end it."
     ),
+    "choice.signin.page": "Open sign-in page",
+    "choice.signin.chat": "Sign in in this chat",
+    "ask.signin_page": (
+        "Press Open sign-in page and enter your Net Answer ID, your password and the "
+        "passcode we send by SMS; nothing you type there stays in this chat. Then LINE "
+        "asks you to link this chat (the page works for 10 minutes). You can also sign in "
+        "here in the chat."
+    ),
+    "help.signin_page": (
+        "The sign-in page is this bot's own page. The password and passcode typed there "
+        "never reach the chat and are not stored. If the page has expired, send /start and "
+        "choose sign-in again."
+    ),
+    "signin.link_failed": (
+        "Linking with LINE did not work, and this chat is not linked. Please sign in again."
+    ),
+    "member.recheck": (
+        "This chat was last used 90 days ago or more, so we sent you a passcode to "
+        "confirm it is you. Your figures show again once it is confirmed."
+    ),
+    "page.title": "Net Answer sign-in (link LINE)",
+    "page.intro": "Sign in with your Net Answer ID and password to link this LINE account.",
+    "page.netid": "Net Answer ID",
+    "page.password": "Password",
+    "page.passcode": "Passcode (6 digits)",
+    "page.sent": "We sent a passcode by {via} to {to}. Enter it within 5 minutes.",
+    "page.submit": "Next",
+    "page.code_expired": "The passcode expired (5 minutes). Please start again with your ID and password.",
+    "page.gone": "This sign-in page cannot be used (it expired or was used). Go back to the LINE chat and choose sign-in again.",
+    "page.refused": "This page could not be sent. Open the sign-in page again from the LINE chat.",
     "ask.signin_closed": "Signing in has ended. Press Start to sign in again.",
     "help.signin_closed": "Press Start to sign in again; /start goes back to the beginning.",
     "choice.reregister.stop": "Stop",

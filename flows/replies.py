@@ -50,6 +50,8 @@ def statement_lines(lines: Sequence[tuple[date, str, int, str]]) -> dict[str, li
 class Choice:
     data: str  # stable value a button sends, e.g. "terms:agree"
     label: str  # message key of the button label
+    #: A page the button opens instead of sending ``data`` (LINE's sign-in page).
+    url: str | None = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, or_, select, tuple_, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import insert
@@ -114,6 +115,38 @@ async def link(
     session: AsyncSession, channel: str, user_id: str, member: Member, at: datetime
 ) -> None:
     """Link this chat account to the member (replacing any earlier link of this chat);
-    the member's other chats stay linked."""
+    the member's other chats stay linked. Signing in again to the same member keeps
+    the link's date and counts as a use."""
+    kept = await chat_link(session, channel, user_id)
+    if kept is not None and kept.member_id == member.id:
+        kept.last_used_at = at
+        return
     await unlink(session, channel, user_id)
-    session.add(ChatIdentity(channel=channel, user_id=user_id, member_id=member.id, linked_at=at))
+    session.add(
+        ChatIdentity(
+            channel=channel, user_id=user_id, member_id=member.id, linked_at=at, last_used_at=at
+        )
+    )
+
+
+async def chat_link(session: AsyncSession, channel: str, user_id: str) -> ChatIdentity | None:
+    found: ChatIdentity | None = await session.get(ChatIdentity, (channel, user_id))
+    return found
+
+
+async def chats(session: AsyncSession, member: Member) -> list[ChatIdentity]:
+    """Every chat account linked to the member, oldest link first."""
+    query = (
+        select(ChatIdentity)
+        .where(ChatIdentity.member_id == member.id)
+        .order_by(ChatIdentity.linked_at, ChatIdentity.channel, ChatIdentity.user_id)
+    )
+    return list(await session.scalars(query))
+
+
+async def unlink_all(session: AsyncSession, member: Member) -> int:
+    """No chat account is linked to the member any more; returns how many were."""
+    result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+        delete(ChatIdentity).where(ChatIdentity.member_id == member.id)
+    )
+    return result.rowcount or 0

@@ -110,6 +110,43 @@ class ChatIdentity(Base):
     user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
     linked_at: Mapped[datetime]
+    #: The member flow's last turn on this chat (None: not since linking). A link unused
+    #: for 90 days asks for a passcode before it shows a figure again.
+    last_used_at: Mapped[datetime | None]
+
+
+class AccountLink(Base):
+    """One run of LINE's account linking: the link token issued for a chat user (kept
+    as a keyed hash; the sign-in page receives the token itself), what the page has
+    proven so far, and, once ID, password and passcode were right, the nonce (a keyed
+    hash) that LINE's ``accountLink`` event must bring back, once, in time."""
+
+    __tablename__ = "account_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(128))
+    token_index: Mapped[str] = mapped_column(String(64), unique=True)
+    issued_at: Mapped[datetime]
+    #: The page's progress, like a conversation's slots: never a password or passcode.
+    slots: Mapped[dict[str, Any]]
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    nonce_index: Mapped[str | None] = mapped_column(String(64), unique=True)
+    nonce_at: Mapped[datetime | None]
+    used_at: Mapped[datetime | None]  # the nonce came back (or the run was given up)
+
+
+class AuditEntry(Base):
+    """An operator's action on members' links (``members links``, ``members unlink
+    --all``): appended, never updated or deleted by the bot."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(32))
+    net_answer_id: Mapped[str] = mapped_column(String(64))  # as the operator typed it
+    detail: Mapped[dict[str, Any]]
 
 
 class TranscriptEntry(Base):

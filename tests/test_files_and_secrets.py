@@ -64,7 +64,7 @@ _LINE_TOKEN = "line-access-token/with+base64="
 _LINE = {
     "LINE_CHANNEL_SECRET": LINE_SECRET,
     "LINE_CHANNEL_ACCESS_TOKEN": _LINE_TOKEN,
-    "LINE_PUBLIC_URL": "https://bot.example.jp",
+    "PUBLIC_URL": "https://bot.example.jp",
 }
 
 

@@ -2,18 +2,22 @@
 welcome or instead of re-registering; failures look alike and are counted per ID across
 chats; nothing typed is kept."""
 
+import json
 import logging
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
+import sqlalchemy
 from sqlalchemy import select
 
+from storage.database import aware
 from storage.models import ChatIdentity, Member
-from tests.conftest import Chat, Clock
+from tests.conftest import Chat, Clock, passcode_in
 from tests.enroll import PASSWORD, REGISTERED, VISA, enroll, to_code
-from tests.test_cli import JsonChat
+from tests.test_cli import _COMMAND, JsonChat
 from tests.test_secrets import _dump_tables, _pattern
 
 NETID = "saisonvisa33"  # the sandbox's member registered before the bot (README)
@@ -203,3 +207,85 @@ def test_sign_in_through_the_json_chat(tmp_path: Path) -> None:
         assert chat.text("/points")["state"] == "member"
     finally:
         assert chat.close() == 0
+
+
+async def test_a_link_unused_for_90_days_asks_for_a_passcode_first(
+    chat: Chat, clock: Clock
+) -> None:
+    await chat.send(await _sign_in(chat))
+    clock.advance(days=89)
+    await chat.send("/points")  # used within 90 days: answered, and counted as a use
+    assert chat.keys == ["member.points", "ask.member"]
+    clock.advance(days=89)
+    await chat.send("/points")
+    assert chat.keys == ["member.points", "ask.member"]
+    clock.advance(days=90)
+    await chat.sandbox()
+    await chat.send("/points")
+    assert chat.state == "signin_otp" and chat.keys == ["member.recheck", "ask.otp"]
+    assert not any("ポイント" in text for text in chat.texts)  # no figure before the passcode
+    code = await chat.passcode()
+    await chat.send("000000" if code != "000000" else "111111")
+    assert chat.keys == ["otp.wrong", "ask.otp"]
+    await chat.send(code)
+    assert chat.state == "member"
+    await chat.send("/points")
+    assert chat.keys == ["member.points", "ask.member"]
+    async with chat.bot.database.transaction() as session:
+        link = (await session.scalars(select(ChatIdentity))).one()
+        assert aware(link.last_used_at) == clock() and aware(link.linked_at) < clock()
+
+
+def test_operators_list_and_end_every_link_of_a_member(database_url: str, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "NETANSWER_KEY_FILE": str(tmp_path / "keys.json"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
+    for user in ("hanako-phone", "hanako-tablet"):
+        chat = JsonChat(env, "--user", user)
+        chat.text("/start")
+        chat.choice("welcome:signin")
+        chat.text(NETID)
+        sent = chat.text(SECRET)["sandbox"]
+        chat.text(passcode_in(sent[-1]["text"]))
+        assert chat.text("/points")["state"] == "member"
+        assert chat.close() == 0
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [_COMMAND, "members", *args], env=env, capture_output=True, text=True, timeout=60
+        )
+
+    listed = json.loads(run("links", NETID, "--json").stdout)
+    assert listed["net_answer_id"] == NETID
+    assert [(link["channel"], link["user"]) for link in listed["links"]] == [
+        ("console", "********hone"),
+        ("console", "*********blet"),
+    ]
+    assert all(link["linked_at"] and link["last_used"] for link in listed["links"])
+    assert "console" in run("links", NETID).stdout
+    assert run("unlink", NETID).returncode == 2  # --all is required
+    ended = run("unlink", NETID, "--all", "--json")
+    assert json.loads(ended.stdout) == {"net_answer_id": NETID, "unlinked": 2}
+    assert json.loads(run("links", NETID, "--json").stdout)["links"] == []
+    unknown = run("links", "nobody1234")
+    assert unknown.returncode == 1 and "nobody1234" in unknown.stderr
+    chat = JsonChat(env, "--user", "hanako-phone")
+    answer = chat.text("/points")
+    assert answer["state"] == "card" and "member.points" not in json.dumps(answer)
+    assert chat.close() == 0
+    audit = sqlalchemy.create_engine(env["DATABASE_URL"])
+    with audit.connect() as connection:
+        rows = connection.execute(
+            sqlalchemy.text("SELECT action, net_answer_id, detail FROM audit_log ORDER BY id")
+        ).all()
+    audit.dispose()
+    assert [(action, netid) for action, netid, _ in rows] == [
+        ("members links", NETID),
+        ("members links", NETID),
+        ("members unlink --all", NETID),
+        ("members links", NETID),
+        ("members links", "nobody1234"),
+    ]

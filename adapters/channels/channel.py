@@ -49,6 +49,7 @@ class Kind(StrEnum):
     OPENED = "opened"  # opened the chat (LINE follow, terminal start)
     LEFT = "left"  # blocked or deleted the chat (LINE unfollow)
     UNSENT = "unsent"  # took a message back (LINE unsend)
+    LINKED = "linked"  # the platform's account linking ended (LINE accountLink)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class Inbound:
     event_id: str  # the platform's id, so a redelivered event is applied once
     text: str | None = field(default=None, repr=False)  # may be a card number or a password
     choice: str | None = None  # the data of a pressed button
+    #: What the platform's event carries for the application to check: the nonce of an
+    #: account link that succeeded (None when the platform reports a failure).
+    data: str | None = field(default=None, repr=False)
     lang: str | None = None
     kind: Kind = Kind.MESSAGE
     #: The platform's order of the chat's events (Telegram's update_id; LINE's timestamp,
@@ -142,6 +146,8 @@ class Capabilities:
     keeps_history: bool = False  # the member's messages stay in the chat for good
     buttons: bool = True
     images: bool = False
+    #: The platform links accounts itself (LINE): :meth:`Channel.link_token` works.
+    links_accounts: bool = False
 
 
 class Conversations(Protocol):
@@ -195,6 +201,11 @@ class Channel(ABC):
     def routes(self) -> list[BaseRoute]:
         """The HTTP routes the server mounts for this channel: its webhook, if any."""
         return [Route(f"{WEBHOOKS}/{self.name}", self._webhook, methods=["POST"])]
+
+    async def link_token(self, user_id: str) -> str:
+        """A token for the platform's own account linking of this chat user, where
+        :attr:`Capabilities.links_accounts` says the platform has it."""
+        raise NotImplementedError(f"{self.name} links no accounts")
 
     def background(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
         """Work the server runs while it serves (e.g. long polling)."""

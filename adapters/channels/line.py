@@ -21,8 +21,12 @@ send), signed with an HMAC over both and the member's user id (a key derived fro
 vault's, :meth:`Conversations.secret`). Any other address, an altered one or an
 expired one gets a bare 404; a good one gets the PNG drawn from that row's figures.
 
+LINE's account linking: :meth:`Line.link_token` asks for a user's link token, and an
+``accountLink`` event becomes an inbound of kind ``linked`` carrying the nonce (none
+when LINE reports a failure); the application checks it.
+
 Settings: ``LINE_CHANNEL_SECRET`` (32 hex characters) and ``LINE_CHANNEL_ACCESS_TOKEN``
-(no whitespace), both or neither (LINE off); ``LINE_PUBLIC_URL`` (required with them:
+(no whitespace), both or neither (LINE off); ``PUBLIC_URL`` (required with them:
 the https:// address where LINE reaches this server, for the pictures);
 ``LINE_API_BASE_URL`` (another Messaging API host, e.g. a local stand-in).
 """
@@ -56,8 +60,10 @@ from linebot.v3.messaging import (
     ReplyMessageRequest,
     ShowLoadingAnimationRequest,
     TextMessage,
+    URIAction,
 )
 from linebot.v3.webhooks import (
+    AccountLinkEvent,
     Event,
     EventMode,
     FollowEvent,
@@ -87,7 +93,7 @@ from adapters.channels.channel import (
     json_depth,
 )
 from flows.messages import DEFAULT_LANG, label, render
-from flows.replies import Reply
+from flows.replies import Choice, Reply
 
 CHANNEL = "line"
 SIGNATURE_HEADER = "X-Line-Signature"
@@ -107,7 +113,7 @@ _SECRET_FORMAT = re.compile(r"[0-9A-Fa-f]{32}")  # a channel secret is 16 bytes 
 #: the chat is opened or scrolled, maybe days later. Past it the address answers 404
 #: (the app keeps what it already loaded).
 IMAGE_LINK_LIFETIME = timedelta(days=7)
-IMAGES = "/images/line"  # where the charts are served, under LINE_PUBLIC_URL
+IMAGES = "/images/line"  # where the charts are served, under PUBLIC_URL
 _LINK_PURPOSE = "line image links"
 _LARGEST_ID = 2**63 - 1  # no row has a larger id, and no database takes one
 
@@ -139,11 +145,11 @@ class LineSettings:
             )
         if any(character.isspace() for character in token):
             raise ValueError("LINE_CHANNEL_ACCESS_TOKEN must not contain spaces or line breaks")
-        public_url = env.get("LINE_PUBLIC_URL") or ""
+        public_url = env.get("PUBLIC_URL") or ""
         parts = urlsplit(public_url)
         if parts.scheme != "https" or not parts.netloc or parts.query or parts.fragment:
             raise ValueError(
-                "LINE needs LINE_PUBLIC_URL: the https:// address where LINE reaches this "
+                "LINE needs PUBLIC_URL: the https:// address where LINE reaches this "
                 "server (it fetches the charts sent to members from there)"
             )
         base_url = env.get("LINE_API_BASE_URL") or None
@@ -154,7 +160,7 @@ class LineSettings:
 
 class Line(Channel):
     name = CHANNEL
-    capabilities = Capabilities(keeps_history=True, images=True)
+    capabilities = Capabilities(keeps_history=True, images=True, links_accounts=True)
     batch_size = MESSAGES_PER_CALL
 
     def __init__(
@@ -293,6 +299,16 @@ class Line(Channel):
         digest = hmac.new(self._link_key, signed, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
+    async def link_token(self, user_id: str) -> str:
+        """LINE's link token for the user (valid 10 minutes, single use)."""
+        try:
+            issued = await self._messaging().issue_link_token(
+                user_id, _request_timeout=_SEND_TIMEOUT
+            )
+        except ApiException as error:
+            raise _failure(error) from None
+        return str(issued.link_token)
+
     async def _handle(self, event: Event, place: int) -> str | None:
         inbound = _inbound(event, place)
         if inbound is None:
@@ -399,6 +415,9 @@ def _inbound(event: Event, place: int) -> Inbound | None:
         return Inbound(**common, kind=Kind.LEFT)
     if isinstance(event, UnsendEvent):
         return Inbound(**common, kind=Kind.UNSENT)
+    if isinstance(event, AccountLinkEvent):
+        nonce = event.link.nonce if event.link.result == "ok" else None
+        return Inbound(**common, kind=Kind.LINKED, data=nonce)
     return None
 
 
@@ -414,17 +433,20 @@ def _buttons(reply: Reply, lang: str) -> QuickReply | None:
     data and shows the full label in the chat."""
     if not reply.choices:
         return None
-    items = [
-        QuickReplyItem(
-            action=PostbackAction(
-                label=_fit(label(choice, lang), _LABEL_LIMIT),
-                data=choice.data,
-                display_text=_fit(label(choice, lang), _DISPLAY_TEXT_LIMIT),
-            )
-        )
-        for choice in reply.choices[:_QUICK_REPLY_ITEMS]
-    ]
-    return QuickReply(items=items)
+    items = [QuickReplyItem(action=_action(choice, lang)) for choice in reply.choices]
+    return QuickReply(items=items[:_QUICK_REPLY_ITEMS])
+
+
+def _action(choice: Choice, lang: str) -> PostbackAction | URIAction:
+    """A button that opens a page (the sign-in page) or sends its data back."""
+    shown = _fit(label(choice, lang), _LABEL_LIMIT)
+    if choice.url is not None:
+        return URIAction(label=shown, uri=choice.url)
+    return PostbackAction(
+        label=shown,
+        data=choice.data,
+        display_text=_fit(label(choice, lang), _DISPLAY_TEXT_LIMIT),
+    )
 
 
 def _fit(text: str, limit: int) -> str:

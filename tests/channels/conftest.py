@@ -168,7 +168,7 @@ def member(client: httpx.AsyncClient, stand_in: TelegramStandIn) -> Member:
 # LINE
 
 LINE_SECRET = "8c570fa6dd201bb328f1c1eac23a96d8"
-LINE_PUBLIC_URL = "https://bot.example.jp"
+PUBLIC_URL = "https://bot.example.jp"
 _DESTINATION = "U0123456789abcdef0123456789abcdef"
 _line_event_ids = itertools.count(1)
 
@@ -189,7 +189,7 @@ async def line_runtime(
         LINE_CHANNEL_SECRET=LINE_SECRET,
         LINE_CHANNEL_ACCESS_TOKEN=LINE_TOKEN,
         LINE_API_BASE_URL=line_stand_in.base_url,
-        LINE_PUBLIC_URL=LINE_PUBLIC_URL,
+        PUBLIC_URL=PUBLIC_URL,
     )
     bot = await asyncio.to_thread(start, line_settings, clock=clock, rng=random.Random(7))
     yield bot
@@ -272,6 +272,12 @@ class Friend:
 
     def unfollow(self) -> dict[str, Any]:
         return self.event("unfollow", reply_token=False)
+
+    def account_link(self, nonce: str, *, result: str = "ok") -> dict[str, Any]:
+        """LINE's event after its account-link dialog; no reply token when it failed."""
+        return self.event(
+            "accountLink", reply_token=result == "ok", link={"result": result, "nonce": nonce}
+        )
 
     def unsend(self, message_id: str) -> dict[str, Any]:
         return self.event("unsend", reply_token=False, unsend={"messageId": message_id})

@@ -1,13 +1,14 @@
 """A local HTTP server standing in for the LINE Messaging API: reply, push, the
-loading animation and rich menus (create, upload the image, make default, list,
-delete), answered the way LINE does. It checks the bearer token, LINE's
-limits (1-5 messages, 5,000 UTF-16 units of text, 13 quick-reply buttons with labels
-of at most 20 characters, postback data of at most 300, images at https:// addresses
-of at most 2,000 characters), treats reply tokens as single
-use, and answers 409 to a push whose ``X-Line-Retry-Key`` was accepted before. On
-demand it refuses reply tokens, fails the next calls of an endpoint, or accepts a push
-but loses the answer (as a timeout would)."""
+loading animation, link tokens for account linking, and rich menus (create, upload
+the image, make default, list, delete), answered the way LINE does. It checks the
+bearer token, LINE's limits (1-5 messages, 5,000 UTF-16 units of text, 13 quick-reply
+buttons with labels of at most 20 characters, postback data of at most 300, images at
+https:// addresses of at most 2,000 characters), treats reply tokens as single use, and
+answers 409 to a push whose ``X-Line-Retry-Key`` was accepted before. On demand it
+refuses reply tokens, fails the next calls of an endpoint, or accepts a push but loses
+the answer (as a timeout would)."""
 
+import secrets
 import struct
 import uuid
 from collections import deque
@@ -56,6 +57,7 @@ class LineStandIn(LocalServer):
         self.rich_menus: dict[str, dict[str, Any]] = {}  # by id, as created
         self.rich_menu_images: dict[str, bytes] = {}
         self.default_rich_menu: str | None = None
+        self.link_tokens: dict[str, str] = {}  # issued, to the user they were issued for
         super().__init__(self._app())
 
     @property
@@ -91,6 +93,7 @@ class LineStandIn(LocalServer):
             Route("/v2/bot/richmenu/{id}/content", self._upload_image, methods=["POST"]),
             Route("/v2/bot/user/all/richmenu/{id}", self._set_default, methods=["POST"]),
             Route("/v2/bot/richmenu/{id}", self._delete_rich_menu, methods=["DELETE"]),
+            Route("/v2/bot/user/{user}/linkToken", self._issue_link_token, methods=["POST"]),
         ]
         return Starlette(routes=routes)
 
@@ -196,6 +199,19 @@ class LineStandIn(LocalServer):
                 outcome = 200, {}
         return self._recorded("richmenu.default", {"richMenuId": rich_menu_id}, *outcome)
 
+    async def _issue_link_token(self, request: Request) -> JSONResponse:
+        """A random link token for a user id of LINE's form ("U" and 32 hex digits)."""
+        user = request.path_params["user"]
+        outcome = self._refused("linkToken", request)
+        if outcome is None:
+            if not (user.startswith("U") and len(user) == 33):
+                outcome = 400, {"message": "The value for the 'userId' parameter is invalid"}
+            else:
+                token = secrets.token_urlsafe(24)
+                self.link_tokens[token] = user
+                outcome = 200, {"linkToken": token}
+        return self._recorded("linkToken", {"userId": user}, *outcome)
+
     async def _delete_rich_menu(self, request: Request) -> JSONResponse:
         rich_menu_id = request.path_params["id"]
         outcome = self._refused("richmenu.delete", request)
@@ -261,8 +277,12 @@ def _problem(messages: Any) -> str | None:
             return "quickReply.items: at most 13"
         for item in items:
             action = item["action"]
-            if action["type"] != "postback" or not 1 <= len(action["label"]) <= 20:
+            if action["type"] not in ("postback", "uri") or not 1 <= len(action["label"]) <= 20:
                 return "quickReply.items.action.label: 1 to 20 characters"
+            if action["type"] == "uri":
+                if not str(action.get("uri", "")).startswith(("https://", "http://")):
+                    return "quickReply.items.action.uri: an http(s) address"
+                continue
             if len(action["data"]) > 300 or len(action.get("displayText", "")) > 300:
                 return "quickReply.items.action.data/displayText: at most 300 characters"
     return None

@@ -459,7 +459,7 @@ def test_line_credentials_are_read_from_the_environment_and_never_printed() -> N
             "LINE_CHANNEL_SECRET": "0123456789abcdef0123456789abcdef",
             "LINE_CHANNEL_ACCESS_TOKEN": "token-xyz",
             "LINE_API_BASE_URL": "http://127.0.0.1:9",
-            "LINE_PUBLIC_URL": "https://bot.example.jp/",
+            "PUBLIC_URL": "https://bot.example.jp/",
         }
     )
     assert settings is not None

@@ -17,7 +17,7 @@ from flows.messages import render
 from flows.replies import Chart, Reply
 from storage import conversations, sandbox
 from storage.models import OutboxMessage
-from tests.channels.conftest import LINE_PUBLIC_URL, LINE_SECRET, Friend
+from tests.channels.conftest import LINE_SECRET, PUBLIC_URL, Friend
 from tests.channels.line_stand_in import LineStandIn
 from tests.conftest import Clock
 from tests.enroll import answers_to_passcode
@@ -51,7 +51,7 @@ async def graph(friend: Friend, line_runtime: Runtime, line_stand_in: LineStandI
     await friend.say("利用グラフ")
     image, text, question = line_stand_in.delivered[before:]
     assert image["type"] == "image" and image["originalContentUrl"] == image["previewImageUrl"]
-    assert image["originalContentUrl"].startswith(f"{LINE_PUBLIC_URL}/images/line/")
+    assert image["originalContentUrl"].startswith(f"{PUBLIC_URL}/images/line/")
     assert (text["type"], question["type"]) == ("text", "text")
     assert "6か月の合計" in text["text"] and "画像" not in text["text"]  # shown, not described
     assert question["quickReply"]["items"]  # the buttons come with the question, last
@@ -170,8 +170,8 @@ def test_line_needs_its_public_https_address(public_url: str | None) -> None:
     env = {
         "LINE_CHANNEL_SECRET": LINE_SECRET,
         "LINE_CHANNEL_ACCESS_TOKEN": "token",
-        **({} if public_url is None else {"LINE_PUBLIC_URL": public_url}),
+        **({} if public_url is None else {"PUBLIC_URL": public_url}),
     }
-    with pytest.raises(ValueError, match="LINE_PUBLIC_URL") as refused:
+    with pytest.raises(ValueError, match="PUBLIC_URL") as refused:
         LineSettings.from_env(env)
     assert len(str(refused.value).splitlines()) == 1

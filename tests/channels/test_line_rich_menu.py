@@ -20,7 +20,7 @@ from bot.runtime import Runtime
 from flows import figures
 from flows.cards import parse_card_number
 from storage import sandbox
-from tests.channels.conftest import LINE_PUBLIC_URL, LINE_SECRET, Friend
+from tests.channels.conftest import LINE_SECRET, PUBLIC_URL, Friend
 from tests.channels.line_stand_in import TOKEN, LineStandIn, png_size
 from tests.enroll import answers_to_passcode
 
@@ -36,7 +36,7 @@ def _env(stand_in: LineStandIn, **changes: str | None) -> dict[str, str]:
         "LINE_CHANNEL_SECRET": LINE_SECRET,
         "LINE_CHANNEL_ACCESS_TOKEN": TOKEN,
         "LINE_API_BASE_URL": stand_in.base_url,
-        "LINE_PUBLIC_URL": LINE_PUBLIC_URL,
+        "PUBLIC_URL": PUBLIC_URL,
     }
     for key, value in changes.items():
         if value is None:
