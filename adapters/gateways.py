@@ -77,6 +77,9 @@ class Issuer(Protocol):
 
     async def verify_pin(self, card: CardNumber, pin: str) -> bool: ...
 
+    async def net_answer_id_taken(self, net_answer_id: str) -> bool:
+        """Whether a member registered at the issuer (not through this bot) has this ID."""
+
     async def sign_in(self, net_answer_id: str, password: str) -> CardNumber | None:
         """The card of the Net Answer member registered at the issuer with this ID and
         password, else None (for members who did not register through this bot)."""

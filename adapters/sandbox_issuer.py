@@ -197,6 +197,9 @@ class SandboxIssuer:
         demo = self._find(card)
         return None if demo is None else _cardholder(demo)
 
+    async def net_answer_id_taken(self, net_answer_id: str) -> bool:
+        return any(demo.net_answer_id == net_answer_id for demo in self._cards.values())
+
     async def sign_in(self, net_answer_id: str, password: str) -> CardNumber | None:
         for demo in self._cards.values():
             if demo.net_answer_id is None or demo.password is None:

@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 #: Seconds to connect, and for each SMTP command, the whole message included.
 TIMEOUT = 10.0
-#: Seconds for the whole mail: the member's answer waits for it (see Engine._notify).
+#: Seconds for the whole mail: the member's answer waits for it (see Engine.notify).
 DEADLINE = 20.0
 _PORTS = {"smtp": 587, "smtps": 465}
 

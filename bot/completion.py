@@ -12,7 +12,7 @@ async def complete(turn: Turn) -> None:
     """Create the member, link this chat, mail the ID; keep only what the member state shows."""
     slots = turn.slots
     chosen = slots.get("netid")
-    if chosen is None or await members.net_answer_id_taken(turn.session, chosen):
+    if chosen is None or await taken(turn, chosen):
         chosen = await _fresh_net_answer_id(turn)
     await members.register(
         turn.session,
@@ -37,9 +37,17 @@ async def complete(turn: Turn) -> None:
     slots.update(netid=chosen, card_masked=card_masked)
 
 
+async def taken(turn: Turn, net_answer_id: str) -> bool:
+    """Whether a member already has this ID: one enrolled here, or one the issuer
+    registered before this bot (whose sign-in the ID would otherwise take over)."""
+    if await members.net_answer_id_taken(turn.session, net_answer_id):
+        return True
+    return await turn.services.issuer.net_answer_id_taken(net_answer_id)
+
+
 async def _fresh_net_answer_id(turn: Turn) -> str:
     personal = (await turn.holder()).personal
     while True:
         candidate = issue_net_answer_id(personal, turn.services.rng.choice)
-        if not await members.net_answer_id_taken(turn.session, candidate):
+        if not await taken(turn, candidate):
             return candidate

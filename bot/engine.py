@@ -430,10 +430,11 @@ class Engine:
             await _enter(turn, self.flows[target])
 
     async def _back_to_linked(self, turn: Turn) -> None:
-        """An enrollment that a linked member began and that ended (cancelled,
-        declined, refused) returns the chat to the member's flow, not to a dead end."""
+        """An enrollment or a sign-in that a linked member began and that ended
+        (cancelled, declined, refused, a re-check not passed) returns the chat to the
+        member's flow, not to a dead end; that flow checks the link again itself."""
         linked, flow = self.flows.linked, turn.flow
-        if linked is None or flow is not self.flows.entry or turn.dialogue.state != flow.closed:
+        if linked is None or flow is linked.flow or turn.dialogue.state != flow.closed:
             return
         if await members.linked(turn.session, turn.channel, turn.user_id) is None:
             return

@@ -124,7 +124,7 @@ async def netid(turn: Turn, answer: str) -> str:
         turn.possibly_secret = True
         raise Invalid(Problem("netid.card"))
     chosen = parse_net_answer_id(answer, (await turn.holder()).personal, _email_locals(turn))
-    if await members.net_answer_id_taken(turn.session, chosen):
+    if await completion.taken(turn, chosen):
         raise Invalid(Problem("netid.taken"))
     turn.slots["netid"] = chosen
     turn.say("netid.chosen", netid=chosen)

@@ -35,7 +35,7 @@ from adapters.sandbox_issuer import DEMO_CARDS, DemoCard
 from bot import transcripts
 from bot.config import Settings
 from bot.handlers import Flows
-from bot.registry import FLOWS
+from bot.registry import CHANNELS, FLOWS
 from bot.runtime import Runtime, start
 from flows.cards import brand_of, luhn_ok, parse_card_number, parse_expiry, parse_security_code
 from flows.emails import parse_emails
@@ -216,14 +216,23 @@ async def _attempt(
             rng=random.Random(SEED),  # noqa: S311
         )
         bot.engine.flows = flows
+        for kind in CHANNELS:  # the platform's link tokens, as the recording server had
+            if kind.capabilities.links_accounts:
+                bot.engine.services.link_tokens[kind.name] = _link_token
         try:
             return await _run(bot, clock, steps, iter(cards))
         finally:
             await bot.close()
 
 
+async def _link_token(user_id: str) -> str:
+    """Stands in for the platform's link token: the replay links no account."""
+    return f"replay-{user_id[-4:]}"
+
+
 def _sandbox(settings: Settings, folder: Path) -> Settings:
     return settings.with_env(
+        PUBLIC_URL="https://replay.invalid",
         DATABASE_URL=f"sqlite:///{folder / 'replay.sqlite3'}",
         XDG_DATA_HOME=str(folder / "data"),
         NETANSWER_KEY_FILE=str(folder / "keys.json"),

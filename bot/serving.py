@@ -83,6 +83,7 @@ def config(app: Any, *, host: str, port: int, verbose: bool = False) -> uvicorn.
         port=port,
         log_level="info" if verbose else "warning",
         log_config=None,  # uvicorn's records go to the CLI's handler, with its repeat limit
+        access_log=False,  # request lines carry one-time tokens (LINE's sign-in page)
         http=ReadDeadline,
         timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,

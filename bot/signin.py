@@ -36,6 +36,7 @@ from storage.vault import CARD_PURPOSE
 ID_LIMIT = 5  # failures for one ID, from any chat
 CHAT_LIMIT = 10  # failures from one chat, whatever the IDs
 LOCK_FOR = timedelta(minutes=30)
+CODES_LIMIT = 5  # passcodes sign-ins send one card within LOCK_FOR
 #: How long LINE honours a link token, and so how long the sign-in page works.
 LINK_TOKEN_LIFETIME = timedelta(minutes=10)
 #: How long a nonce waits for the platform's account-link event.
@@ -107,15 +108,27 @@ async def authenticate(turn: Turn, typed: str) -> bool:
 
 async def challenge(turn: Turn) -> bool:
     """Send a passcode for the member whose card the slots hold; False (the member is
-    told why) while the card is paused or when the issuer has no way to reach them."""
+    told why) while the card is paused, when the issuer has no way to reach them, or
+    when sign-ins sent it :data:`CODES_LIMIT` passcodes lately: the count is kept per
+    card in the database, so neither /start nor an old linked chat's re-check can make
+    the member's phone ring without end."""
     if await identity.paused(turn):
         return False
     mailable = await passcodes.mailable(turn)
     if not (await turn.holder()).mobile and not mailable:
         turn.say("signin.no_mobile", number=turn.services.issuer.verification_line)
         return False
-    await passcodes.send(turn)
-    return True
+    sent = f"signin-codes:{turn.slots['card_index']}"
+    until = await lockouts.hold(turn.session, sent, turn.now)
+    if until is None:
+        until = await lockouts.fail(
+            turn.session, sent, turn.now, limit=CODES_LIMIT + 1, period=LOCK_FOR
+        )
+        if until is None:
+            await passcodes.send(turn)
+            return True
+    turn.say("signin.codes_paused", until=turn.local_time(until))
+    return False
 
 
 def _keep(turn: Turn, member: Member) -> None:
@@ -130,7 +143,9 @@ def _keep(turn: Turn, member: Member) -> None:
 
 async def _member(turn: Turn, net_answer_id: str, typed: str) -> Member | None:
     """The member with this ID and password: one who registered through this bot is
-    checked here, anyone else by the issuer. None for an unknown ID or a wrong password."""
+    checked here, anyone else by the issuer. None for an unknown ID or a wrong password.
+    Every path does the same work (an argon2 check and a question to the issuer), so
+    how long the answer takes tells nothing about the ID."""
     vault = turn.services.vault
     member = await members.by_net_answer_id(turn.session, net_answer_id)
     kept_here = member is not None and bool(member.password_hash)
@@ -138,9 +153,9 @@ async def _member(turn: Turn, net_answer_id: str, typed: str) -> Member | None:
         right = await vault.verify_password(member.password_hash, typed)
     else:
         right = await vault.verify_password(await asyncio.to_thread(_stand_in_hash), typed)
+    card = await turn.services.issuer.sign_in(net_answer_id, typed)
     if kept_here:
         return member if right else None
-    card = await turn.services.issuer.sign_in(net_answer_id, typed)
     if card is None:
         return None
     return await members.add_known(

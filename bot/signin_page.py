@@ -255,7 +255,6 @@ def _answer(page: _Page, *, status: int = 200, secure: bool = True) -> Response:
         submit=text("page.submit", lang),
         notices=page.notices,
         step=page.step,
-        action=signin.PAGE_PATH,
         csrf=csrf,
         link_token=page.link_token,
         style_nonce=style_nonce,
@@ -270,7 +269,6 @@ def _answer(page: _Page, *, status: int = 200, secure: bool = True) -> Response:
         response.set_cookie(
             CSRF_COOKIE,
             csrf,
-            path=signin.PAGE_PATH,
             httponly=True,
             samesite="strict",
             secure=secure,

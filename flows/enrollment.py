@@ -174,17 +174,20 @@ def _confirm(slots: Mapping[str, Any]) -> Params:
     }
 
 
-def _otp(slots: Mapping[str, Any]) -> Params:
-    return {"to": slots["otp"]["to"], "via": phrase(f"value.via.{slots['otp']['via']}")}
+def passcode_params(slots: Mapping[str, Any]) -> Params:
+    """Where the passcode went, for the passcode question (sign-in asks it too)."""
+    record = slots.get("otp", {"to": "", "via": "sms"})
+    return {"to": record["to"], "via": phrase(f"value.via.{record['via']}")}
 
 
 def _call(slots: Mapping[str, Any]) -> Params:
     return dict(slots["call"])
 
 
-def _passcode_options_spent(slots: Mapping[str, Any]) -> set[str]:
-    """No re-issue past the limit; once the code goes by mail, neither "by mail" nor
-    "SMS did not arrive" makes sense."""
+def passcode_options(slots: Mapping[str, Any]) -> set[str]:
+    """The passcode buttons not on offer: no re-issue past the limit, no mail where the
+    issuer holds no address; once the code goes by mail, neither "by mail" nor "SMS did
+    not arrive" makes sense."""
     record = slots.get("otp", {})
     hidden: set[str] = set() if slots.get("mailable") else {Button.OTP_EMAIL}
     if record.get("resends", 0) >= RESEND_LIMIT:
@@ -286,8 +289,8 @@ STEPS: dict[str, Step] = {
             (Button.OTP_PIN, "choice.otp.pin"),
         ),
         secret=Secret.PASSCODE,
-        params=_otp,
-        hidden=_passcode_options_spent,
+        params=passcode_params,
+        hidden=passcode_options,
     ),
     S.PIN: _step(S.PIN, choices=_choices((Button.PIN_BACK, "choice.pin.back")), secret=Secret.PIN),
     S.CALL: _step(

@@ -360,6 +360,7 @@ _JA: dict[str, str] = {
     "help.signin_password": "NetアンサーIDに対応するパスワードです。忘れた場合は下のボタンからご案内します。",
     "signin.id_format": "NetアンサーIDを入力してください（空白を含まない64文字以内）。",
     "signin.failed": "NetアンサーIDまたはパスワードが違います。もう一度IDからお願いします。",
+    "signin.codes_paused": "パスコードを続けてお送りしたため、{until}（日本時間）までは新しいパスコードをお送りできません。",
     "signin.locked": (
         "ログインに続けて失敗したため、ログインを一時的に停止しています。"
         "{until}（日本時間）以降にもう一度お試しください。"
@@ -775,6 +776,7 @@ _EN: dict[str, str] = {
     "help.signin_password": "The password of your Net Answer ID. Forgot it? Press the button below.",
     "signin.id_format": "Please enter your Net Answer ID (up to 64 characters, no spaces).",
     "signin.failed": "The Net Answer ID or the password is not right. Please start again with the ID.",
+    "signin.codes_paused": "Several passcodes were sent already, so no new one can be sent before {until} Japan time (JST).",
     "signin.locked": (
         "Signing in failed too many times, so it is paused. Please try again after "
         "{until} Japan time (JST)."

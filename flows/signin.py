@@ -17,9 +17,9 @@ from typing import Any, TypedDict
 
 from flows import membership
 from flows.dialogue import Dialogue
-from flows.enrollment import IDLE_LIMIT, RESEND_LIMIT
-from flows.flow import Flow, Params, Secret, Step
-from flows.replies import Choice, phrase
+from flows.enrollment import IDLE_LIMIT, passcode_options, passcode_params
+from flows.flow import Flow, Secret, Step
+from flows.replies import Choice
 
 NAME = "signin"
 
@@ -73,23 +73,6 @@ class Slots(TypedDict, total=False):
     page: str  # the sign-in page's address, carrying the platform's link token
 
 
-def _otp(slots: Mapping[str, Any]) -> Params:
-    record = slots.get("otp", {"to": "", "via": "sms"})
-    return {"to": record["to"], "via": phrase(f"value.via.{record['via']}")}
-
-
-def _passcode_options(slots: Mapping[str, Any]) -> set[str]:
-    record = slots.get("otp", {})
-    hidden: set[str] = set()
-    if record.get("resends", 0) >= RESEND_LIMIT:
-        hidden |= {Button.OTP_RESEND, Button.OTP_EMAIL}
-    if record.get("via") == "mail" or not slots.get("mailable"):
-        hidden.add(Button.OTP_EMAIL)
-    if record.get("via") == "mail":
-        hidden.add(Button.OTP_PIN)
-    return hidden
-
-
 def _page(slots: Mapping[str, Any]) -> Mapping[str, str]:
     return {Button.PAGE: slots["page"]} if "page" in slots else {}
 
@@ -133,8 +116,8 @@ SIGNIN = Flow(
                 Choice(Button.OTP_PIN, "choice.otp.pin"),
             ),
             secret=Secret.PASSCODE,
-            params=_otp,
-            hidden=_passcode_options,
+            params=passcode_params,
+            hidden=passcode_options,
         ),
         S.PIN: Step(
             "ask.pin",

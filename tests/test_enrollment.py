@@ -550,8 +550,6 @@ async def test_changing_the_card_rechecks_the_id_and_password_against_the_new_ho
     await chat.send("hanako1103")  # fine for the VISA holder; the Mastercard holder is 11/03
     await chat.send("Sakura1103x")
     await chat.send("Sakura1103x")
-    await chat.send(EMAIL)
-    await chat.send(choice="newsletter:no")
     await chat.send(choice="terms:agree")
     await chat.send(choice="confirm:edit")
     await chat.send(choice="fix:card")

@@ -13,10 +13,11 @@ import pytest
 import sqlalchemy
 from sqlalchemy import select
 
+from flows.cards import CardNumber
 from storage.database import aware
 from storage.models import ChatIdentity, Member
 from tests.conftest import Chat, Clock, passcode_in
-from tests.enroll import PASSWORD, REGISTERED, VISA, enroll, to_code
+from tests.enroll import PASSWORD, REGISTERED, VISA, enroll, to_code, to_password
 from tests.test_cli import _COMMAND, JsonChat
 from tests.test_secrets import _dump_tables, _pattern
 
@@ -234,6 +235,61 @@ async def test_a_link_unused_for_90_days_asks_for_a_passcode_first(
     async with chat.bot.database.transaction() as session:
         link = (await session.scalars(select(ChatIdentity))).one()
         assert aware(link.last_used_at) == clock() and aware(link.linked_at) < clock()
+
+
+async def test_an_old_link_cannot_make_the_phone_ring_without_end(chat: Chat, clock: Clock) -> None:
+    """Whoever holds an old linked chat (a lost phone) gets a passcode per re-check, but
+    the passcodes sign-ins send one card are counted in the database: /start and
+    /cancel do not reset the count, and after five nothing more is sent for 30 minutes."""
+    await chat.send(await _sign_in(chat))
+    clock.advance(days=91)
+    await chat.sandbox()
+    sent = []
+    for _ in range(5):
+        await chat.send("/points")
+        sent += await chat.sandbox()
+        assert not any("ポイント）" in text for text in chat.texts)  # never a figure
+        await chat.send("/cancel")
+        assert chat.state == "member", chat.keys  # a cancelled re-check: back home
+    assert len(sent) == 5
+    await chat.send("/points")
+    assert chat.keys[0] == "signin.codes_paused" and await chat.sandbox() == []
+    assert "日本時間" in chat.texts[0]
+    clock.advance(minutes=31)
+    await chat.send("/points")
+    assert len(await chat.sandbox()) == 1 and chat.state == "signin_otp"
+
+
+async def test_an_issuer_members_id_cannot_be_taken_by_enrollment(chat: Chat) -> None:
+    await to_password(chat)
+    await chat.send(choice="netid:own")
+    await chat.send(NETID)
+    assert chat.keys == ["netid.taken", "ask.netid"]
+
+
+async def test_the_issuer_is_asked_whichever_the_id(chat: Chat) -> None:
+    """The same work for an ID enrolled here, one the issuer keeps and an unknown one:
+    the time the answer takes tells nothing about the ID."""
+    await enroll(chat)
+    async with chat.bot.database.transaction() as session:
+        here = (await session.scalars(select(Member))).one().net_answer_id
+    issuer = chat.bot.engine.services.issuer
+    asked: list[str] = []
+    real = issuer.sign_in
+
+    async def counted(net_answer_id: str, password: str) -> CardNumber | None:
+        asked.append(net_answer_id)
+        return await real(net_answer_id, password)
+
+    issuer.sign_in = counted  # type: ignore[method-assign]
+    stranger = Chat(chat.bot, user="stranger")
+    for netid in (here, NETID, "nosuchmember9"):
+        await stranger.send("/start")
+        await stranger.send(choice="welcome:signin")
+        await stranger.send(netid)
+        await stranger.send("Wrong-Pass1")
+        assert stranger.keys[0] == "signin.failed"
+    assert asked == [here, NETID, "nosuchmember9"]
 
 
 def test_operators_list_and_end_every_link_of_a_member(database_url: str, tmp_path: Path) -> None:

@@ -4,10 +4,12 @@ browser to LINE's dialog with a nonce, and only LINE's signed ``accountLink`` ev
 bringing that nonce back, fresh, unused and for the same user, links the chat."""
 
 import asyncio
+import json
 import logging
 import random
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -15,7 +17,9 @@ import pytest
 from sqlalchemy import select
 from starlette.applications import Starlette
 
+from bot import replay, transcripts
 from bot.config import Settings
+from bot.registry import FLOWS
 from bot.runtime import Runtime, start
 from bot.server import create_app
 from storage import sandbox
@@ -282,3 +286,20 @@ async def test_the_chat_sign_in_stays_one_button_away(
     await friend.say(await _passcode(bot))
     assert await _links(bot) == [("line", friend.user_id)]
     assert (await _keys(bot))[-2:] == ["signin.linked", "ask.member"]
+
+
+async def test_a_line_sign_in_replays(
+    bot: Runtime, friend: Friend, client: httpx.AsyncClient, settings: Settings, tmp_path: Path
+) -> None:
+    """The replay's sandbox offers the page as the recording server did."""
+    await friend.post(friend.follow())
+    await friend.choose("welcome:signin")
+    await friend.choose("signin:chat")
+    await friend.say(NETID)
+    (found,) = await transcripts.listing(bot.database, FLOWS, bot.now())
+    steps = await transcripts.steps(bot.database, found.id, found.lang)
+    lines = transcripts.export_lines(steps, channel=found.channel, lang=found.lang)
+    exported = tmp_path / "line.jsonl"
+    exported.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines))
+    report = await replay.replay(replay.read(exported), settings)
+    assert report.reproduced, replay.side_by_side(report.recorded, report.now)
