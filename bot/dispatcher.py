@@ -90,6 +90,13 @@ class Dispatcher:
             if not await self._send(sender, rows):
                 return
 
+    async def resume(self, channel: str, user_id: str) -> None:
+        """The chat can be reached again (a browser reconnected): its replies waiting
+        for a retry are due now, and sent, in order."""
+        async with self._database.transaction() as session:
+            await outbox.due_now(session, channel, user_id, now=self._clock())
+        await self.deliver(channel, user_id)
+
     async def deliver_due(self, budget: float = SWEEP_BUDGET) -> None:
         """One sweep of the retry loop: the chats with a reply that is due again, until
         ``budget`` seconds have gone (a send is never cut: the next sweep goes on)."""
@@ -204,6 +211,7 @@ def _payload(reply: Reply, part: int) -> dict[str, Any]:
         "params": dict(reply.params),
         "choices": [[choice.data, choice.label] for choice in reply.choices],
         "sensitive": reply.sensitive,
+        "secret": reply.secret,
         "part": part,
     }
 
@@ -220,4 +228,5 @@ def _reply(payload: Mapping[str, Any]) -> Reply:
         payload["params"],
         tuple(Choice(data, label) for data, label in payload["choices"]),
         sensitive=payload["sensitive"],
+        secret=payload.get("secret"),  # rows queued before questions named their secret: None
     )

@@ -5,9 +5,10 @@ environment (the terminal is opened by ``netanswer-bot chat``)."""
 from adapters.channels.channel import Channel
 from adapters.channels.line import Line
 from adapters.channels.telegram import Telegram
+from adapters.channels.web import Web
 from bot import enrollment, membership
 from bot.handlers import Flows
 
 FLOWS = Flows(enrollment.HANDLERS, membership.HANDLERS, linked=membership.HANDLERS.flow.name)
 
-CHANNELS: tuple[type[Channel], ...] = (Telegram, Line)
+CHANNELS: tuple[type[Channel], ...] = (Telegram, Line, Web)

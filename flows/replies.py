@@ -53,6 +53,9 @@ class Reply:
     params: Mapping[str, Param] = field(default_factory=dict)
     choices: tuple[Choice, ...] = ()
     sensitive: bool = False  # about card data: channels may protect it from forwarding
+    #: The kind of secret the member types in answer to this question (a value of
+    #: ``flows.flow.Secret``), so a channel can hide or protect the typing; None otherwise.
+    secret: str | None = None
 
     def as_json(self) -> dict[str, object]:
         return {

@@ -99,6 +99,11 @@ class Vault:
         message = f"{purpose}\x00{value}".encode()
         return hmac.new(self._index_key, message, hashlib.sha256).hexdigest()
 
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for ``purpose`` alone (e.g. signing a web session), derived
+        from the index key, so no new secret has to be configured."""
+        return hmac.new(self._index_key, f"derive\x00{purpose}".encode(), hashlib.sha256).digest()
+
     async def hash_password(self, password: str) -> str:
         """argon2id off the event loop, so other members are not held up while one is hashed."""
         return await asyncio.to_thread(_hasher.hash, password)
