@@ -15,9 +15,9 @@ no secret as typed. Its template, script and stylesheet live beside this module 
 
 Wire format (JSON text frames). From the page: ``{"type": "open" | "text" |
 "choice", "id": "<8-64 of A-Z a-z 0-9 _ ->", "text": ..., "data": ...}``; from the
-server: ``history``, ``reply`` (see :func:`rendered`), ``ack`` (the event with that
-id is applied; ``secret``: what the member sent must not stay on screen), ``phone``
-and ``error``.
+server: ``history`` (first, on every connection), ``reply`` (see :func:`rendered`),
+``phone`` (sandbox messages), and ``ack`` (the last frame of each event: it is applied;
+``secret``: what the member sent must not stay on screen) or ``error``.
 
 Settings: on whenever the sandbox is (every environment but ``NETANSWER_ENV=production``),
 or with ``WEB_CHAT=1``; ``WEB_CHAT=0`` turns it off.
@@ -247,11 +247,12 @@ class Web(Channel):
                         await websocket.send_json(rendered(reply, outcome.lang))
                 elif not outcome.duplicate:
                     await self.conversations.deliver(CHANNEL, user)
+                if outcome.conversation_id:
+                    seen = await self._push_phone(websocket, outcome.conversation_id, seen)
+                # Last: everything the event brought is on the page by now.
                 await websocket.send_json(
                     {"type": "ack", "id": event, "secret": outcome.secret_input}
                 )
-                if outcome.conversation_id:
-                    seen = await self._push_phone(websocket, outcome.conversation_id, seen)
         except WebSocketDisconnect:
             pass
         except Exception as error:  # the database away: the page reconnects and resends
