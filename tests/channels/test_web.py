@@ -2,6 +2,7 @@
 app on SQLite and PostgreSQL, as a browser would use them (Starlette's TestClient
 keeps the session cookie like a browser)."""
 
+import asyncio
 import json
 import random
 import re
@@ -13,12 +14,15 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
+import uvicorn
+import websockets
 from sqlalchemy import select
 from starlette.testclient import TestClient, WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from adapters.channels.channel import Inbound
 from adapters.channels.web import COOKIE, NO_SESSION, SOCKET
+from bot import serving
 from bot.config import Settings
 from bot.runtime import Runtime, start
 from bot.server import create_app
@@ -396,3 +400,35 @@ def test_no_secret_in_the_history_or_the_page(browser: TestClient) -> None:
     # The phone pane starts empty after a reload: no old passcode is shown again.
     opened = reloaded.open()
     assert opened.phone == []
+
+
+async def test_a_socket_through_the_server_outlives_the_read_deadline() -> None:
+    """``serve``'s deadline for reading a request ends with the WebSocket upgrade: a
+    chat left open longer than it stays open."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            return
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        while (message := await receive())["type"] == "websocket.receive":
+            await send({"type": "websocket.send", "text": message["text"]})
+
+    config = serving.config(app, host="127.0.0.1", port=0)
+    config.http = type("Fast", (serving.ReadDeadline,), {"read_timeout": 0.2})
+    config.lifespan = "off"
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(500):
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        async with websockets.connect(f"ws://127.0.0.1:{port}/") as socket:
+            await asyncio.sleep(0.6)  # three deadlines
+            await socket.send("still here")
+            assert await asyncio.wait_for(socket.recv(), timeout=5) == "still here"
+    finally:
+        server.should_exit = True
+        await task
