@@ -3,16 +3,24 @@ app on SQLite and PostgreSQL, as a browser would use them (Starlette's TestClien
 keeps the session cookie like a browser)."""
 
 import asyncio
+import contextlib
 import json
+import os
 import random
 import re
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 import websockets
@@ -432,3 +440,31 @@ async def test_a_socket_through_the_server_outlives_the_read_deadline() -> None:
     finally:
         server.should_exit = True
         await task
+
+
+def test_serve_prints_the_page_to_open_and_serves_it(tmp_path: Path) -> None:
+    """What ``make run`` starts: the embedded default (SQLite, sandbox) on loopback."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path), "HOME": str(tmp_path)}
+    for variable in ("DATABASE_URL", "NETANSWER_KEY_FILE", "NETANSWER_ENV", "WEB_CHAT"):
+        env.pop(variable, None)
+    command = str(Path(sys.executable).parent / "netanswer-bot")
+    worker = subprocess.Popen(
+        [command, "serve", "--port", str(port)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert worker.stdout is not None
+        line = worker.stdout.readline()
+        assert line.strip() == f"netanswer-bot: web chat at http://127.0.0.1:{port}/ (Ctrl-C stops)"
+        for _ in range(300):
+            with contextlib.suppress(httpx.TransportError):
+                page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+                break
+            time.sleep(0.1)
+        assert page.status_code == 200 and 'id="composer"' in page.text
+        assert page.headers["x-frame-options"] == "DENY"
+    finally:
+        worker.terminate()
+        worker.wait(timeout=15)
