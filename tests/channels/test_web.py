@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,11 @@ from sqlalchemy import select
 from starlette.testclient import TestClient, WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
+from adapters.channels import web
 from adapters.channels.channel import Inbound
 from adapters.channels.web import COOKIE, NO_SESSION, SOCKET
 from bot import serving
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.runtime import Runtime, start
 from bot.server import create_app
 from flows.messages import render
@@ -468,3 +469,12 @@ def test_serve_prints_the_page_to_open_and_serves_it(tmp_path: Path) -> None:
     finally:
         worker.terminate()
         worker.wait(timeout=15)
+
+
+def test_the_web_chat_is_on_with_the_sandbox_or_when_asked(runtime: Runtime) -> None:
+    assert web.enabled({}) and not web.enabled({"NETANSWER_ENV": "production"})
+    assert web.enabled({"NETANSWER_ENV": "production", "WEB_CHAT": "1"})
+    off = create_app(replace(runtime, settings=runtime.settings.with_env(WEB_CHAT="0")))
+    assert [route.path for route in off.routes] == ["/healthz"]  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="WEB_CHAT must be 1"):
+        create_app(replace(runtime, settings=runtime.settings.with_env(WEB_CHAT="maybe")))
