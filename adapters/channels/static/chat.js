@@ -79,8 +79,15 @@
     if (phoneEmpty && messages.length) phoneEmpty.hidden = true;
   }
 
+  // The log is busy while an event waits for its answer (assistive technology, and
+  // tests, wait for it to settle).
+  function settle() {
+    log.setAttribute("aria-busy", pending.length > 0 ? "true" : "false");
+  }
+
   function post(event) {
     pending.push(event);
+    settle();
     if (connected) socket.send(JSON.stringify(event));
   }
 
@@ -113,6 +120,7 @@
     } else if (message.type === "ack" || message.type === "error") {
       const at = pending.findIndex((event) => event.id === message.id);
       if (at >= 0) pending.splice(at, 1);
+      settle();
       const mine = bubbles.get(message.id);
       if (mine && message.secret) mine.querySelector("p").textContent = "••••••";
       bubbles.delete(message.id);
