@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+PORT ?= 8000
 
-.PHONY: run test lint setup
+.PHONY: run chat test lint setup
 
 $(BIN)/netanswer-bot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +14,11 @@ $(BIN)/netanswer-bot: pyproject.toml
 
 setup: $(BIN)/netanswer-bot
 
+# The web chat on the embedded default (SQLite, sandbox issuer), on this machine only.
 run: setup
+	$(BIN)/netanswer-bot serve --host 127.0.0.1 --port $(PORT)
+
+chat: setup
 	$(BIN)/netanswer-bot chat
 
 lint: setup

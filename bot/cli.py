@@ -10,6 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
+from adapters.channels import web
 from adapters.channels.console import Console
 from adapters.channels.line import LineSettings
 from bot import (
@@ -68,7 +69,9 @@ def _parser() -> argparse.ArgumentParser:
         "expire", help="wipe enrollments idle for 30 minutes (the server does this every minute)"
     ).set_defaults(run=_db_expire)
 
-    serve = commands.add_parser("serve", help="the web server: channel webhooks and /healthz")
+    serve = commands.add_parser(
+        "serve", help="the web server: the web chat (sandbox), channel webhooks and /healthz"
+    )
     # Every interface by default: the platform's router or proxy reaches the worker.
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on")  # noqa: S104
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
@@ -239,8 +242,19 @@ def _serve(args: argparse.Namespace) -> None:
     # In production the release phase migrates, once, before any worker starts.
     app = server.create_app(runtime.start(settings, upgrade=not settings.production))
     serving.raise_file_limit()
+    if web.enabled(settings.environ):  # checked by create_app: a wrong WEB_CHAT stopped it
+        print(f"netanswer-bot: web chat at {_url(args.host, args.port)} (Ctrl-C stops)", flush=True)
     config = serving.config(app, host=args.host, port=args.port, verbose=args.verbose)
     uvicorn.Server(config).run()
+
+
+def _url(host: str, port: int) -> str:
+    """Where a browser on this machine opens the server listening on ``host``."""
+    if host in ("0.0.0.0", ""):  # noqa: S104 (every interface: loopback among them)
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
 
 
 def _vault_rotate(args: argparse.Namespace) -> None:

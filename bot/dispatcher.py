@@ -97,6 +97,13 @@ class Dispatcher:
             row = await outbox.get(session, reply_id)
         return _outgoing(row) if row is not None and row.channel == channel else None
 
+    async def resume(self, channel: str, user_id: str) -> None:
+        """The chat can be reached again (a browser reconnected): its replies waiting
+        for a retry are due now, and sent, in order."""
+        async with self._database.transaction() as session:
+            await outbox.due_now(session, channel, user_id, now=self._clock())
+        await self.deliver(channel, user_id)
+
     async def deliver_due(self, budget: float = SWEEP_BUDGET) -> None:
         """One sweep of the retry loop: the chats with a reply that is due again, until
         ``budget`` seconds have gone (a send is never cut: the next sweep goes on)."""
@@ -215,6 +222,7 @@ def _payload(reply: Reply, part: int) -> dict[str, Any]:
             for choice in reply.choices
         ],
         "sensitive": reply.sensitive,
+        "secret": reply.secret,
         "part": part,
     }
     if reply.image is not None:  # its figures: the picture is drawn when it is sent
@@ -235,4 +243,5 @@ def _reply(payload: Mapping[str, Any]) -> Reply:
         tuple(Choice(*choice) for choice in payload["choices"]),
         sensitive=payload["sensitive"],
         image=Chart.from_json(payload["image"]) if "image" in payload else None,
+        secret=payload.get("secret"),  # rows queued before questions named their secret: None
     )

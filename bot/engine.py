@@ -511,7 +511,9 @@ def _ask(turn: Turn) -> None:
     step = turn.flow.steps[turn.dialogue.state]
     slots = turn.dialogue.slots
     sensitive = step.secret is not None
-    turn.replies.append(Reply(step.prompt, step.params(slots), step.offered(slots), sensitive))
+    turn.replies.append(
+        Reply(step.prompt, step.params(slots), step.offered(slots), sensitive, secret=step.secret)
+    )
     turn.asked = True
 
 

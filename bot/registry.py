@@ -5,6 +5,7 @@ environment (the terminal is opened by ``netanswer-bot chat``)."""
 from adapters.channels.channel import Channel
 from adapters.channels.line import Line
 from adapters.channels.telegram import Telegram
+from adapters.channels.web import Web
 from bot import enrollment, membership, signin
 from bot.handlers import Flows
 
@@ -12,4 +13,4 @@ FLOWS = Flows(
     enrollment.HANDLERS, membership.HANDLERS, signin.HANDLERS, linked=membership.HANDLERS.flow.name
 )
 
-CHANNELS: tuple[type[Channel], ...] = (Telegram, Line)
+CHANNELS: tuple[type[Channel], ...] = (Telegram, Line, Web)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.channels.channel import Channel, Inbound, Outcome, Outgoing
+from adapters.channels.channel import Channel, History, Inbound, Outcome, Outgoing
 from adapters.gateways import Mail
 from adapters.sandbox_issuer import SandboxIssuer
 from adapters.sandbox_outbox import SandboxOutbox
@@ -20,8 +20,9 @@ from bot.engine import Engine
 from bot.registry import CHANNELS, FLOWS
 from bot.turn import Services
 from flows.replies import Chart
-from storage import rotation, schema
+from storage import conversations, outbox, rotation, sandbox, schema
 from storage.database import Database
+from storage.sandbox import Delivered
 from storage.vault import Vault, VaultError
 
 #: The sandbox issuer's own records, in the data folder.
@@ -45,6 +46,24 @@ class Runtime:
 
     async def deliver(self, channel: str, user_id: str) -> None:
         await self.dispatcher.deliver(channel, user_id)
+
+    async def resume(self, channel: str, user_id: str) -> None:
+        await self.dispatcher.resume(channel, user_id)
+
+    async def history(self, channel: str, user_id: str) -> History:
+        async with self.database.transaction() as session:
+            conversation = await conversations.find(session, channel, user_id)
+            if conversation is None:
+                return History(None, None)
+            entries = await conversations.transcript(session, conversation.id)
+            queued = await outbox.pending(session, channel, user_id)
+        return History(conversation.id, conversation.lang, entries, queued)
+
+    async def sandbox_messages(self, conversation_id: int, after_id: int) -> list[Delivered]:
+        async with self.database.transaction() as session:
+            return await sandbox.read(
+                session, self.vault, after_id=after_id, conversation_id=conversation_id
+            )
 
     def now(self) -> datetime:
         return self.engine.services.clock()

@@ -12,6 +12,8 @@ many or large on purpose.
 - At most :data:`BACKLOG` connections wait to be accepted.
 - The process's open-file limit is raised to its hard limit at start.
 - On SIGTERM, requests still running after :data:`GRACEFUL_SHUTDOWN` seconds are cut.
+- A WebSocket (the web chat) is no request to read: the deadline ends with its
+  upgrade; uvicorn pings it, and a frame larger than :data:`MAX_FRAME_BYTES` closes it.
 """
 
 import asyncio
@@ -29,6 +31,7 @@ MAX_HEADER_BYTES = 16 * 1024
 MAX_CONCURRENCY = 512
 BACKLOG = 1024
 GRACEFUL_SHUTDOWN = 3  # seconds; with the app's bounded shutdown, SIGTERM ends in < 10 s
+MAX_FRAME_BYTES = 1024 * 1024  # a chat message is a few hundred bytes
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +53,10 @@ class ReadDeadline(H11Protocol):
         super().data_received(data)
         if self.conn.their_state is h11.DONE:  # the request is in: the app has it all
             self._disarm()
+
+    def handle_websocket_upgrade(self, event: h11.Request) -> None:
+        self._disarm()  # the socket's protocol owns the connection from here
+        super().handle_websocket_upgrade(event)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -89,6 +96,7 @@ def config(app: Any, *, host: str, port: int, verbose: bool = False) -> uvicorn.
         h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         limit_concurrency=MAX_CONCURRENCY,
         backlog=BACKLOG,
+        ws_max_size=MAX_FRAME_BYTES,
         # SIGTERM: requests still running after this are cut (their events are not
         # committed and the platforms redeliver them), then the shutdown, itself bounded.
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,

@@ -78,6 +78,9 @@ class Reply:
     choices: tuple[Choice, ...] = ()
     sensitive: bool = False  # about card data: channels may protect it from forwarding
     image: Chart | None = None  # shown as a picture where the channel can
+    #: The kind of secret the member types in answer to this question (a value of
+    #: ``flows.flow.Secret``), so a channel can hide or protect the typing; None otherwise.
+    secret: str | None = None
 
     def as_json(self) -> dict[str, object]:
         shown: dict[str, object] = {

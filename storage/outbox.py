@@ -160,6 +160,30 @@ async def give_up(session: AsyncSession, message_id: int, *, error: str) -> None
     )
 
 
+async def due_now(session: AsyncSession, channel: str, user_id: str, *, now: datetime) -> None:
+    """Make the chat's pending rows that wait for a retry due at ``now``."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.channel == channel,
+            OutboxMessage.user_id == user_id,
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.next_attempt_at > now,
+        )
+        .values(next_attempt_at=now)
+    )
+
+
+async def pending(session: AsyncSession, channel: str, user_id: str) -> int:
+    """How many of the chat's rows are still to be sent."""
+    query = select(func.count()).where(
+        OutboxMessage.channel == channel,
+        OutboxMessage.user_id == user_id,
+        OutboxMessage.status == OutboxStatus.PENDING,
+    )
+    return int(await session.scalar(query) or 0)
+
+
 async def due_chats(session: AsyncSession, *, now: datetime, limit: int) -> list[tuple[str, str]]:
     """(channel, user id) of chats with a pending row that could be sent now."""
     query = (

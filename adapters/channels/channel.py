@@ -24,6 +24,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from flows.replies import Chart, Reply
+from storage.models import TranscriptEntry
+from storage.sandbox import Delivered
 
 #: Where a platform reaches a channel's webhook.
 WEBHOOKS = "/webhooks"
@@ -150,6 +152,19 @@ class Capabilities:
     links_accounts: bool = False
 
 
+@dataclass(frozen=True)
+class History:
+    """A chat's transcript as stored (already redacted), for a channel that shows the
+    conversation again (the web page after a reload)."""
+
+    conversation_id: int | None  # None: the chat has not started
+    lang: str | None
+    entries: Sequence[TranscriptEntry] = ()  # oldest first
+    #: The latest replies still in the outbox: the channel shows them when they are
+    #: delivered, so they are not history yet.
+    queued: int = 0
+
+
 class Conversations(Protocol):
     """What the application offers a channel."""
 
@@ -159,6 +174,17 @@ class Conversations(Protocol):
 
     async def deliver(self, channel: str, user_id: str) -> None:
         """Send the chat's queued replies now, through the channel's :meth:`Channel.send`."""
+
+    async def resume(self, channel: str, user_id: str) -> None:
+        """The chat can be reached again: send its queued replies now, those waiting
+        for a retry included."""
+
+    async def history(self, channel: str, user_id: str) -> History:
+        """The chat's redacted transcript."""
+
+    async def sandbox_messages(self, conversation_id: int, after_id: int) -> list[Delivered]:
+        """The SMS and mail the sandbox sent for a conversation after ``after_id``,
+        oldest first (what a tester's phone would show)."""
 
     def now(self) -> datetime: ...
 
