@@ -1,6 +1,7 @@
 """The landline check's other end: POST /telephony/inbound-call and `sandbox call`."""
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from bot.config import Settings
 from bot.runtime import Runtime, start
 from bot.server import TELEPHONY_SECRET_HEADER, create_app
 from tests.conftest import Chat, Clock
-from tests.enroll import DINERS, to_confirm
+from tests.enroll import DINERS, answers_to_passcode, to_confirm
 
 SECRET = "telephony-shared-secret"
 
@@ -97,16 +98,11 @@ def test_sandbox_call_plays_the_call(database_url: str, tmp_path: Path) -> None:
         "NETANSWER_KEY_FILE": str(tmp_path / "keys.json"),
         "NETANSWER_CHECK_FLOOR_MS": "0",
     }
-    lines = [
-        DINERS.number,
-        DINERS.expiry,
-        DINERS.code,
-        "Sakura2024x",
-        "Sakura2024x",
-        "hanako.sato@example.com",
+    sent = [
+        {"text": typed} if kind == "text" else {"choice": typed}
+        for kind, typed in answers_to_passcode(DINERS)
     ]
-    chat = [f'{{"text": "{line}"}}' for line in ["/start", *lines]]
-    chat += ['{"choice": "newsletter:no"}', '{"choice": "terms:agree"}', '{"choice": "confirm:ok"}']
+    chat = [json.dumps(line, ensure_ascii=False) for line in sent]
     result = subprocess.run(
         [command, "chat", "--json"],
         input="\n".join(chat) + "\n",
