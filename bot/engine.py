@@ -212,7 +212,7 @@ class Engine:
             )
             # A card number is card data wherever it was typed: deleted where the channel can.
             secret = secret or (inbound.text is not None and has_card(inbound.text))
-            transcripts.record(
+            await transcripts.record(
                 session,
                 transcripts.Turn(
                     conversation_id=row.id,
