@@ -49,8 +49,8 @@ class Summary:
 async def record(
     session: AsyncSession, turn: Turn, event: dict[str, Any], replies: Sequence[dict[str, Any]]
 ) -> None:
-    """The turn's event, then its replies, in the turn's transaction: one statement,
-    rows numbered in that order."""
+    """The turn's event, then its replies, in the turn's transaction, numbered in that
+    order: one executemany, which both drivers send as one statement."""
     where = {
         "conversation_id": turn.conversation_id,
         "at": turn.at,
@@ -63,7 +63,7 @@ async def record(
     }
     bodies = [(Direction.IN, event), *((Direction.OUT, reply) for reply in replies)]
     rows = [{**where, "direction": direction, "body": body} for direction, body in bodies]
-    await session.execute(insert(TranscriptEntry).values(rows))
+    await session.execute(insert(TranscriptEntry), rows)
 
 
 async def summaries(
