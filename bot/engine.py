@@ -3,7 +3,9 @@
 Per event: claim the channel's event id (a redelivery stops here), lock the
 conversation row, run the step of the conversation's flow on a fresh Dialogue, and
 write flow, state, slots and the redacted transcript in the same transaction. SMS and
-mail go out after the commit, so a rolled-back turn never sends anything.
+mail go out after the commit, so a rolled-back turn never sends anything. Password
+hashing happens between transactions: a step that needs it stops the turn
+(:class:`bot.turn.Unprepared`), which is rolled back, and is run again with the hash.
 
 The engine knows no flow by name: it runs the registry it is given, starting new
 conversations in its entry flow and moving a conversation on where a flow exits.
@@ -25,7 +27,7 @@ from adapters.channels.channel import Capabilities, Inbound, Kind, Outcome
 from bot import dispatcher
 from bot.deadlines import Overdue, within
 from bot.handlers import Flows, Handlers
-from bot.turn import Notification, Services, Turn
+from bot.turn import Notification, Services, Turn, Unprepared
 from flows.commands import Command, command_in
 from flows.flow import Flow, Step
 from flows.letters import Letter
@@ -167,11 +169,14 @@ class Engine:
                     self.services.clock(),
                 )
             await asyncio.sleep(self.services.order_window)
+        prepared: dict[tuple[str, ...], Any] = {}
         while True:
             try:
-                return await self._turn(inbound, route, ordered=ordered)
+                return await self._turn(inbound, route, ordered=ordered, prepared=prepared)
             except _NotYet:
                 await asyncio.sleep(_ORDER_POLL)
+            except Unprepared as slow:  # rolled back: no lock or connection held meanwhile
+                await slow.prepare(prepared)
 
     async def _give_up_turn(self, inbound: Inbound) -> None:
         """A failed event no longer holds back the events after it."""
@@ -182,7 +187,12 @@ class Engine:
             logger.warning("could not release a failed event: %s", type(error).__name__)
 
     async def _turn(
-        self, inbound: Inbound, route: Mapping[str, Any] | None, *, ordered: bool
+        self,
+        inbound: Inbound,
+        route: Mapping[str, Any] | None,
+        *,
+        ordered: bool,
+        prepared: dict[tuple[str, ...], Any],
     ) -> tuple[Outcome, list[Notification], float]:
         """The event applied in one transaction: its outcome, the SMS and mail to send
         after the commit, and the time.monotonic() before which the answer may not
@@ -203,6 +213,7 @@ class Engine:
             ):
                 raise _NotYet  # rolls back: the event is claimed and applied later
             turn = self._begin(session, row, inbound, now)
+            turn.prepared = prepared
             before, handled = turn.dialogue.state, turn.flow
             asked = turn.flow.steps[before]  # the question this event answers
             throttled = await self._apply(turn, inbound, created, now - aware(row.updated_at))
