@@ -42,7 +42,6 @@ from storage import (
     conversations,
     lockouts,
     members,
-    message_counts,
     transcripts,
 )
 from storage.database import aware
@@ -216,13 +215,21 @@ class Engine:
             turn.prepared = prepared
             before, handled = turn.dialogue.state, turn.flow
             asked = turn.flow.steps[before]  # the question this event answers
-            throttled = await self._apply(turn, inbound, created, now - aware(row.updated_at))
+            idle = now - aware(row.updated_at)
+            # Every message with something to answer counts against the rate limit.
+            counted = inbound.kind not in (Kind.LEFT, Kind.UNSENT)
+            sent = conversations.minute_count(row, now) + 1
+            throttled = await self._apply(turn, inbound, created, idle, sent)
             command = command_in(inbound.text) if inbound.text else None
             secret = turn.possibly_secret or (
                 asked.secret is not None and inbound.text is not None and not command
             )
             # A card number is card data wherever it was typed: deleted where the channel can.
             secret = secret or (inbound.text is not None and has_card(inbound.text))
+            # The row's changes first: the transcript's insert flushes them in one UPDATE.
+            self._save(row, turn, now)
+            if counted:
+                conversations.count_message(row, now)
             await transcripts.record(
                 session,
                 transcripts.Turn(
@@ -242,7 +249,6 @@ class Engine:
             )
             if route is not None:
                 dispatcher.queue(session, row, route=route, replies=turn.replies, at=now)
-            self._save(row, turn, now)
         outcome = Outcome(
             replies=turn.replies,
             state=row.state,
@@ -309,17 +315,17 @@ class Engine:
         row.slots = turn.dialogue.slots
         row.updated_at = now
 
-    async def _apply(self, turn: Turn, inbound: Inbound, created: bool, idle: timedelta) -> bool:
-        """Run the event against the conversation; True when it was over the rate limit."""
+    async def _apply(
+        self, turn: Turn, inbound: Inbound, created: bool, idle: timedelta, sent: int
+    ) -> bool:
+        """Run the event against the conversation, the chat user's ``sent``-th message
+        this minute; True when it was over the rate limit."""
         if inbound.kind is Kind.LEFT:  # an unfinished conversation ends, silently
             turn.flow.cancel(turn.dialogue)
             return False
         if inbound.kind is Kind.UNSENT:  # only recorded
             return False
         limit = self.services.rate_limit
-        sent = await message_counts.count(
-            turn.session, f"{inbound.channel}:{inbound.user_id}", turn.now
-        )
         if sent > limit:
             if sent == limit + 1:  # said once a minute, not every time
                 turn.say("slow_down")

@@ -8,7 +8,7 @@ from sqlalchemy import DateTime, bindparam, delete, select, text, tuple_, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.database import insert
+from storage.database import aware, insert
 from storage.models import CallCheck, Conversation, Direction, ProcessedEvent, TranscriptEntry
 
 #: The slot left in an enrollment wiped for idleness.
@@ -81,6 +81,19 @@ async def lock(
     # Another worker may create it first: then this one waits for its row lock.
     created = (await session.scalar(statement)) is not None
     return (await session.scalars(query)).one(), created
+
+
+def minute_count(row: Conversation, now: datetime) -> int:
+    """The chat user's messages counted in the current minute so far."""
+    minute = now.replace(second=0, microsecond=0)
+    started = row.minute_start
+    return row.minute_count if started is not None and aware(started) == minute else 0
+
+
+def count_message(row: Conversation, now: datetime) -> None:
+    """Count one message on the locked row (written with the rest of it)."""
+    row.minute_count = minute_count(row, now) + 1
+    row.minute_start = now.replace(second=0, microsecond=0)
 
 
 async def find(session: AsyncSession, channel: str, user_id: str) -> Conversation | None:
