@@ -1,6 +1,8 @@
 """How fast the engine answers: the engine path against the bare database transaction
-it cannot beat (same run, same machine), per-message latency and throughput while many
-members enroll at once, and how long a card check takes for each possible outcome.
+it cannot beat (same run, same machine) with the SQL statements each message costs,
+those of every message of one enrollment, per-message latency and throughput while many
+members enroll at once (argon2id at its real cost), and how long a card check takes for
+each possible outcome.
 
     .venv/bin/python benchmarks/turns.py [--members 50] [--database-url URL]
 
@@ -40,24 +42,27 @@ _CARDS = [
 
 
 class _Statements:
-    """SQL statements the database is sent (a BEGIN counted apart), from attaching on."""
+    """SQL statements sent to the database (SQLite's BEGIN not among them) and
+    transactions begun, from attaching on."""
 
     def __init__(self, bot: Runtime) -> None:
         self.sql = 0
-        self.begins = 0
-        event.listen(bot.database.engine.sync_engine, "before_cursor_execute", self._count)
+        self.transactions = 0
+        engine = bot.database.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "begin", self._begin)
 
-    def _count(self, *args: object) -> None:
-        statement = str(args[2]).lstrip().upper()
-        if statement.startswith("BEGIN"):
-            self.begins += 1
-        else:
+    def _statement(self, *args: object) -> None:
+        if not str(args[2]).lstrip().upper().startswith("BEGIN"):
             self.sql += 1
 
+    def _begin(self, *args: object) -> None:
+        self.transactions += 1
+
     def taken(self) -> tuple[int, int]:
-        """Statements and BEGINs since the last call."""
-        counts = self.sql, self.begins
-        self.sql = self.begins = 0
+        """Statements and transactions since the last call."""
+        counts = self.sql, self.transactions
+        self.sql = self.transactions = 0
         return counts
 
 
@@ -177,7 +182,7 @@ async def _ratio(settings: Settings) -> None:
         floor = await _floor_rate(bot, members)
         statements.taken()
         engine = await _engine_rate(bot, members)
-        sql, begins = statements.taken()
+        sql, transactions = statements.taken()
         sent = _MESSAGES // members * members + members  # the /start of each chat too
         async with bot.database.transaction() as session:
             for table in ("bench_floor", "bench_floor_events"):
@@ -185,7 +190,7 @@ async def _ratio(settings: Settings) -> None:
         print(
             f"  {members:2} at once: engine {engine:6.0f} messages/s, "
             f"bare transaction {floor:6.0f}/s, ratio {engine / floor:.2f}, "
-            f"{sql / sent:.1f} statements and {begins / sent:.1f} BEGINs per message"
+            f"{sql / sent:.1f} statements in {transactions / sent:.1f} transactions per message"
         )
     await bot.close()
 
