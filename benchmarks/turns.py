@@ -1,6 +1,8 @@
 """How fast the engine answers: the engine path against the bare database transaction
-it cannot beat (same run, same machine), per-message latency and throughput while many
-members enroll at once, and how long a card check takes for each possible outcome.
+it cannot beat (same run, same machine) with the SQL statements each message costs,
+those of every message of one enrollment, per-message latency and throughput while many
+members enroll at once (argon2id at its real cost), and how long a card check takes for
+each possible outcome.
 
     .venv/bin/python benchmarks/turns.py [--members 50] [--database-url URL]
 
@@ -17,11 +19,13 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy
+from sqlalchemy import event
 
 from adapters.channels.channel import Inbound
 from bot.config import Settings
@@ -35,6 +39,31 @@ _CARDS = [
     ("3712 345678 90104", "05/29", "4321"),
     ("2221 0012 3456 7003", "11/31", "135"),
 ]
+
+
+class _Statements:
+    """SQL statements sent to the database (SQLite's BEGIN not among them) and
+    transactions begun, from attaching on."""
+
+    def __init__(self, bot: Runtime) -> None:
+        self.sql = 0
+        self.transactions = 0
+        engine = bot.database.engine.sync_engine
+        event.listen(engine, "before_cursor_execute", self._statement)
+        event.listen(engine, "begin", self._begin)
+
+    def _statement(self, *args: object) -> None:
+        if not str(args[2]).lstrip().upper().startswith("BEGIN"):
+            self.sql += 1
+
+    def _begin(self, *args: object) -> None:
+        self.transactions += 1
+
+    def taken(self) -> tuple[int, int]:
+        """Statements and transactions since the last call."""
+        counts = self.sql, self.transactions
+        self.sql = self.transactions = 0
+        return counts
 
 
 async def _send(bot: Runtime, user: str, latencies: list[float], **fields: str) -> str:
@@ -51,10 +80,11 @@ async def _enroll(bot: Runtime, n: int, latencies: list[float], hashing: list[fl
         state = await _send(bot, user, latencies, text=text)
     if state == "reregister":  # another member enrolled the same demo card first
         await _send(bot, user, latencies, choice="reregister:continue")
+    await _send(bot, user, latencies, text=f"member{n}@example.com")
+    await _send(bot, user, latencies, choice="newsletter:no")
     for text in ("Sakura2024x", "Sakura2024x"):
         await _send(bot, user, hashing, text=text)
-    await _send(bot, user, latencies, text=f"member{n}@example.com")
-    for choice in ("newsletter:no", "terms:agree", "confirm:ok"):
+    for choice in ("terms:agree", "confirm:ok"):
         await _send(bot, user, latencies, choice=choice)
     conversation = await _conversation(bot, user)
     async with bot.database.transaction() as session:
@@ -87,6 +117,7 @@ async def _enrollments(settings: Settings, members: int) -> None:
         f"  {members} members enrolled at once: {total} messages in {elapsed:.2f} s "
         f"= {total / elapsed:.0f} messages/s"
     )
+    print(f"  enrollments with argon2id at its real cost: {members / elapsed:.1f}/s")
     print(
         f"  password messages (argon2id): p50 {hashed[49] * 1000:.0f} ms, "
         f"p95 {hashed[94] * 1000:.0f} ms"
@@ -146,17 +177,59 @@ async def _floor_rate(bot: Runtime, members: int) -> float:
 
 async def _ratio(settings: Settings) -> None:
     bot = await asyncio.to_thread(start, settings)
+    statements = _Statements(bot)
     for members in (1, 20):
         floor = await _floor_rate(bot, members)
+        statements.taken()
         engine = await _engine_rate(bot, members)
+        sql, transactions = statements.taken()
+        sent = _MESSAGES // members * members + members  # the /start of each chat too
         async with bot.database.transaction() as session:
             for table in ("bench_floor", "bench_floor_events"):
                 await session.execute(sqlalchemy.text(f"DROP TABLE {table}"))
         print(
             f"  {members:2} at once: engine {engine:6.0f} messages/s, "
-            f"bare transaction {floor:6.0f}/s, ratio {engine / floor:.2f}"
+            f"bare transaction {floor:6.0f}/s, ratio {engine / floor:.2f}, "
+            f"{sql / sent:.1f} statements in {transactions / sent:.1f} transactions per message"
         )
     await bot.close()
+
+
+async def _statements_per_step(settings: Settings) -> None:
+    """One enrollment, alone: the statements each of its messages costs."""
+    bot = await asyncio.to_thread(start, settings)
+    statements = _Statements(bot)
+    user = "statements"
+    number, expiry, code = _CARDS[0]
+    steps: Counter[str] = Counter()
+    transactions: Counter[str] = Counter()
+
+    async def send(label: str, **fields: str) -> None:
+        statements.taken()
+        await _send(bot, user, [], **fields)
+        steps[label], transactions[label] = statements.taken()
+
+    await send("/start", text="/start")
+    await send("/help", text="/help")
+    for label, text in (("card", number), ("expiry", expiry), ("code", code)):
+        await send(label, text=text)
+    await send("email", text="member@example.com")
+    await send("newsletter", choice="newsletter:no")
+    await send("password", text="Sakura2024x")
+    await send("password again", text="Sakura2024x")
+    await send("terms", choice="terms:agree")
+    await send("confirm", choice="confirm:ok")
+    conversation = await _conversation(bot, user)
+    async with bot.database.transaction() as session:
+        sms = (await sandbox.read(session, bot.vault, conversation_id=conversation))[-1]
+    passcode = next(w for w in sms.text.replace("：", " ").split() if w[:6].isdigit())[:6]
+    statements.taken()
+    await send("passcode", text=passcode)
+    await bot.close()
+    print(
+        "  statements (transactions) per message: "
+        + ", ".join(f"{label} {steps[label]} ({transactions[label]})" for label in steps)
+    )
 
 
 async def _check_times(settings: Settings) -> None:
@@ -209,7 +282,9 @@ def main() -> None:
             "NETANSWER_RATE_LIMIT": "100000",
         }
         print(f"database: {url.split('?')[0]}, {args.members} members")
-        asyncio.run(_ratio(Settings.from_env({**env, "NETANSWER_CHECK_FLOOR_MS": "0"})))
+        quick = Settings.from_env({**env, "NETANSWER_CHECK_FLOOR_MS": "0"})
+        asyncio.run(_ratio(quick))
+        asyncio.run(_statements_per_step(quick))
         asyncio.run(_enrollments(Settings.from_env(env), args.members))
         asyncio.run(_check_times(Settings.from_env(env)))
 

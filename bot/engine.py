@@ -3,7 +3,9 @@
 Per event: claim the channel's event id (a redelivery stops here), lock the
 conversation row, run the step of the conversation's flow on a fresh Dialogue, and
 write flow, state, slots and the redacted transcript in the same transaction. SMS and
-mail go out after the commit, so a rolled-back turn never sends anything.
+mail go out after the commit, so a rolled-back turn never sends anything. Password
+hashing happens between transactions: a step that needs it stops the turn
+(:class:`bot.turn.Unprepared`), which is rolled back, and is run again with the hash.
 
 The engine knows no flow by name: it runs the registry it is given, starting new
 conversations in its entry flow and moving a conversation on where a flow exits.
@@ -25,7 +27,7 @@ from adapters.channels.channel import Capabilities, Inbound, Kind, Outcome
 from bot import dispatcher
 from bot.deadlines import Overdue, within
 from bot.handlers import Flows, Handlers
-from bot.turn import Notification, Services, Turn
+from bot.turn import Notification, Services, Turn, Unprepared
 from flows.commands import Command, command_in
 from flows.flow import Flow, Step
 from flows.letters import Letter
@@ -40,7 +42,6 @@ from storage import (
     conversations,
     lockouts,
     members,
-    message_counts,
     transcripts,
 )
 from storage.database import aware
@@ -167,11 +168,14 @@ class Engine:
                     self.services.clock(),
                 )
             await asyncio.sleep(self.services.order_window)
+        prepared: dict[tuple[str, ...], Any] = {}
         while True:
             try:
-                return await self._turn(inbound, route, ordered=ordered)
+                return await self._turn(inbound, route, ordered=ordered, prepared=prepared)
             except _NotYet:
                 await asyncio.sleep(_ORDER_POLL)
+            except Unprepared as slow:  # rolled back: no lock or connection held meanwhile
+                await slow.prepare(prepared)
 
     async def _give_up_turn(self, inbound: Inbound) -> None:
         """A failed event no longer holds back the events after it."""
@@ -182,7 +186,12 @@ class Engine:
             logger.warning("could not release a failed event: %s", type(error).__name__)
 
     async def _turn(
-        self, inbound: Inbound, route: Mapping[str, Any] | None, *, ordered: bool
+        self,
+        inbound: Inbound,
+        route: Mapping[str, Any] | None,
+        *,
+        ordered: bool,
+        prepared: dict[tuple[str, ...], Any],
     ) -> tuple[Outcome, list[Notification], float]:
         """The event applied in one transaction: its outcome, the SMS and mail to send
         after the commit, and the time.monotonic() before which the answer may not
@@ -203,16 +212,25 @@ class Engine:
             ):
                 raise _NotYet  # rolls back: the event is claimed and applied later
             turn = self._begin(session, row, inbound, now)
+            turn.prepared = prepared
             before, handled = turn.dialogue.state, turn.flow
             asked = turn.flow.steps[before]  # the question this event answers
-            throttled = await self._apply(turn, inbound, created, now - aware(row.updated_at))
+            idle = now - aware(row.updated_at)
+            # Every message with something to answer counts against the rate limit.
+            counted = inbound.kind not in (Kind.LEFT, Kind.UNSENT)
+            sent = conversations.minute_count(row, now) + 1
+            throttled = await self._apply(turn, inbound, created, idle, sent)
             command = command_in(inbound.text) if inbound.text else None
             secret = turn.possibly_secret or (
                 asked.secret is not None and inbound.text is not None and not command
             )
             # A card number is card data wherever it was typed: deleted where the channel can.
             secret = secret or (inbound.text is not None and has_card(inbound.text))
-            transcripts.record(
+            # The row's changes first: the transcript's insert flushes them in one UPDATE.
+            self._save(row, turn, now)
+            if counted:
+                conversations.count_message(row, now)
+            await transcripts.record(
                 session,
                 transcripts.Turn(
                     conversation_id=row.id,
@@ -231,7 +249,6 @@ class Engine:
             )
             if route is not None:
                 dispatcher.queue(session, row, route=route, replies=turn.replies, at=now)
-            self._save(row, turn, now)
         outcome = Outcome(
             replies=turn.replies,
             state=row.state,
@@ -298,17 +315,17 @@ class Engine:
         row.slots = turn.dialogue.slots
         row.updated_at = now
 
-    async def _apply(self, turn: Turn, inbound: Inbound, created: bool, idle: timedelta) -> bool:
-        """Run the event against the conversation; True when it was over the rate limit."""
+    async def _apply(
+        self, turn: Turn, inbound: Inbound, created: bool, idle: timedelta, sent: int
+    ) -> bool:
+        """Run the event against the conversation, the chat user's ``sent``-th message
+        this minute; True when it was over the rate limit."""
         if inbound.kind is Kind.LEFT:  # an unfinished conversation ends, silently
             turn.flow.cancel(turn.dialogue)
             return False
         if inbound.kind is Kind.UNSENT:  # only recorded
             return False
         limit = self.services.rate_limit
-        sent = await message_counts.count(
-            turn.session, f"{inbound.channel}:{inbound.user_id}", turn.now
-        )
         if sent > limit:
             if sent == limit + 1:  # said once a minute, not every time
                 turn.say("slow_down")

@@ -111,7 +111,7 @@ async def password(turn: Turn, answer: str) -> str:
         turn.redacted = "⟨password:invalid⟩"
         raise
     turn.redacted = f"⟨password:{len(chosen)}:ok⟩"
-    turn.slots["password_hash"] = await turn.services.vault.hash_password(chosen)
+    turn.slots["password_hash"] = turn.hashed(chosen)
     turn.say("password.strength", strength=phrase(f"value.strength.{strength(chosen, personal)}"))
     return Event.NEXT
 
@@ -132,7 +132,7 @@ async def netid(turn: Turn, answer: str) -> str:
 
 
 async def repeat(turn: Turn, answer: str) -> str:
-    same = await turn.services.vault.verify_password(turn.slots["password_hash"], answer)
+    same = turn.verified(turn.slots["password_hash"], answer)
     turn.redacted = f"⟨password:{'match' if same else 'mismatch'}⟩"
     if same:
         return Event.NEXT

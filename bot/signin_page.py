@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from bot import passcodes, signin
 from bot.engine import Engine
-from bot.turn import Turn
+from bot.turn import Turn, Unprepared
 from flows.messages import render, text
 from flows.problems import Invalid
 from flows.replies import Reply, phrase
@@ -88,6 +88,17 @@ async def _submit(engine: Engine, request: Request) -> Response:
     if not (_same_origin(engine, request) and _csrf_holds(request, form.get("csrf", ""))):
         logger.warning("sign-in page: a POST without this origin or its CSRF token refused")
         return _answer(_Page("ja", "", notices=[text("page.refused", "ja")]), status=403)
+    prepared: dict[tuple[str, ...], Any] = {}
+    while True:
+        try:
+            return await _submitted(engine, form, prepared)
+        except Unprepared as slow:  # rolled back: argon2 runs with no lock or connection held
+            await slow.prepare(prepared)
+
+
+async def _submitted(
+    engine: Engine, form: dict[str, str], prepared: dict[tuple[str, ...], Any]
+) -> Response:
     token = form.get("linkToken", "")
     services = engine.services
     async with services.database.transaction() as session:
@@ -118,6 +129,7 @@ async def _submit(engine: Engine, request: Request) -> Response:
             user_id=run.user_id,
             lang=conversation.lang,
             now=services.clock(),
+            prepared=prepared,
         )
         if passcode_step:
             nonce = await _passcode(turn, run, form.get("passcode", ""))

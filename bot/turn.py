@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +20,8 @@ from storage.database import Database
 from storage.vault import CARD_PURPOSE, Vault
 
 _JAPAN = timezone(timedelta(hours=9), "JST")
+
+T = TypeVar("T")
 
 LinkToken = Callable[[str], Awaitable[str]]
 
@@ -58,6 +60,21 @@ class Notification:
     message: str | Letter = field(repr=False)  # may hold a passcode: never printed
 
 
+class Unprepared(Exception):
+    """A step needs slow work (argon2: 0.2 s of CPU) that must not run inside the turn's
+    transaction, where it would hold the SQLite write lock or a pooled connection. The
+    turn is rolled back, the work done with no transaction open, and the turn run again
+    with its result in :attr:`Turn.prepared`."""
+
+    def __init__(self, key: tuple[str, ...], work: Callable[[], Awaitable[Any]]) -> None:
+        super().__init__("slow work to be done outside the transaction")  # never the input
+        self.key = key
+        self.work = work
+
+    async def prepare(self, prepared: dict[tuple[str, ...], Any]) -> None:
+        prepared[self.key] = await self.work()
+
+
 @dataclass
 class Turn:
     services: Services
@@ -75,6 +92,8 @@ class Turn:
     possibly_secret: bool = False  # text where none was expected: delete it like a secret
     answer_not_before: float = 0.0  # time.monotonic() before which the answer must not leave
     asked: bool = False  # the question now due was asked
+    #: Results of slow work done before this attempt of the turn (see :class:`Unprepared`).
+    prepared: dict[tuple[str, ...], Any] = field(default_factory=dict, repr=False)
 
     @property
     def slots(self) -> dict[str, Any]:
@@ -106,6 +125,27 @@ class Turn:
         if holder is None:
             raise LookupError("the issuer no longer knows this card")
         return holder
+
+    def outside(self, key: tuple[str, ...], work: Callable[[], Awaitable[T]]) -> T:
+        """The result of ``work``, done outside the transaction: if it is not done yet,
+        the turn stops here (:class:`Unprepared`) and is run again once it is. ``key``
+        names the work and everything it depends on."""
+        if key not in self.prepared:
+            raise Unprepared(key, work)
+        result: T = self.prepared[key]
+        return result
+
+    def hashed(self, password: str) -> str:
+        """The password's argon2id hash, made outside the transaction."""
+        return self.outside(("hash", password), lambda: self.services.vault.hash_password(password))
+
+    def verified(self, password_hash: str, password: str) -> bool:
+        """Whether the password matches the hash, checked outside the transaction."""
+        vault = self.services.vault
+        return self.outside(
+            ("verify", password_hash, password),
+            lambda: vault.verify_password(password_hash, password),
+        )
 
     def today(self) -> date:
         """The member's date: Japan time."""

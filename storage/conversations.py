@@ -4,26 +4,29 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import DateTime, bindparam, delete, select, text, tuple_, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.database import insert
+from storage.database import aware, insert
 from storage.models import CallCheck, Conversation, Direction, ProcessedEvent, TranscriptEntry
 
 #: The slot left in an enrollment wiped for idleness.
 EXPIRED = "expired"
 
 
+# Written out because SQLAlchemy 2.0 compiles its dialects' ON CONFLICT inserts afresh
+# on every execution (they have no cache key); this runs on every message.
+_CLAIM = text(
+    "INSERT INTO processed_events (channel, event_id, at) VALUES (:channel, :event_id, :at) "
+    "ON CONFLICT DO NOTHING RETURNING event_id"
+).bindparams(bindparam("at", type_=DateTime(timezone=True)))
+
+
 async def claim_event(session: AsyncSession, channel: str, event_id: str, at: datetime) -> bool:
     """Record the event id; False when it was processed before (a redelivery)."""
-    statement = (
-        insert(session, ProcessedEvent)
-        .values(channel=channel, event_id=event_id, at=at)
-        .on_conflict_do_nothing()
-        .returning(ProcessedEvent.event_id)
-    )
-    return (await session.scalar(statement)) is not None
+    claimed = await session.execute(_CLAIM, {"channel": channel, "event_id": event_id, "at": at})
+    return claimed.first() is not None
 
 
 async def prune_events(session: AsyncSession, *, before: datetime, batch: int) -> int:
@@ -51,7 +54,15 @@ async def lock(
     at: datetime,
 ) -> tuple[Conversation, bool]:
     """The conversation row, locked until the transaction ends, and whether it is new
-    (then it starts at ``flow``'s ``state``)."""
+    (then it starts at ``flow``'s ``state``). A chat that has one pays one statement."""
+    query = (
+        select(Conversation)
+        .where(Conversation.channel == channel, Conversation.user_id == user_id)
+        .with_for_update()
+    )
+    found = (await session.scalars(query)).one_or_none()
+    if found is not None:
+        return found, False
     statement = (
         insert(session, Conversation)
         .values(
@@ -67,13 +78,22 @@ async def lock(
         .on_conflict_do_nothing()
         .returning(Conversation.id)
     )
+    # Another worker may create it first: then this one waits for its row lock.
     created = (await session.scalar(statement)) is not None
-    query = (
-        select(Conversation)
-        .where(Conversation.channel == channel, Conversation.user_id == user_id)
-        .with_for_update()
-    )
     return (await session.scalars(query)).one(), created
+
+
+def minute_count(row: Conversation, now: datetime) -> int:
+    """The chat user's messages counted in the current minute so far."""
+    minute = now.replace(second=0, microsecond=0)
+    started = row.minute_start
+    return row.minute_count if started is not None and aware(started) == minute else 0
+
+
+def count_message(row: Conversation, now: datetime) -> None:
+    """Count one message on the locked row (written with the rest of it)."""
+    row.minute_count = minute_count(row, now) + 1
+    row.minute_start = now.replace(second=0, microsecond=0)
 
 
 async def find(session: AsyncSession, channel: str, user_id: str) -> Conversation | None:

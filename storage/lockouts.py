@@ -64,10 +64,12 @@ async def failures(session: AsyncSession, subject: str, now: datetime, *, period
 
 
 async def clear(session: AsyncSession, subject: str, now: datetime) -> None:
-    await _held(session, subject, now)
+    """Forget the subject's failures, which the caller holds (:func:`hold`): one
+    statement, which writes nothing when there is nothing to forget."""
     await session.execute(
         update(Lockout)
         .where(Lockout.subject == subject)
+        .where(or_(Lockout.failures > 0, Lockout.locked_until.is_not(None)))
         .values(failures=0, first_failure_at=now, locked_until=None)
     )
 

@@ -55,6 +55,10 @@ class Conversation(Base):
     lang_chosen: Mapped[bool] = mapped_column(default=False, server_default=false())
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    #: The chat user's messages in the minute that began at ``minute_start``: the rate
+    #: limit, kept on the row every turn locks anyway, so every worker counts alike.
+    minute_start: Mapped[datetime | None]
+    minute_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class ProcessedEvent(Base):
@@ -230,16 +234,6 @@ class Lockout(Base):
     failures: Mapped[int]
     first_failure_at: Mapped[datetime]
     locked_until: Mapped[datetime | None]
-
-
-class MessageCount(Base):
-    """Messages of one chat user in one minute, shared by every worker."""
-
-    __tablename__ = "message_counts"
-
-    subject: Mapped[str] = mapped_column(String(160), primary_key=True)
-    window_start: Mapped[datetime] = mapped_column(primary_key=True)
-    count: Mapped[int]
 
 
 class CallCheck(Base):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,26 +46,24 @@ class Summary:
     lang: str
 
 
-def record(
+async def record(
     session: AsyncSession, turn: Turn, event: dict[str, Any], replies: Sequence[dict[str, Any]]
 ) -> None:
-    """The turn's event, then its replies, in the turn's transaction."""
-    rows = [(Direction.IN, event), *((Direction.OUT, reply) for reply in replies)]
-    for direction, body in rows:
-        session.add(
-            TranscriptEntry(
-                conversation_id=turn.conversation_id,
-                at=turn.at,
-                direction=direction,
-                channel=turn.channel,
-                chat_user=turn.chat_user,
-                flow=turn.flow,
-                flow_version=turn.flow_version,
-                state_before=turn.state_before,
-                state_after=turn.state_after,
-                body=body,
-            )
-        )
+    """The turn's event, then its replies, in the turn's transaction, numbered in that
+    order: one executemany, which both drivers send as one statement."""
+    where = {
+        "conversation_id": turn.conversation_id,
+        "at": turn.at,
+        "channel": turn.channel,
+        "chat_user": turn.chat_user,
+        "flow": turn.flow,
+        "flow_version": turn.flow_version,
+        "state_before": turn.state_before,
+        "state_after": turn.state_after,
+    }
+    bodies = [(Direction.IN, event), *((Direction.OUT, reply) for reply in replies)]
+    rows = [{**where, "direction": direction, "body": body} for direction, body in bodies]
+    await session.execute(insert(TranscriptEntry), rows)
 
 
 async def summaries(
