@@ -64,9 +64,15 @@ async def linked(session: AsyncSession, channel: str, user_id: str) -> Member | 
 
 
 async def unlink(session: AsyncSession, channel: str, user_id: str) -> None:
-    """This chat account is no longer linked; the member stays, as do other chats."""
+    """This chat account is no longer linked; the member stays, as do other chats. The
+    member's chosen language no longer holds for the chat: the platform's applies again."""
     await session.execute(
         delete(ChatIdentity).where(ChatIdentity.channel == channel, ChatIdentity.user_id == user_id)
+    )
+    await session.execute(
+        update(Conversation)
+        .where(Conversation.channel == channel, Conversation.user_id == user_id)
+        .values(lang_chosen=False)
     )
 
 

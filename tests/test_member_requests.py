@@ -188,6 +188,8 @@ async def test_the_language_is_remembered_for_the_member(member: Chat) -> None:
 
 
 async def test_unlinking_asks_first_then_shows_nothing(member: Chat) -> None:
+    await member.send("/language")
+    await member.send(choice="language:en")  # the member's choice, until the chat is unlinked
     await member.send("連携解除")
     assert member.state == "unlink" and member.keys == ["ask.unlink"]
     await member.send(choice="unlink:cancel")
@@ -198,6 +200,7 @@ async def test_unlinking_asks_first_then_shows_nothing(member: Chat) -> None:
     async with member.bot.database.transaction() as session:
         assert (await session.scalars(select(ChatIdentity))).all() == []
         assert (await session.scalars(select(Member))).one()  # the registration stays
+        assert not (await session.scalars(select(Conversation))).one().lang_chosen
     await member.send("/points")
     assert member.keys == ["member.not_linked", "ask.card"]
     await member.send(choice="menu:points")  # an old button, or LINE's rich menu
