@@ -23,6 +23,7 @@ Settings: on whenever the sandbox is (every environment but ``NETANSWER_ENV=prod
 or with ``WEB_CHAT=1``; ``WEB_CHAT=0`` turns it off.
 """
 
+import base64
 import json
 import logging
 import re
@@ -51,7 +52,7 @@ from adapters.channels.channel import (
     Outgoing,
     SendFailed,
 )
-from flows.messages import CATALOG, DEFAULT_LANG, LANGUAGES, label, render, text
+from flows.messages import CATALOG, DEFAULT_LANG, LANGUAGES, alt, label, render, text
 from flows.replies import Reply
 from storage.models import Direction
 from storage.sandbox import Delivered
@@ -76,7 +77,7 @@ _SECRET_SHOWN = "••••••"  # noqa: S105 (dots in place of a secret)
 _HIDDEN_TYPING = ("password", "pin", "code")
 _HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; base-uri 'none'; object-src 'none'; "
+        "default-src 'self'; img-src 'self' data:; base-uri 'none'; object-src 'none'; "
         "frame-ancestors 'none'; form-action 'self'"
     ),
     "Cache-Control": "no-store",
@@ -131,7 +132,7 @@ def enabled(env: Mapping[str, str]) -> bool:
 class Web(Channel):
     name = CHANNEL
     # The page drops what the member typed at a secret step as soon as it is read.
-    capabilities = Capabilities(deletes_messages=True)
+    capabilities = Capabilities(deletes_messages=True, images=True)
 
     def __init__(self, conversations: Conversations, *, phone: bool) -> None:
         super().__init__(conversations)
@@ -156,7 +157,7 @@ class Web(Channel):
     async def send(self, batch: Sequence[Outgoing]) -> None:
         """Push the replies to every page of the chat that is open; none open fails,
         and the outbox keeps them for the next connection."""
-        frames = [rendered(outgoing.reply, outgoing.lang) for outgoing in batch]
+        frames = [await self._frame(outgoing) for outgoing in batch]
         sockets = self._sockets.get(batch[0].user_id, set())
         delivered = False
         for socket in list(sockets):
@@ -170,6 +171,20 @@ class Web(Channel):
                 delivered = True
         if not delivered:
             raise SendFailed("no page open")
+
+    async def _frame(self, outgoing: Outgoing) -> dict[str, Any]:
+        """The reply as the page shows it; a chart is drawn now and sent inside the
+        frame (a data: address), so no other request can fetch it."""
+        reply, lang = outgoing.reply, outgoing.lang
+        frame = rendered(reply, lang)
+        if reply.image is not None:
+            picture = await self.conversations.picture(reply.image, lang)
+            frame["text"] = render(reply, lang, pictured=True)
+            frame["image"] = {
+                "src": "data:image/png;base64," + base64.b64encode(picture).decode(),
+                "alt": alt(reply, lang),
+            }
+        return frame
 
     # The page
 

@@ -3,6 +3,7 @@ app on SQLite and PostgreSQL, as a browser would use them (Starlette's TestClien
 keeps the session cookie like a browser)."""
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -167,6 +168,20 @@ def _enroll(page: Page) -> str:
     assert "wallet:later" in wallet
     page.choose("wallet:later")
     return passcode
+
+
+def test_the_usage_graph_is_shown_as_a_picture(browser: TestClient) -> None:
+    _load(browser)
+    page = _connect(browser)
+    _enroll(page)
+    graph = page.say("/graph").replies[0]
+    image = graph["image"]
+    assert image["src"].startswith("data:image/png;base64,")
+    assert base64.b64decode(image["src"].split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n")
+    assert image["alt"] and "画像" not in graph["text"]  # not the words-only fallback
+    csp = browser.get("/").headers["content-security-policy"]
+    assert "img-src 'self' data:" in csp
+    page.socket.close()
 
 
 def test_a_full_enrollment_over_the_socket(browser: TestClient, runtime: Runtime) -> None:

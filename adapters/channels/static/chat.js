@@ -41,6 +41,12 @@
 
   function showReply(reply) {
     const item = bubble("bot", reply.text);
+    if (reply.image) {
+      const picture = document.createElement("img");
+      picture.src = reply.image.src;
+      picture.alt = reply.image.alt;
+      item.insertBefore(picture, item.firstChild);
+    }
     if (reply.choices.length) {
       const choices = document.createElement("div");
       choices.className = "choices";
