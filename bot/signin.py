@@ -287,7 +287,9 @@ def _again(turn: Turn) -> str:
 
 
 def _id_subject(turn: Turn) -> str:
-    index = turn.services.vault.index(turn.slots["netid"], _ID_PURPOSE)
+    """The ID's failure count, whatever case it was typed in: changing the case of an
+    ID does not buy five more guesses."""
+    index = turn.services.vault.index(turn.slots["netid"].casefold(), _ID_PURPOSE)
     return f"signin:id:{index}"
 
 
