@@ -142,7 +142,8 @@ class AccountLink(Base):
 
 class AuditEntry(Base):
     """An operator's action on members' links (``members links``, ``members unlink
-    --all``): appended, never updated or deleted by the bot."""
+    --all``) or a support agent's in the console: appended, never updated or deleted
+    by the bot."""
 
     __tablename__ = "audit_log"
 
@@ -151,6 +152,18 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(32))
     net_answer_id: Mapped[str] = mapped_column(String(64))  # as the operator typed it
     detail: Mapped[dict[str, Any]]
+    agent: Mapped[str | None] = mapped_column(String(64))  # the support agent who acted
+
+
+class Agent(Base):
+    """A support agent's account for the support console (``support add-agent``)."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
 
 
 class TranscriptEntry(Base):
