@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import sys
@@ -22,6 +23,7 @@ from bot import (
     runtime,
     server,
     serving,
+    support,
     telephony,
     transcripts,
 )
@@ -120,7 +122,64 @@ def _parser() -> argparse.ArgumentParser:
     account.set_defaults(run=_account)
     _transcript_commands(commands)
     _member_commands(commands)
+    _support_commands(commands)
     return parser
+
+
+def _support_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    group = commands.add_parser("support", help="the support console's agents and audit log")
+    actions = group.add_subparsers(required=True, metavar="action")
+    add = actions.add_parser("add-agent", help="create an agent (asks the password twice)")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin (scripts)"
+    )
+    add.set_defaults(run=_support_add_agent)
+    trail = actions.add_parser("audit", help="every agent and operator action, oldest first")
+    trail.add_argument("--json", action="store_true", help="a JSON array of objects")
+    trail.set_defaults(run=_support_audit)
+
+
+def _support_add_agent(args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            return _fail("the passwords differ")
+
+    async def add() -> None:
+        bot = runtime.start(Settings.from_env())
+        try:
+            await support.add_agent(bot, args.name, password)
+        finally:
+            await bot.close()
+
+    try:
+        asyncio.run(add())
+    except support.AgentError as error:
+        return _fail(str(error))
+    print(f"agent {args.name} added")
+    return 0
+
+
+def _support_audit(args: argparse.Namespace) -> None:
+    async def read() -> list[dict[str, object]]:
+        bot = runtime.start(Settings.from_env())
+        try:
+            return await support.audit_rows(bot.database)
+        finally:
+            await bot.close()
+
+    rows = asyncio.run(read())
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    for row in rows:
+        who = row["agent"] or "operator"
+        detail = json.dumps(row["detail"], ensure_ascii=False, sort_keys=True)
+        member = row["net_answer_id"] or "-"
+        print(f"{row['at']}\t{who}\t{row['action']}\t{member}\t{detail}")
 
 
 def _member_commands(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from adapters.channels.channel import Channel, Rejected, read_json
-from bot import signin_page, telephony
+from bot import signin_page, support, telephony
 from bot.config import ConfigError
 from bot.deadlines import within
 from bot.dispatcher import SWEEP_BUDGET
@@ -77,6 +77,8 @@ def create_app(
         routes.extend(channel.routes())
     if runtime.settings.public_url and any(c.capabilities.links_accounts for c in served):
         routes.extend(signin_page.routes(runtime.engine))
+    if not runtime.settings.production or runtime.settings.environ.get("SUPPORT_CONSOLE") == "1":
+        routes.extend(support.routes(runtime))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
