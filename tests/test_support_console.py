@@ -1,0 +1,267 @@
+"""The support console: agents sign in, find a recorded conversation, read it, replay
+it and download its export; nothing is reachable without signing in, forms need this
+origin and their CSRF token, and every agent action lands in the audit log."""
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from itsdangerous import URLSafeTimedSerializer
+
+from bot import support, transcripts
+from bot.registry import FLOWS
+from bot.runtime import Runtime
+from bot.server import create_app
+from tests.conftest import Chat
+from tests.enroll import PASSWORD, VISA, enroll
+from tests.test_cli import _COMMAND
+
+ORIGIN = "http://bot.test"
+AGENT = "tanaka"
+AGENT_PASSWORD = "Support-Desk-2026"
+
+Console = tuple[Runtime, httpx.AsyncClient]
+
+
+@pytest.fixture
+async def console(bot: Runtime) -> AsyncIterator[Console]:
+    await support.add_agent(bot, AGENT, AGENT_PASSWORD)
+    app = create_app(bot, retry_every=3600)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as client:
+            yield bot, client
+
+
+def _csrf(page: httpx.Response) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert found, "the page has no form"
+    return found[1]
+
+
+async def _sign_in(
+    client: httpx.AsyncClient, name: str = AGENT, password: str = AGENT_PASSWORD
+) -> httpx.Response:
+    form = await client.get("/support/signin")
+    assert form.status_code == 200
+    return await client.post(
+        "/support/signin",
+        data={"csrf": _csrf(form), "name": name, "password": password},
+        headers={"Origin": ORIGIN},
+    )
+
+
+async def _recorded(bot: Runtime) -> int:
+    chat = Chat(bot)
+    await enroll(chat)
+    listed = await transcripts.listing(bot.database, FLOWS, bot.engine.services.clock())
+    assert [found.outcome.value for found in listed] == ["completed"]
+    return listed[0].id
+
+
+def _actions(rows: list[dict[str, object]]) -> list[object]:
+    return [row["action"] for row in rows if row["agent"] == AGENT]
+
+
+def _no_secret(html: str, *secrets: str) -> None:
+    digits = VISA.number.replace(" ", "")
+    for secret in (digits, VISA.number, PASSWORD, AGENT_PASSWORD, *secrets):
+        assert secret not in html
+    assert not re.search(rf"\b{VISA.code}\b|\b{VISA.pin}\b", html)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/support", "/support/conversations/1", "/support/conversations/1/export", "/support/x"],
+)
+async def test_nothing_is_shown_without_signing_in(console: Console, path: str) -> None:
+    _, client = console
+    answer = await client.get(path)
+    assert answer.status_code == 303 and answer.headers["location"] == "/support/signin"
+    assert (await client.post("/support/conversations/1/replay")).status_code == 303
+    assert (await client.post("/support/signout")).status_code == 303
+
+
+async def test_a_forged_or_expired_session_cookie_is_no_session(console: Console) -> None:
+    bot, client = console
+    client.cookies.set("netanswer_support", '{"agent": "tanaka"}', path="/support")
+    assert (await client.get("/support")).status_code == 303
+    old = URLSafeTimedSerializer(bot.secret("other"), salt="support-session")
+    client.cookies.set("netanswer_support", old.dumps({"agent": AGENT}), path="/support")
+    assert (await client.get("/support")).status_code == 303
+
+
+async def test_an_unknown_agent_and_a_wrong_password_look_alike(console: Console) -> None:
+    _, client = console
+    unknown = await _sign_in(client, name="nobody")
+    wrong = await _sign_in(client, password="Not-The-Password-1")
+    assert unknown.status_code == wrong.status_code == 401
+    strip = re.compile(r'value="[^"]*"|nonce="[^"]*"')
+    assert strip.sub("", unknown.text) == strip.sub("", wrong.text)
+    assert "netanswer_support" not in {cookie.name for cookie in wrong.cookies.jar}
+    assert (await client.get("/support")).status_code == 303
+
+
+async def test_failures_lock_the_agent_name_even_for_the_right_password(
+    console: Console,
+) -> None:
+    _, client = console
+    for _ in range(support.FAILURE_LIMIT):
+        assert (await _sign_in(client, password="Not-The-Password-1")).status_code == 401
+    assert (await _sign_in(client)).status_code == 401
+    assert (await client.get("/support")).status_code == 303
+
+
+async def test_posts_need_this_origin_and_the_form_token(console: Console) -> None:
+    bot, client = console
+    form = await client.get("/support/signin")
+    fields = {"csrf": _csrf(form), "name": AGENT, "password": AGENT_PASSWORD}
+    elsewhere = await client.post(
+        "/support/signin", data=fields, headers={"Origin": "https://evil.example"}
+    )
+    no_origin = await client.post("/support/signin", data=fields)
+    no_token = await client.post(
+        "/support/signin", data={**fields, "csrf": "forged"}, headers={"Origin": ORIGIN}
+    )
+    assert elsewhere.status_code == no_origin.status_code == no_token.status_code == 403
+    assert (await _sign_in(client)).status_code == 303
+    page = await client.get("/support")
+    replayed = await client.post(
+        "/support/conversations/1/replay",
+        data={"csrf": _csrf(page)},
+        headers={"Origin": "https://evil.example"},
+    )
+    signed_out = await client.post(
+        "/support/signout", data={"csrf": "forged"}, headers={"Origin": ORIGIN}
+    )
+    assert replayed.status_code == signed_out.status_code == 403
+    assert (await client.get("/support")).status_code == 200
+    assert _actions(await support.audit_rows(bot.database)) == [
+        "support.agent_added",
+        "support.signed_in",
+    ]
+
+
+async def test_an_agent_finds_reads_replays_and_exports_a_conversation(
+    console: Console,
+) -> None:
+    bot, client = console
+    conversation = await _recorded(bot)
+    signed_in = await _sign_in(client)
+    assert signed_in.status_code == 303 and signed_in.headers["location"] == "/support"
+    cookie = signed_in.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "max-age=1800" in cookie
+
+    listing = await client.get("/support", params={"outcome": "completed", "channel": "console"})
+    assert listing.status_code == 200 and listing.headers["cache-control"] == "no-store"
+    assert "script" not in listing.headers["content-security-policy"]
+    assert f'href="/support/conversations/{conversation}"' in listing.text
+    none = await client.get("/support", params={"outcome": "locked"})
+    assert "No conversation matches." in none.text
+
+    page = await client.get(f"/support/conversations/{conversation}")
+    assert page.status_code == 200
+    assert "[card → expiry]" in page.text and "wallet" in page.text
+    assert '<pre class="mermaid">' in page.text and "s_active" in page.text
+    assert "<script" not in page.text
+
+    replayed = await client.post(
+        f"/support/conversations/{conversation}/replay",
+        data={"csrf": _csrf(page)},
+        headers={"Origin": ORIGIN},
+    )
+    assert replayed.status_code == 200
+    assert re.search(r"Reproduced: all \d+ steps", replayed.text), replayed.text
+
+    export = await client.get(f"/support/conversations/{conversation}/export")
+    assert export.status_code == 200
+    assert export.headers["content-disposition"] == (
+        f'attachment; filename="conversation-{conversation}.jsonl"'
+    )
+    rows = [json.loads(line) for line in export.text.splitlines()]
+    assert rows[0]["direction"] == "in" and rows[0]["text"] == "/start"
+    assert {row["channel"] for row in rows} == {"console"}
+
+    passcodes = [message.text for message in await Chat(bot).sandbox()]
+    codes = [found for text in passcodes for found in re.findall(r"\b\d{6}\b", text)]
+    for html in (listing.text, page.text, replayed.text, export.text):
+        _no_secret(html, *codes)
+
+    signed_out = await client.post(
+        "/support/signout", data={"csrf": _csrf(replayed)}, headers={"Origin": ORIGIN}
+    )
+    assert signed_out.status_code == 303
+    assert (await client.get("/support")).status_code == 303
+
+    audited = [
+        (row["action"], row["detail"])
+        for row in await support.audit_rows(bot.database)
+        if row["agent"] == AGENT
+    ]
+    assert audited == [
+        ("support.agent_added", {}),
+        ("support.signed_in", {}),
+        ("support.viewed", {"conversation": conversation}),
+        ("support.replayed", {"conversation": conversation, "result": "reproduced"}),
+        ("support.exported", {"conversation": conversation}),
+        ("support.signed_out", {}),
+    ]
+
+
+async def test_agents_are_added_and_the_audit_printed_by_the_command(
+    bot: Runtime, database_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "NETANSWER_KEY_FILE": str(tmp_path / "keys.json"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [_COMMAND, "support", *args], input=stdin, capture_output=True, text=True, env=env
+        )
+
+    added = await asyncio.to_thread(
+        run, "add-agent", "suzuki", "--password-stdin", stdin="Desk-Password-77\n"
+    )
+    assert added.returncode == 0 and added.stdout == "agent suzuki added\n", added.stderr
+    again = await asyncio.to_thread(
+        run, "add-agent", "suzuki", "--password-stdin", stdin="Desk-Password-77\n"
+    )
+    assert again.returncode == 1 and "exists" in again.stderr
+    short = await asyncio.to_thread(run, "add-agent", "sato", "--password-stdin", stdin="short\n")
+    assert short.returncode == 1 and "at least 12" in short.stderr
+
+    app = create_app(bot, retry_every=3600)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as client:
+            assert (await _sign_in(client, "suzuki", "Desk-Password-77")).status_code == 303
+
+    printed = await asyncio.to_thread(run, "audit", "--json")
+    assert printed.returncode == 0, printed.stderr
+    rows = json.loads(printed.stdout)
+    assert [(row["agent"], row["action"]) for row in rows] == [
+        ("suzuki", "support.agent_added"),
+        ("suzuki", "support.signed_in"),
+    ]
+    assert "Desk-Password-77" not in printed.stdout
+    text = await asyncio.to_thread(run, "audit")
+    assert "suzuki\tsupport.signed_in" in text.stdout
+
+
+async def test_no_route_changes_the_audit_log(console: Console) -> None:
+    _, client = console
+    assert (await _sign_in(client)).status_code == 303
+    for method in ("DELETE", "PUT", "PATCH"):
+        answer = await client.request(method, "/support/audit")
+        assert answer.status_code in (404, 405)
+    assert (await client.get("/support/audit")).status_code == 404
