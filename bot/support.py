@@ -17,6 +17,7 @@ graph is shown as Mermaid's text), styles by nonce, forms to this origin only.
 import hmac
 import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,7 +34,7 @@ from bot.registry import FLOWS
 from bot.runtime import Runtime
 from storage import agents, audit, lockouts
 from storage.database import Database
-from storage.models import AuditEntry
+from storage.models import AuditEntry, TranscriptEntry
 
 PREFIX = "/support"
 SIGNIN = f"{PREFIX}/signin"
@@ -218,8 +219,11 @@ class _Console:
         found, steps = read
         entries = await coverage.conversation(self._runtime.database, found.id)
         names = list(dict.fromkeys(entry.flow for entry in entries if entry.flow))
-        graphs = [coverage.highlighted(FLOWS[name].flow, entries, FLOWS) for name in names]
-        await self._audit(session, "support.viewed", conversation=found.id)
+        at = _step(request.query_params.get("step", ""), len(steps))
+        shown = entries[: _rows_until(entries, at)] if at else entries
+        graphs = [coverage.highlighted(FLOWS[name].flow, shown, FLOWS) for name in names]
+        where = {"step": at} if at else {}
+        await self._audit(session, "support.viewed", conversation=found.id, **where)
         return self._page(
             request,
             "conversation",
@@ -227,6 +231,7 @@ class _Console:
             found=found,
             steps=steps,
             graphs=graphs,
+            at=at,
             event_text=transcripts.event_text,
             when=_japan_time,
         )
@@ -380,6 +385,20 @@ class _Filters:
         except ValueError:
             return None
         return datetime(day.year, day.month, day.day, tzinfo=transcripts.JAPAN)
+
+
+def _step(text: str, count: int) -> int:
+    """The step the graph stands at (1-based); 0 for the whole conversation."""
+    if not (text.isascii() and text.isdigit()):
+        return 0
+    return int(text) if 1 <= int(text) <= count else 0
+
+
+def _rows_until(entries: Sequence[TranscriptEntry], step: int) -> int:
+    """How many rows the first ``step`` steps of the timeline hold: a step begins at
+    each event of the member (``transcripts.steps``)."""
+    starts = [i for i, row in enumerate(entries) if row.direction == "in" or i == 0]
+    return starts[step] if step < len(starts) else len(entries)
 
 
 def _replay_steps(lines: list[dict[str, Any]]) -> list[replay.Step]:

@@ -170,10 +170,16 @@ async def test_an_agent_finds_reads_replays_and_exports_a_conversation(
     assert "[card → expiry]" in page.text and "wallet" in page.text
     assert '<pre class="mermaid">' in page.text and "s_active" in page.text
     assert "<script" not in page.text
+    first = await client.get(f"/support/conversations/{conversation}", params={"step": "2"})
+    assert "Conversation graph at step 2" in first.text
+    assert "Class expiry s_active" in first.text
+    assert "Class expiry s_visited" in page.text
+    whole = await client.get(f"/support/conversations/{conversation}?step=999")
+    assert whole.status_code == 200 and "Conversation graph at" not in whole.text
 
     replayed = await client.post(
         f"/support/conversations/{conversation}/replay",
-        data={"csrf": _csrf(page)},
+        data={"csrf": _csrf(whole)},  # the latest page's: each page sets its own
         headers={"Origin": ORIGIN},
     )
     assert replayed.status_code == 200
@@ -207,6 +213,8 @@ async def test_an_agent_finds_reads_replays_and_exports_a_conversation(
     assert audited == [
         ("support.agent_added", {}),
         ("support.signed_in", {}),
+        ("support.viewed", {"conversation": conversation}),
+        ("support.viewed", {"conversation": conversation, "step": 2}),
         ("support.viewed", {"conversation": conversation}),
         ("support.replayed", {"conversation": conversation, "result": "reproduced"}),
         ("support.exported", {"conversation": conversation}),
