@@ -144,7 +144,8 @@ class _Console:
     async def _admitted(self, request: Request, name: str, password: str) -> bool:
         """The same answer, and about the same time, for an unknown name and a wrong
         password; failures counted for the name and for the client."""
-        subjects = [f"support:agent:{name.casefold()}", f"support:client:{_client(request)}"]
+        # Names are 64 characters at most: a longer one counts against its first 64.
+        subjects = [f"support:agent:{name.casefold()[:64]}", f"support:client:{_client(request)}"]
         database, now = self._runtime.database, self._now()
         async with database.transaction() as session:
             held = [await lockouts.hold(session, subject, now) for subject in subjects]

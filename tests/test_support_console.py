@@ -101,6 +101,7 @@ async def test_an_unknown_agent_and_a_wrong_password_look_alike(console: Console
     _, client = console
     unknown = await _sign_in(client, name="nobody")
     wrong = await _sign_in(client, password="Not-The-Password-1")
+    assert (await _sign_in(client, name="x" * 250)).status_code == 401
     assert unknown.status_code == wrong.status_code == 401
     strip = re.compile(r'value="[^"]*"|nonce="[^"]*"')
     assert strip.sub("", unknown.text) == strip.sub("", wrong.text)
