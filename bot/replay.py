@@ -282,7 +282,7 @@ def side_by_side(recorded: Sequence[Mapping[str, Any]], now: Sequence[Mapping[st
     """A turn as recorded and as replayed now, row by row; ``≠`` marks rows that differ."""
     left = [_line(row) for row in recorded]
     right = [_line(row) for row in now]
-    width = max(_width("recorded"), *(_width(line) for line in left))
+    width = max([_width("recorded"), *(_width(line) for line in left)])
     lines = [f"  recorded{' ' * (width - _width('recorded'))} | now"]
     for index, (was, is_) in enumerate(itertools.zip_longest(left, right, fillvalue="")):
         same = index < min(len(recorded), len(now)) and _shown(recorded[index : index + 1]) == (
