@@ -318,9 +318,37 @@ async def test_a_turn_longer_than_a_message_is_split_where_lines_end(
     texts = stand_in.texts
     assert len(texts) > 2
     assert all(len(text.encode("utf-16-le")) // 2 <= 4096 for text in texts)
-    shown = render(statement, "ja") + "\n\n" + render(question, "ja")
-    assert "\n".join(texts) == shown.replace("\n\n", "\n", 1) or "\n".join(texts) == shown
-    assert texts[-1].endswith(render(question, "ja"))
+    # Cut where lines end (the line break dropped), the question joined to the last part.
+    assert "\n".join(texts) == render(statement, "ja") + "\n\n" + render(question, "ja")
+    assert texts[-1].endswith("\n\n" + render(question, "ja"))
+
+
+async def test_a_line_longer_than_a_message_is_cut_between_characters(
+    runtime: Runtime, stand_in: TelegramStandIn, app: Starlette
+) -> None:
+    line = "😀" * 3000  # two UTF-16 units each: 6000, where Telegram counts 4096 at most
+    params = {"month": "2026年10月", "page": 1, "pages": 1, "lines": line, "total": "¥0"}
+    statement = Reply("member.statement", params)
+    await telegram(runtime).send([Outgoing(1, "5550001", {"chat_id": 5550001}, statement, "ja")])
+    texts = stand_in.texts
+    assert all(len(text.encode("utf-16-le")) // 2 <= 4096 for text in texts)
+    assert "".join(texts).count("😀") == 3000 and "\ufffd" not in "".join(texts)
+
+
+async def test_only_replies_of_the_same_protection_are_joined(
+    runtime: Runtime, stand_in: TelegramStandIn, app: Starlette
+) -> None:
+    end, route = Reply("member.statement.end"), {"chat_id": 5550001}
+    replies = [replace(end, sensitive=True), replace(end, sensitive=True), end]
+    await telegram(runtime).send(
+        [Outgoing(n, "5550001", route, reply, "ja", n) for n, reply in enumerate(replies)]
+    )
+    shown = render(end, "ja")
+    sent = stand_in.called("sendMessage")
+    assert [(params["text"], params.get("protect_content")) for params in sent] == [
+        (shown + "\n\n" + shown, "true"),
+        (shown, None),
+    ]
 
 
 async def test_a_member_who_blocked_the_bot_is_not_retried_forever(
