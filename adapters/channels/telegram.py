@@ -12,6 +12,15 @@ Telegram is off), ``TELEGRAM_WEBHOOK_SECRET``
 (1-256 of ``A-Za-z0-9_-``, required for the webhook), ``TELEGRAM_API_BASE_URL`` (a
 self-hosted Bot API server or a local stand-in), ``TELEGRAM_POLLING=1`` (long polling
 instead of the webhook).
+
+Pacing is python-telegram-bot's own :class:`~telegram.ext.AIORateLimiter`: thirty
+messages a second in all (Telegram's published overall limit) and its per-minute limit
+for groups, which this bot never writes to. It has no per-chat limit for private chats
+(Telegram's "about one a second, short bursts tolerated"); instead a turn's plain lines
+go out joined as one message, so a turn is one or two messages, within the burst. If
+Telegram still answers 429, the limiter does not sleep inside the send
+(``max_retries=0``): the reply fails with Telegram's ``retry_after`` and the outbox
+sends it again after that time, with the chat's later replies waiting behind it.
 """
 
 import asyncio
@@ -34,8 +43,9 @@ from telegram import (
     Update,
     User,
 )
-from telegram.constants import ChatType
+from telegram.constants import ChatType, MessageLimit
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import AIORateLimiter, ExtBot
 from telegram.warnings import PTBDeprecationWarning
 
 from adapters.channels.channel import (
@@ -48,7 +58,6 @@ from adapters.channels.channel import (
     SendFailed,
     read_json,
 )
-from adapters.channels.throttle import Throttle
 from flows.messages import DEFAULT_LANG, label, render
 from flows.replies import Reply
 
@@ -63,6 +72,9 @@ _UPDATES = ["message", "callback_query"]
 _POLL_SECONDS = 30
 _POLL_PAUSE = 5.0  # after a failed getUpdates
 _ID_RANGE = range(-(2**63), 2**63)  # Telegram's ids are 64-bit integers (52 bits in use)
+_OVERALL_PER_SECOND = 30
+_TEXT_LIMIT = MessageLimit.MAX_TEXT_LENGTH  # 4096, counted in UTF-16 code units
+_JOINER = "\n\n"
 
 # The command menu, per language; the default (no language_code) is Japanese.
 _COMMANDS: dict[str, list[tuple[str, str]]] = {
@@ -131,15 +143,21 @@ class TelegramSettings:
         return cls(token, secret, env.get("TELEGRAM_API_BASE_URL") or None, polling)
 
 
-def limits() -> Throttle:
-    """Telegram's published pace: about one message a second per chat (short bursts
-    are tolerated) and thirty a second in all."""
-    return Throttle(per_chat=1, burst=3, overall=30)
+@dataclass(frozen=True)
+class _Message:
+    """One Telegram message made of one or more replies: a text, or a photo with it as
+    the caption."""
+
+    text: str
+    protect: bool
+    keyboard: InlineKeyboardMarkup | None = None
+    photo: bytes | None = None
 
 
 class Telegram(Channel):
     name = CHANNEL
     capabilities = Capabilities(deletes_messages=True, images=True)
+    batch_size = 10  # a turn's replies, so its plain lines can be joined
 
     def __init__(
         self,
@@ -148,36 +166,23 @@ class Telegram(Channel):
         *,
         secret: str | None,
         polling: bool = False,
-        throttle: Throttle | None = None,
     ) -> None:
         super().__init__(conversations)
         self._bot = bot
         self._secret = secret
         self._polling = polling
-        self._throttle = throttle or limits()
 
     @classmethod
-    def configured(
-        cls,
-        env: Mapping[str, str],
-        conversations: Conversations,
-        *,
-        throttle: Throttle | None = None,
-    ) -> Self | None:
+    def configured(cls, env: Mapping[str, str], conversations: Conversations) -> Self | None:
         settings = TelegramSettings.from_env(env)
         if settings is None:
             return None
         options: dict[str, Any] = {}
         if settings.api_base_url:
             options["base_url"] = settings.api_base_url
-        bot = Bot(settings.token, **options)
-        return cls(
-            conversations,
-            bot,
-            secret=settings.webhook_secret,
-            polling=settings.polling,
-            throttle=throttle,
-        )
+        limiter = AIORateLimiter(overall_max_rate=_OVERALL_PER_SECOND, max_retries=0)
+        bot = ExtBot(settings.token, rate_limiter=limiter, **options)
+        return cls(conversations, bot, secret=settings.webhook_secret, polling=settings.polling)
 
     def routes(self) -> list[BaseRoute]:
         return [] if self._polling else super().routes()
@@ -249,31 +254,40 @@ class Telegram(Channel):
         return inbound.user_id
 
     async def send(self, batch: Sequence[Outgoing]) -> None:
-        """Render and send one queued reply, at Telegram's pace: a reply with a chart
-        as a photo (the PNG uploaded) with the text as its caption."""
-        (outgoing,) = batch
-        chat_id = outgoing.route["chat_id"]
-        reply, lang = outgoing.reply, outgoing.lang
-        picture = (
-            None if reply.image is None else await self.conversations.picture(reply.image, lang)
-        )
-        await self._throttle.wait(str(chat_id))
-        options: dict[str, Any] = {
-            "reply_markup": _keyboard(reply, lang),
-            "protect_content": True if reply.sensitive else None,
-        }
+        """Send a turn's replies as few messages as reads well: consecutive plain texts
+        with the same protection joined (a blank line between them, split to fit
+        Telegram's length limit); a question with buttons as its own message, since a
+        keyboard belongs to one message; a chart as a photo with its text as caption.
+
+        The messages go one after another; a failure fails the whole batch, so after a
+        failure midway the batch is sent again from its first message (at least once,
+        as every reply)."""
+        chat_id = batch[0].route["chat_id"]
         try:
-            if picture is None:
-                await self._bot.send_message(chat_id, render(reply, lang), **options)
-            else:
-                caption = render(reply, lang, pictured=True)
-                await self._bot.send_photo(chat_id, picture, caption=caption, **options)
+            for message in _messages([await self._rendered(outgoing) for outgoing in batch]):
+                options: dict[str, Any] = {
+                    "reply_markup": message.keyboard,
+                    "protect_content": True if message.protect else None,
+                }
+                if message.photo is None:
+                    await self._bot.send_message(chat_id, message.text, **options)
+                else:
+                    caption = message.text
+                    await self._bot.send_photo(chat_id, message.photo, caption=caption, **options)
         except RetryAfter as error:
             raise SendFailed("RetryAfter", retry_after=_seconds(error)) from None
         except (BadRequest, Forbidden) as error:  # blocked by the member, or refused
             raise SendFailed(type(error).__name__, permanent=True) from None
         except TelegramError as error:
             raise SendFailed(type(error).__name__) from None
+
+    async def _rendered(self, outgoing: Outgoing) -> _Message:
+        reply, lang = outgoing.reply, outgoing.lang
+        if reply.image is None:
+            return _Message(render(reply, lang), reply.sensitive, _keyboard(reply, lang))
+        picture = await self.conversations.picture(reply.image, lang)
+        caption = render(reply, lang, pictured=True)
+        return _Message(caption, reply.sensitive, _keyboard(reply, lang), picture)
 
     async def _poll(self) -> None:
         """Long polling for a developer without a public HTTPS URL: the same handling
@@ -371,6 +385,66 @@ def _keyboard(reply: Reply, lang: str) -> InlineKeyboardMarkup | None:
         for choice in reply.choices
     ]
     return InlineKeyboardMarkup(rows)
+
+
+def _messages(rendered: Sequence[_Message]) -> list[_Message]:
+    """The replies as Telegram messages: each plain text joined to the plain text
+    before it when both have the same protection and the two fit in one message; a
+    text too long for one message split (its buttons on the last part)."""
+    messages: list[_Message] = []
+    for message in rendered:
+        if message.photo is not None:
+            messages.append(message)
+            continue
+        *parts, last = _split(message.text)
+        pieces = [_Message(part, message.protect) for part in parts]
+        pieces.append(_Message(last, message.protect, message.keyboard))
+        for piece in pieces:
+            before = messages[-1] if messages else None
+            if (
+                before is not None
+                and before.photo is None
+                and before.keyboard is None
+                and piece.keyboard is None
+                and before.protect == piece.protect
+                and _length(before.text + _JOINER + piece.text) <= _TEXT_LIMIT
+            ):
+                messages[-1] = _Message(before.text + _JOINER + piece.text, piece.protect)
+            else:
+                messages.append(piece)
+    return messages
+
+
+def _split(text: str) -> list[str]:
+    """``text`` in parts that each fit one message: cut after the last line break
+    that fits, or at the limit within a line longer than a message."""
+    parts: list[str] = []
+    while _length(text) > _TEXT_LIMIT:
+        head = _fitting(text)
+        cut = head.rfind("\n")
+        if cut > 0:
+            parts.append(head[:cut])
+            text = text[cut + 1 :]
+        else:
+            parts.append(head)
+            text = text[len(head) :]
+    parts.append(text)
+    return parts
+
+
+def _fitting(text: str) -> str:
+    """The longest start of ``text`` within the limit, never halving a character."""
+    size = 0
+    for index, character in enumerate(text):
+        size += _length(character)
+        if size > _TEXT_LIMIT:
+            return text[:index]
+    return text
+
+
+def _length(text: str) -> int:
+    """Telegram counts a message's length in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _seconds(error: RetryAfter) -> float:

@@ -19,7 +19,6 @@ import pytest
 from starlette.applications import Starlette
 
 from adapters.channels.telegram import Telegram
-from adapters.channels.throttle import Throttle
 from bot.config import Settings
 from bot.runtime import Runtime, start
 from bot.server import create_app
@@ -29,7 +28,6 @@ from tests.channels.telegram_stand_in import BOT_USER, TOKEN, TelegramStandIn
 from tests.conftest import Clock
 
 SECRET = "webhook-Secret_0123456789"
-UNPACED = Throttle(per_chat=1000, burst=100, overall=10_000)
 _DATE = 1_795_000_000  # 2026-11-19, seconds since the epoch
 
 
@@ -58,8 +56,8 @@ async def runtime(telegram_settings: Settings, clock: Clock) -> AsyncIterator[Ru
 
 
 def telegram(runtime: Runtime, settings: Settings | None = None) -> Telegram:
-    """The Telegram channel of ``runtime`` (or of ``settings``), sending without pacing."""
-    channel = Telegram.configured((settings or runtime.settings).environ, runtime, throttle=UNPACED)
+    """The Telegram channel of ``runtime`` (or of ``settings``)."""
+    channel = Telegram.configured((settings or runtime.settings).environ, runtime)
     assert channel is not None
     return channel
 

@@ -38,6 +38,7 @@ class TelegramStandIn(LocalServer):
         self.calls: list[Call] = []
         self.updates: deque[dict[str, Any]] = deque()
         self._failures: dict[str, deque[tuple[int, dict[str, Any]]]] = {}
+        self._passes: dict[str, int] = {}  # calls that succeed before the failures start
         self._message_ids = iter(range(9000, 10**6))
         super().__init__(self._app())
 
@@ -46,8 +47,12 @@ class TelegramStandIn(LocalServer):
         """What TELEGRAM_API_BASE_URL is set to; the bot appends its token."""
         return f"http://127.0.0.1:{self.port}/bot"
 
-    def fail(self, method: str, status: int, retry_after: int | None = None) -> None:
-        """The next call of ``method`` fails as Telegram would answer it."""
+    def fail(
+        self, method: str, status: int, retry_after: int | None = None, *, after: int = 0
+    ) -> None:
+        """The next call of ``method`` (after ``after`` more that succeed) fails as
+        Telegram would answer it."""
+        self._passes[method] = after
         body: dict[str, Any] = {"ok": False, "error_code": status}
         if retry_after is not None:
             body["description"] = f"Too Many Requests: retry after {retry_after}"
@@ -82,7 +87,9 @@ class TelegramStandIn(LocalServer):
             form = parse_qsl(body.decode(), keep_blank_values=True)
             params = {key: _decoded(value) for key, value in form}
         failures = self._failures.get(method)
-        if failures:
+        if self._passes.get(method):
+            self._passes[method] -= 1
+        elif failures:
             status, answer = failures.popleft()
             self.calls.append(Call(method, params, ok=False, content_type=content_type))
             return JSONResponse(answer, status_code=status)

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, select
 from starlette.applications import Starlette
 
+from adapters.channels.channel import Outgoing
 from bot.config import ConfigError
 from bot.engine import Engine
 from bot.registry import FLOWS
@@ -98,9 +99,11 @@ async def test_full_enrollment_through_the_webhook(
         conversation = await conversations.find(session, "telegram", str(member.user_id))
     assert conversation is not None and conversation.state == "member"
 
-    # Every reply reached Telegram, in the order the engine wrote it.
+    # Every reply reached Telegram, in the order the engine wrote it (joined replies
+    # separated by a blank line).
     recorded = await _transcript_replies(runtime, member)
-    assert as_recorded(stand_in.texts, recorded) == recorded
+    everything = ["\n\n".join(recorded)]
+    assert as_recorded(["\n\n".join(stand_in.texts)], everything) == everything
     assert {row.status for row in await _outbox(runtime)} == {"sent"}
 
     # Messages carrying card data, the password or the passcode were deleted; no other.
@@ -112,6 +115,9 @@ async def test_full_enrollment_through_the_webhook(
     # The bot's messages about card data are protected from forwarding and saving.
     sent = stand_in.called("sendMessage")
     rows = await _outbox(runtime)
+    # No two consecutive replies here share protection without one having buttons,
+    # so each went alone and the flags line up one for one.
+    assert len(sent) == len(rows)
     protected = [params.get("protect_content") == "true" for params in sent]
     assert protected == [row.payload["sensitive"] for row in rows]
     protected_keys = {row.payload["key"] for row in rows if row.payload["sensitive"]}
@@ -211,10 +217,10 @@ async def test_failed_send_stays_queued_and_is_retried_in_order(
 ) -> None:
     stand_in.fail("sendMessage", 500)
     await member.say("/start")
-    assert stand_in.texts == []  # the first reply failed; the second waits behind it
+    assert stand_in.texts == []  # the first message failed; the second was not sent
     first, second = await _outbox(runtime)
     assert (first.status, first.attempts, first.last_error) == ("pending", 1, "NetworkError")
-    assert (second.status, second.attempts) == ("pending", 0)
+    assert (second.status, second.attempts) == ("pending", 1)  # one batch, one outcome
 
     await runtime.dispatcher.deliver_due()
     assert stand_in.texts == []  # not due yet: backing off
@@ -240,6 +246,109 @@ async def test_rate_limit_answer_is_honoured(
     clock.advance(seconds=1)
     await runtime.dispatcher.deliver_due()
     assert len(stand_in.texts) == 2
+
+
+async def test_a_rate_limit_midway_sends_the_batch_again_after_the_wait(
+    member: Member, stand_in: TelegramStandIn, runtime: Runtime, app: Starlette, clock: Clock
+) -> None:
+    await member.say("/start")
+    stand_in.calls.clear()
+    stand_in.fail("sendMessage", 429, retry_after=3, after=1)
+    await member.say(CARD)  # "card accepted" goes; the expiry question is refused
+    accepted, question = (await _outbox(runtime))[-2:]
+    assert (accepted.status, question.status) == ("pending", "pending")
+    assert len(stand_in.texts) == 1
+    clock.advance(seconds=2)
+    await runtime.dispatcher.deliver_due()
+    assert len(stand_in.texts) == 1  # Telegram's wait is kept
+    clock.advance(seconds=1)
+    await runtime.dispatcher.deliver_due()
+    # At least once: the batch is sent again from its first message, in order.
+    shown = [render(Reply("ask.expiry"), "ja")]
+    assert stand_in.texts[1:] == [stand_in.texts[0], *shown]
+    assert [row.status for row in await _outbox(runtime)] == ["sent"] * 4
+
+
+async def test_a_turns_plain_lines_go_out_as_one_message(
+    member: Member, stand_in: TelegramStandIn, runtime: Runtime
+) -> None:
+    await member.say("/start")
+    await member.say(CARD)
+    before = len(stand_in.texts)
+    await member.say("13/99")  # a month that does not exist: the error, then the question
+    error, question = (await _outbox(runtime))[-2:]
+    assert (error.payload["key"], question.payload["key"]) == ("expiry.month", "ask.expiry")
+    assert stand_in.texts[before:] == [
+        render(Reply("expiry.month"), "ja") + "\n\n" + render(Reply("ask.expiry"), "ja")
+    ]
+    assert {error.status, question.status} == {"sent"}
+
+
+async def test_a_question_with_buttons_is_its_own_message(
+    member: Member, stand_in: TelegramStandIn, runtime: Runtime
+) -> None:
+    await _enroll(member, runtime)
+    before = len(stand_in.called("sendMessage"))
+    await member.say("/home")
+    answer, question = stand_in.called("sendMessage")[before:]
+    assert "reply_markup" not in answer
+    assert answer["text"].startswith("次回のお支払い")
+    assert question["reply_markup"]["inline_keyboard"]
+    rows = await _outbox(runtime)
+    assert question["text"] == render(Reply("ask.member", rows[-1].payload["params"]), "ja")
+
+
+async def test_a_turn_longer_than_a_message_is_split_where_lines_end(
+    runtime: Runtime, stand_in: TelegramStandIn, app: Starlette
+) -> None:
+    lines = "\n".join(f"2026-10-{day % 28 + 1:02} お買い物 {day:04} ¥1,000" for day in range(400))
+    statement = Reply(
+        "member.statement",
+        {"month": "2026年10月", "page": 1, "pages": 1, "lines": lines, "total": "¥400,000"},
+    )
+    question = Reply("ask.expiry")
+    channel = telegram(runtime)
+    route = {"chat_id": 5550001}
+    await channel.send(
+        [
+            Outgoing(1, "5550001", route, statement, "ja", 0),
+            Outgoing(2, "5550001", route, question, "ja", 1),
+        ]
+    )
+    texts = stand_in.texts
+    assert len(texts) > 2
+    assert all(len(text.encode("utf-16-le")) // 2 <= 4096 for text in texts)
+    # Cut where lines end (the line break dropped), the question joined to the last part.
+    assert "\n".join(texts) == render(statement, "ja") + "\n\n" + render(question, "ja")
+    assert texts[-1].endswith("\n\n" + render(question, "ja"))
+
+
+async def test_a_line_longer_than_a_message_is_cut_between_characters(
+    runtime: Runtime, stand_in: TelegramStandIn, app: Starlette
+) -> None:
+    line = "😀" * 3000  # two UTF-16 units each: 6000, where Telegram counts 4096 at most
+    params = {"month": "2026年10月", "page": 1, "pages": 1, "lines": line, "total": "¥0"}
+    statement = Reply("member.statement", params)
+    await telegram(runtime).send([Outgoing(1, "5550001", {"chat_id": 5550001}, statement, "ja")])
+    texts = stand_in.texts
+    assert all(len(text.encode("utf-16-le")) // 2 <= 4096 for text in texts)
+    assert "".join(texts).count("😀") == 3000 and "\ufffd" not in "".join(texts)
+
+
+async def test_only_replies_of_the_same_protection_are_joined(
+    runtime: Runtime, stand_in: TelegramStandIn, app: Starlette
+) -> None:
+    end, route = Reply("member.statement.end"), {"chat_id": 5550001}
+    replies = [replace(end, sensitive=True), replace(end, sensitive=True), end]
+    await telegram(runtime).send(
+        [Outgoing(n, "5550001", route, reply, "ja", n) for n, reply in enumerate(replies)]
+    )
+    shown = render(end, "ja")
+    sent = stand_in.called("sendMessage")
+    assert [(params["text"], params.get("protect_content")) for params in sent] == [
+        (shown + "\n\n" + shown, "true"),
+        (shown, None),
+    ]
 
 
 async def test_a_member_who_blocked_the_bot_is_not_retried_forever(
