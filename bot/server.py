@@ -77,7 +77,11 @@ def create_app(
         routes.extend(channel.routes())
     if runtime.settings.public_url and any(c.capabilities.links_accounts for c in served):
         routes.extend(signin_page.routes(runtime.engine))
-    if not runtime.settings.production or runtime.settings.environ.get("SUPPORT_CONSOLE") == "1":
+    # SUPPORT_CONSOLE=1 serves the console in production too; 0 nowhere.
+    console = runtime.settings.environ.get(
+        "SUPPORT_CONSOLE", "0" if runtime.settings.production else "1"
+    )
+    if console == "1":
         routes.extend(support.routes(runtime))
 
     @asynccontextmanager

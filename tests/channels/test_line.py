@@ -440,7 +440,7 @@ async def test_long_texts_and_labels_are_cut_to_line_limits(
 
 def test_line_is_off_without_its_credentials(line_runtime: Runtime) -> None:
     settings = line_runtime.settings.with_env(
-        LINE_CHANNEL_SECRET=None, LINE_CHANNEL_ACCESS_TOKEN=None, WEB_CHAT="0"
+        LINE_CHANNEL_SECRET=None, LINE_CHANNEL_ACCESS_TOKEN=None, WEB_CHAT="0", SUPPORT_CONSOLE="0"
     )
     app = create_app(replace(line_runtime, settings=settings))
     assert [route.path for route in app.routes] == ["/healthz"]  # type: ignore[attr-defined]

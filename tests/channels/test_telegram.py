@@ -484,7 +484,7 @@ def test_webhook_needs_a_well_formed_secret(runtime: Runtime, secret: str | None
 
 
 def test_telegram_is_off_without_a_token(runtime: Runtime) -> None:
-    settings = runtime.settings.with_env(TELEGRAM_BOT_TOKEN=None, WEB_CHAT="0")
+    settings = runtime.settings.with_env(TELEGRAM_BOT_TOKEN=None, WEB_CHAT="0", SUPPORT_CONSOLE="0")
     app = create_app(replace(runtime, settings=settings))
     assert [route.path for route in app.routes] == ["/healthz"]  # type: ignore[attr-defined]
 
