@@ -490,7 +490,9 @@ def test_serve_prints_the_page_to_open_and_serves_it(tmp_path: Path) -> None:
 def test_the_web_chat_is_on_with_the_sandbox_or_when_asked(runtime: Runtime) -> None:
     assert web.enabled({}) and not web.enabled({"NETANSWER_ENV": "production"})
     assert web.enabled({"NETANSWER_ENV": "production", "WEB_CHAT": "1"})
-    off = create_app(replace(runtime, settings=runtime.settings.with_env(WEB_CHAT="0")))
+    off = create_app(
+        replace(runtime, settings=runtime.settings.with_env(WEB_CHAT="0", SUPPORT_CONSOLE="0"))
+    )
     assert [route.path for route in off.routes] == ["/healthz"]  # type: ignore[attr-defined]
     with pytest.raises(ConfigError, match="WEB_CHAT must be 1"):
         create_app(replace(runtime, settings=runtime.settings.with_env(WEB_CHAT="maybe")))
