@@ -13,20 +13,19 @@ forms only to this server and to LINE's dialog); a POST must come from this orig
 and carry the CSRF token of the form in its cookie as well.
 """
 
-import hmac
 import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from bot import passcodes, signin
+from bot import forms, passcodes, signin
 from bot.engine import Engine
 from bot.turn import Turn, Unprepared
 from flows.messages import render, text
@@ -84,7 +83,7 @@ async def _show(engine: Engine, request: Request) -> Response:
 
 
 async def _submit(engine: Engine, request: Request) -> Response:
-    form = _form(await request.body())
+    form = forms.parsed(await request.body(), fields=_FORM_FIELDS, limit=_FIELD_LIMIT)
     if not (_same_origin(engine, request) and _csrf_holds(request, form.get("csrf", ""))):
         logger.warning("sign-in page: a POST without this origin or its CSRF token refused")
         return _answer(_Page("ja", "", notices=[text("page.refused", "ja")]), status=403)
@@ -221,25 +220,10 @@ async def _lang(session: Any, run: AccountLink) -> str:
     return conversation.lang if conversation is not None else "ja"
 
 
-def _form(body: bytes) -> dict[str, str]:
-    """The urlencoded form, each field once and bounded; anything else counts as empty."""
-    try:
-        fields = parse_qs(body.decode("utf-8"), max_num_fields=_FORM_FIELDS)
-    except (UnicodeDecodeError, ValueError):
-        return {}
-    return {
-        name: values[0]
-        for name, values in fields.items()
-        if len(values) == 1 and len(values[0]) <= _FIELD_LIMIT
-    }
-
-
 def _same_origin(engine: Engine, request: Request) -> bool:
     """The POST came from a page of this server (``PUBLIC_URL``'s origin)."""
     public = urlsplit(engine.services.public_url or "")
-    sent = request.headers.get("origin") or request.headers.get("referer") or ""
-    origin = urlsplit(sent)
-    return bool(public.netloc) and (origin.scheme, origin.netloc) == (public.scheme, public.netloc)
+    return forms.sent_from(request, public.scheme, public.netloc)
 
 
 def _https(engine: Engine) -> bool:
@@ -247,8 +231,7 @@ def _https(engine: Engine) -> bool:
 
 
 def _csrf_holds(request: Request, posted: str) -> bool:
-    kept = request.cookies.get(CSRF_COOKIE, "")
-    return bool(kept and posted) and hmac.compare_digest(kept.encode(), posted.encode())
+    return forms.token_holds(request, CSRF_COOKIE, posted)
 
 
 def _answer(page: _Page, *, status: int = 200, secure: bool = True) -> Response:

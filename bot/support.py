@@ -14,14 +14,13 @@ Pages are ``no-store`` with a strict Content-Security-Policy: no script at all (
 graph is shown as Mermaid's text), styles by nonce, forms to this origin only.
 """
 
-import hmac
 import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import jinja2
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -29,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from bot import coverage, replay, transcripts
+from bot import coverage, forms, replay, transcripts
 from bot.registry import FLOWS
 from bot.runtime import Runtime
 from storage import agents, audit, lockouts
@@ -123,7 +122,7 @@ class _Console:
     async def signin(self, request: Request) -> Response:
         if request.method == "GET":
             return self._page(request, "signin")
-        form = _form(await request.body())
+        form = forms.parsed(await request.body(), fields=_FORM_FIELDS, limit=_FIELD_LIMIT)
         if not self._posted_here(request, form):
             return self._page(request, "refused", status=403)
         name, password = form.get("name", ""), form.get("password", "")
@@ -175,7 +174,7 @@ class _Console:
         session = self._session(request)
         if session is None:
             return _to_signin()
-        form = _form(await request.body())
+        form = forms.parsed(await request.body(), fields=_FORM_FIELDS, limit=_FIELD_LIMIT)
         if not self._posted_here(request, form):
             return self._page(request, "refused", status=403)
         await self._audit(session, "support.signed_out")
@@ -241,7 +240,7 @@ class _Console:
         session = self._session(request)
         if session is None:
             return _to_signin()
-        form = _form(await request.body())
+        form = forms.parsed(await request.body(), fields=_FORM_FIELDS, limit=_FIELD_LIMIT)
         if not self._posted_here(request, form):
             return self._page(request, "refused", status=403)
         read = await self._read(request.path_params["id"])
@@ -314,11 +313,9 @@ class _Console:
         """From a page of this origin, with the form's CSRF token in its cookie too."""
         public = self._runtime.settings.public_url
         expected = urlsplit(public) if public else request.url
-        sent = urlsplit(request.headers.get("origin") or request.headers.get("referer") or "")
-        if (sent.scheme, sent.netloc) != (expected.scheme, expected.netloc) or not sent.netloc:
+        if not forms.sent_from(request, expected.scheme, expected.netloc):
             return False
-        kept, posted = request.cookies.get(CSRF_COOKIE, ""), form.get("csrf", "")
-        return bool(kept and posted) and hmac.compare_digest(kept.encode(), posted.encode())
+        return forms.token_holds(request, CSRF_COOKIE, form.get("csrf", ""))
 
     async def _read(
         self, conversation_id: int
@@ -420,19 +417,6 @@ def _client(request: Request) -> str:
 def _https(runtime: Runtime, request: Request) -> bool:
     public = runtime.settings.public_url or ""
     return request.url.scheme == "https" or public.startswith("https://")
-
-
-def _form(body: bytes) -> dict[str, str]:
-    """The urlencoded form, each field once and bounded; anything else counts as empty."""
-    try:
-        fields = parse_qs(body.decode("utf-8"), max_num_fields=_FORM_FIELDS)
-    except (UnicodeDecodeError, ValueError):
-        return {}
-    return {
-        name: values[0]
-        for name, values in fields.items()
-        if len(values) == 1 and len(values[0]) <= _FIELD_LIMIT
-    }
 
 
 def _japan_time(moment: datetime) -> str:

@@ -1,0 +1,35 @@
+"""What the server's own HTML pages (LINE's sign-in page, the support console) check
+in a POST: a small urlencoded form, the origin it came from, and its CSRF token (the
+double-submit kind: in a field and in a cookie)."""
+
+import hmac
+from urllib.parse import parse_qs, urlsplit
+
+from starlette.requests import Request
+
+
+def parsed(body: bytes, *, fields: int, limit: int) -> dict[str, str]:
+    """The urlencoded form, each field once and at most ``limit`` characters; anything
+    else counts as empty."""
+    try:
+        found = parse_qs(body.decode("utf-8"), max_num_fields=fields)
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return {
+        name: values[0]
+        for name, values in found.items()
+        if len(values) == 1 and len(values[0]) <= limit
+    }
+
+
+def sent_from(request: Request, scheme: str, netloc: str) -> bool:
+    """Whether the request names this origin (scheme and host) as where it came from:
+    its ``Origin`` header, else its ``Referer``."""
+    sent = urlsplit(request.headers.get("origin") or request.headers.get("referer") or "")
+    return bool(sent.netloc) and (sent.scheme, sent.netloc) == (scheme, netloc)
+
+
+def token_holds(request: Request, cookie: str, posted: str) -> bool:
+    """The form's CSRF token is the one in its cookie."""
+    kept = request.cookies.get(cookie, "")
+    return bool(kept and posted) and hmac.compare_digest(kept.encode(), posted.encode())
