@@ -14,8 +14,10 @@ conversations in its entry flow and moving a conversation on where a flow exits.
 import asyncio
 import copy
 import logging
+import secrets
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,7 +25,14 @@ from sqlalchemy.exc import InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.channels.channel import Capabilities, Inbound, Kind, Outcome
+from adapters.channels.channel import (
+    ENTRY_CHOICE,
+    ENTRY_PAGE,
+    Capabilities,
+    Inbound,
+    Kind,
+    Outcome,
+)
 from bot import dispatcher
 from bot.deadlines import Overdue, within
 from bot.handlers import Flows, Handlers
@@ -40,6 +49,7 @@ from storage import (
     account_links,
     arrivals,
     conversations,
+    entry_tokens,
     lockouts,
     members,
     transcripts,
@@ -60,6 +70,12 @@ _ORDER_POLL = 0.02  # seconds between looks at whether an earlier event was appl
 EVENT_MEMORY = timedelta(days=7)
 _PLAIN = Capabilities()
 _CHAT_USER = "transcript-user"  # the vault purpose of the transcript's chat user hash
+#: The vault purpose of the secure-entry page's tokens (kept as keyed hashes).
+ENTRY_PURPOSE = "entry-token"
+#: How long a secure-entry page may be used after it was offered.
+ENTRY_LIFETIME = timedelta(minutes=10)
+#: Said once where card data was typed in a chat that keeps it, though the page was offered.
+TYPED_NOTICE = "card.typed_in_history"
 
 
 #: Every way a database can be unavailable: refused, dropped, read-only (a standby after
@@ -135,8 +151,8 @@ class Engine:
 
     async def prune_events(self) -> int:
         """Forget processed event ids older than EVENT_MEMORY, in batches, arrivals no
-        worker applied, and account-link runs as old; returns how many event ids. No
-        platform redelivers an event that old."""
+        worker applied, account-link runs as old and secure-entry tokens long lapsed;
+        returns how many event ids. No platform redelivers an event that old."""
         now = self.services.clock()
         cutoff = now - EVENT_MEMORY
         pruned = 0
@@ -148,6 +164,7 @@ class Engine:
                 async with self.services.database.transaction() as session:
                     await arrivals.prune(session, before=now - 2 * ARRIVAL_MEMORY)
                     await account_links.prune(session, before=cutoff)
+                    await entry_tokens.prune(session, before=now - 2 * ENTRY_LIFETIME)
                 return pruned
 
     async def _in_order(
@@ -220,14 +237,17 @@ class Engine:
             counted = inbound.kind not in (Kind.LEFT, Kind.UNSENT)
             sent = conversations.minute_count(row, now) + 1
             throttled = await self._apply(turn, inbound, created, idle, sent)
-            command = command_in(inbound.text) if inbound.text else None
+            command = _command_in(inbound)
             secret = turn.possibly_secret or (
                 asked.secret is not None and inbound.text is not None and not command
             )
             # A card number is card data wherever it was typed: deleted where the channel can.
             secret = secret or (inbound.text is not None and has_card(inbound.text))
+            secret = secret or inbound.entry_step is not None
             # The row's changes first: the transcript's insert flushes them in one UPDATE.
             self._save(row, turn, now)
+            if turn.asked and route is not None and inbound.channel in self.services.entry_channels:
+                self._offer_entry(session, row, turn, now)
             if counted:
                 conversations.count_message(row, now)
             await transcripts.record(
@@ -252,6 +272,7 @@ class Engine:
         outcome = Outcome(
             replies=turn.replies,
             state=row.state,
+            flow=row.flow,
             conversation_id=row.id,
             lang=row.lang,
             secret_input=secret,
@@ -298,6 +319,19 @@ class Engine:
             now=now,
         )
 
+    def _offer_entry(
+        self, session: AsyncSession, row: Conversation, turn: Turn, now: datetime
+    ) -> None:
+        """Where the question now due takes card data or a password, its first button
+        opens the secure-entry page with a token for this conversation at this step."""
+        if not turn.flow.steps[row.state].entry:
+            return
+        token = secrets.token_urlsafe(32)
+        entry_tokens.issue(session, row, self.services.vault.index(token, ENTRY_PURPOSE), now)
+        button = Choice(ENTRY_CHOICE, "choice.entry", url=f"{ENTRY_PAGE}?token={token}")
+        question = turn.replies[-1]
+        turn.replies[-1] = replace(question, choices=(button, *question.choices))
+
     def _save(self, row: Conversation, turn: Turn, now: datetime) -> None:
         unknown = set(turn.dialogue.slots) - turn.flow.slot_names
         if unknown:  # a handler kept something its flow does not declare
@@ -335,12 +369,16 @@ class Engine:
         await self._back_to_linked(turn)
         _ask(turn)  # every event that is handled ends with the question now due
         if self.capabilities.get(inbound.channel, _PLAIN).keeps_history:
-            await _warn_history(turn, answered=asked if turn.redacted else None)
+            typed = asked if turn.redacted and inbound.entry_step is None else None
+            if inbound.channel in self.services.entry_channels:
+                await _warn_typed(turn, typed)
+            else:
+                await _warn_history(turn, answered=typed)
         return False
 
     async def _step(self, turn: Turn, inbound: Inbound, *, created: bool, idle: timedelta) -> None:
         flow, dialogue = turn.flow, turn.dialogue
-        command = command_in(inbound.text) if inbound.text else None
+        command = _command_in(inbound)
         if inbound.kind is Kind.LINKED:  # checked (and its nonce spent) whatever the chat
             if created:
                 turn.say("welcome")
@@ -355,6 +393,11 @@ class Engine:
             self._restart(turn)
             turn.say("expired")
             return
+        if inbound.entry_step is not None and inbound.entry_step != f"{flow.name}:{dialogue.state}":
+            # The conversation moved on since the page was filled in: nothing is taken.
+            turn.redacted, turn.possibly_secret = "⟨entry:stale⟩", True
+            turn.say("entry.stale")
+            return
         if inbound.kind is Kind.OPENED:
             if flow.ended(dialogue.state):  # back after an ending: as good as new
                 self._restart(turn)
@@ -364,6 +407,8 @@ class Engine:
             return
         if command is not None:
             return self._command(turn, command)
+        if inbound.choice == ENTRY_CHOICE:  # pressed where the page cannot open: ask anew
+            return
         await self._answer(turn, inbound)
 
     async def _account_linked(self, turn: Turn, nonce: str | None) -> None:
@@ -382,7 +427,7 @@ class Engine:
         step = flow.steps[dialogue.state]
         # Every button of the step is understood, also one no longer shown (pressed on
         # an older message): its handler says why it cannot be done now.
-        answer = _choice(step.choices, inbound)
+        answer = None if inbound.entry_step is not None else _choice(step.choices, inbound)
         if answer is None and await self._linked_only(turn, inbound.choice):
             turn.say("member.not_linked")
             return
@@ -512,6 +557,18 @@ async def _warn_history(turn: Turn, *, answered: Step | None) -> None:
     turn.replies.insert(at, Reply(notice))
 
 
+async def _warn_typed(turn: Turn, typed: Step | None) -> None:
+    """Where the secure-entry page is offered, nothing needs saying before the card
+    question; card data typed in the chat all the same stays in its history: say so
+    once, after it was typed, and how to take it back."""
+    if typed is None or typed.history_notice is None:
+        return
+    if await conversations.said(turn.session, turn.conversation_id, TYPED_NOTICE):
+        return
+    at = 1 if turn.replies and turn.replies[0].key == "welcome" else 0
+    turn.replies.insert(at, Reply(TYPED_NOTICE))
+
+
 def _choice(choices: tuple[Choice, ...], inbound: Inbound) -> str | None:
     """The data of the chosen button: pressed, or its label typed in any language."""
     if inbound.choice is not None:
@@ -522,6 +579,13 @@ def _choice(choices: tuple[Choice, ...], inbound: Inbound) -> str | None:
         if typed == choice.data or typed in labels:
             return choice.data
     return None
+
+
+def _command_in(inbound: Inbound) -> Command | None:
+    """The command typed in the chat; what the secure-entry page sends is never one."""
+    if inbound.text is None or inbound.entry_step is not None:
+        return None
+    return command_in(inbound.text)
 
 
 def _ask(turn: Turn) -> None:
@@ -550,6 +614,8 @@ def _event(
         return {"choice": inbound.choice}
     if command is not None:
         return {"command": command.value}
+    if inbound.entry_step is not None:  # typed into the secure-entry page
+        return {"text": turn.redacted or f"⟨{asked.secret or 'entry'}⟩", "entry": True}
     if inbound.text is not None:
         if turn.redacted:
             return {"text": turn.redacted}

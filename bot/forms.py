@@ -1,11 +1,13 @@
-"""What the server's own HTML pages (LINE's sign-in page, the support console) check
-in a POST: a small urlencoded form, the origin it came from, and its CSRF token (the
-double-submit kind: in a field and in a cookie)."""
+"""What the server's own HTML pages (LINE's sign-in page, the secure-entry page, the
+support console) check in a POST: a small urlencoded form, the origin it came from, and
+its CSRF token (the double-submit kind: in a field and in a cookie); and the headers
+of a page that takes secrets."""
 
 import hmac
 from urllib.parse import parse_qs, urlsplit
 
 from starlette.requests import Request
+from starlette.responses import Response
 
 
 def parsed(body: bytes, *, fields: int, limit: int) -> dict[str, str]:
@@ -33,3 +35,12 @@ def token_holds(request: Request, cookie: str, posted: str) -> bool:
     """The form's CSRF token is the one in its cookie."""
     kept = request.cookies.get(cookie, "")
     return bool(kept and posted) and hmac.compare_digest(kept.encode(), posted.encode())
+
+
+def no_store(response: Response) -> Response:
+    """A page that holds a form for secrets: never cached, never named in a referrer."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

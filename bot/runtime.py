@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.channels.channel import Channel, History, Inbound, Outcome, Outgoing
+from adapters.channels.channel import (
+    ENTRY_PAGE,
+    Channel,
+    History,
+    Inbound,
+    Outcome,
+    Outgoing,
+)
 from adapters.gateways import Mail
 from adapters.sandbox_issuer import SandboxIssuer
 from adapters.sandbox_outbox import SandboxOutbox
@@ -81,11 +88,14 @@ class Runtime:
         return self.vault.derived_key(purpose)
 
     def attach(self, channel: Channel) -> None:
-        """Let the dispatcher send this channel's queued replies, and the sign-in flow
-        ask it for link tokens where it links accounts itself."""
+        """Let the dispatcher send this channel's queued replies, the sign-in flow
+        ask it for link tokens where it links accounts itself, and the engine offer its
+        chats the secure-entry page where it opens one."""
         self.dispatcher.register(channel)
         if channel.capabilities.links_accounts:
             self.engine.services.link_tokens[channel.name] = channel.link_token
+        if channel.entry_link(ENTRY_PAGE) is not None:
+            self.engine.services.entry_channels.add(channel.name)
 
     async def close(self) -> None:
         await self.engine.services.issuer.close()

@@ -22,8 +22,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from adapters.channels.channel import Channel, Rejected, read_json
-from bot import signin_page, support, telephony
+from adapters.channels.channel import ENTRY_PAGE, Channel, Rejected, read_json
+from bot import entry_page, signin_page, support, telephony
 from bot.config import ConfigError
 from bot.deadlines import within
 from bot.dispatcher import SWEEP_BUDGET
@@ -77,6 +77,8 @@ def create_app(
         routes.extend(channel.routes())
     if runtime.settings.public_url and any(c.capabilities.links_accounts for c in served):
         routes.extend(signin_page.routes(runtime.engine))
+    if any(channel.entry_link(ENTRY_PAGE) for channel in served):
+        routes.extend(entry_page.routes(runtime, served))
     # SUPPORT_CONSOLE=1 serves the console in production too; 0 nowhere.
     console = runtime.settings.environ.get(
         "SUPPORT_CONSOLE", "0" if runtime.settings.production else "1"

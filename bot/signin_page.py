@@ -272,9 +272,5 @@ def _answer(page: _Page, *, status: int = 200, secure: bool = True) -> Response:
 
 
 def _no_store(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
-    return response
+    return forms.no_store(response)

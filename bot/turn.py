@@ -46,6 +46,8 @@ class Services:
     public_url: str | None = None  # where members' browsers reach this server
     #: Per channel that links accounts itself (LINE): a link token for a chat user.
     link_tokens: dict[str, LinkToken] = field(default_factory=dict)
+    #: The channels whose chats are offered the secure-entry page (configured for it).
+    entry_channels: set[str] = field(default_factory=set)
 
 
 class NotificationKind(StrEnum):

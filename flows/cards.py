@@ -62,30 +62,43 @@ _MIN_LENGTH = 14
 _MAX_LENGTH = 16
 
 
-def _prefix(digits: str, size: int) -> int | None:
-    return int(digits[:size]) if len(digits) >= size else None
-
-
-def _in(value: int | None, low: int, high: int) -> bool:
-    return value is not None and low <= value <= high
+#: Which brand a number belongs to, by its first digits: (how many, lowest, highest).
+_PREFIXES = (
+    (1, 4, 4, Brand.VISA),
+    (2, 51, 55, Brand.MASTERCARD),
+    (4, 2221, 2720, Brand.MASTERCARD),
+    (4, 3528, 3589, Brand.JCB),
+    (2, 34, 34, Brand.AMEX),
+    (2, 37, 37, Brand.AMEX),
+    (2, 36, 36, Brand.DINERS),
+    (2, 38, 39, Brand.DINERS),
+    (3, 300, 305, Brand.DINERS),
+)
 
 
 def brand_of(digits: str) -> Brand | None:
     """The brand a number's prefix belongs to, or None (expects ASCII digits)."""
     if not (digits.isascii() and digits.isdigit()):
         return None
-    two, three, four = _prefix(digits, 2), _prefix(digits, 3), _prefix(digits, 4)
-    if digits.startswith("4"):
-        return Brand.VISA
-    if _in(two, 51, 55) or _in(four, 2221, 2720):
-        return Brand.MASTERCARD
-    if _in(four, 3528, 3589):
-        return Brand.JCB
-    if two in (34, 37):
-        return Brand.AMEX
-    if two in (36, 38, 39) or _in(three, 300, 305):
-        return Brand.DINERS
+    for size, low, high, brand in _PREFIXES:
+        if len(digits) >= size and low <= int(digits[:size]) <= high:
+            return brand
     return None
+
+
+def brand_table() -> list[dict[str, object]]:
+    """The same rules as data, for a page that names the brand as a member types."""
+    return [
+        {
+            "size": size,
+            "low": low,
+            "high": high,
+            "brand": brand.label,
+            "length": brand.length,
+            "codes": list(brand.code_lengths),
+        }
+        for size, low, high, brand in _PREFIXES
+    ]
 
 
 def looks_like_card(text: str) -> bool:

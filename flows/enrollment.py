@@ -14,7 +14,7 @@ from typing import Any, TypedDict
 from flows import membership, terms
 from flows.cards import Brand
 from flows.dialogue import Dialogue
-from flows.flow import Flow, Params, Secret, Step
+from flows.flow import Field, Flow, Params, Secret, Step
 from flows.replies import Choice, phrase
 
 NAME = "enrollment"
@@ -218,9 +218,10 @@ STEPS: dict[str, Step] = {
         ),
         secret=Secret.CARD,
         history_notice=HISTORY_NOTICE,
+        entry=(Field.CARD, Field.EXPIRY, Field.CODE),
     ),
-    S.EXPIRY: _step(S.EXPIRY),
-    S.CODE: _step(S.CODE, secret=Secret.CODE, params=_code),
+    S.EXPIRY: _step(S.EXPIRY, entry=(Field.EXPIRY, Field.CODE)),
+    S.CODE: _step(S.CODE, secret=Secret.CODE, params=_code, entry=(Field.CODE,)),
     S.REREGISTER: _step(
         S.REREGISTER,
         choices=_choices(
@@ -236,9 +237,10 @@ STEPS: dict[str, Step] = {
         secret=Secret.PASSWORD,
         params=_password,
         hidden=_own_id_chosen,
+        entry=(Field.PASSWORD, Field.REPEAT),
     ),
     S.NETID: _step(S.NETID, choices=_choices((Button.NETID_ISSUE, "choice.netid.issue"))),
-    S.REPEAT: _step(S.REPEAT, secret=Secret.PASSWORD),
+    S.REPEAT: _step(S.REPEAT, secret=Secret.PASSWORD, entry=(Field.REPEAT,)),
     S.EMAIL: _step(S.EMAIL),
     S.NEWSLETTER: _step(
         S.NEWSLETTER,
@@ -292,7 +294,12 @@ STEPS: dict[str, Step] = {
         params=passcode_params,
         hidden=passcode_options,
     ),
-    S.PIN: _step(S.PIN, choices=_choices((Button.PIN_BACK, "choice.pin.back")), secret=Secret.PIN),
+    S.PIN: _step(
+        S.PIN,
+        choices=_choices((Button.PIN_BACK, "choice.pin.back")),
+        secret=Secret.PIN,
+        entry=(Field.PIN,),
+    ),
     S.CALL: _step(
         S.CALL,
         choices=_choices(

@@ -38,6 +38,17 @@ class Secret(StrEnum):
     PIN = "pin"
 
 
+class Field(StrEnum):
+    """What the secure-entry page takes: each answered as if typed at its own step."""
+
+    CARD = "card"
+    EXPIRY = "expiry"
+    CODE = "code"
+    PASSWORD = "password"  # noqa: S105 (a field name)
+    REPEAT = "repeat"  # the password again
+    PIN = "pin"
+
+
 def _no_params(slots: Mapping[str, Any]) -> Params:
     return {}
 
@@ -66,6 +77,10 @@ class Step:
     on_enter: tuple[str, ...] = ()  # Dialogue methods run on arriving
     #: The pages some buttons open now, by the buttons' data, from display-safe slots.
     links: Callable[[Mapping[str, Any]], Mapping[str, str]] = _no_links
+    #: What the secure-entry page asks at this step, in order: the first answers this
+    #: step, each next one the step the flow then asks for it (the card page takes the
+    #: expiry and the code too). Empty: the page is not offered here.
+    entry: tuple[Field, ...] = ()
 
     def offered(self, slots: Mapping[str, Any]) -> tuple[Choice, ...]:
         """The buttons shown now (every one of ``choices`` is still understood)."""
@@ -172,6 +187,7 @@ class Flow:
                 "secret": step.secret,
                 "history_notice": step.history_notice,
                 "on_enter": list(step.on_enter),
+                "entry": [str(field) for field in step.entry],
             }
         return {
             "name": self.name,

@@ -399,6 +399,37 @@ _JA: dict[str, str] = {
         "前回のご利用から90日以上たっているため、ご本人確認のパスコードをお送りしました。"
         "確認が済むと、ご利用明細などを表示します。"
     ),
+    "choice.entry": "安全な入力画面で入力する",
+    "entry.stale": (
+        "入力画面から届いた内容は、いまの質問あてではないため受け付けませんでした。"
+        "下の質問にお答えください。"
+    ),
+    "card.typed_in_history": (
+        "ご注意：LINEでは、お送りいただいたメッセージをこちらから削除できないため、"
+        "入力されたカード情報はこのトークの履歴に残ります。そのメッセージを長押しして"
+        "「送信取消」を選ぶと消せます（送信から24時間以内）。"
+        "次からは「安全な入力画面で入力する」ボタンをお使いください。"
+    ),
+    "entry.title": "Netアンサー 安全な入力画面",
+    "entry.intro": "ここで入力した内容はトークの履歴に残りません。送信すると、チャットの続きに進みます。",
+    "entry.card": "カード番号（14〜16桁）",
+    "entry.expiry": "有効期限（月/年、例: 08/29）",
+    "entry.code": "セキュリティコード（カード裏面の3桁、アメリカン・エキスプレスは表面の4桁）",
+    "entry.password": "パスワード",
+    "entry.repeat": "パスワード（確認のためもう一度）",
+    "entry.pin": "カードの暗証番号（4桁）",
+    "entry.brand": "カードの種類: {brand}",
+    "entry.submit": "送信する",
+    "entry.sent": "送信しました。チャットに戻って続きをご確認ください。この画面は閉じてかまいません。",
+    "entry.back": "チャットに戻る",
+    "entry.gone": (
+        "この入力画面は使えません（10分の有効期限切れ、使用済み、またはいまの質問あてではありません）。"
+        "チャットに戻り、質問の下の「安全な入力画面で入力する」をもう一度押してください。"
+    ),
+    "entry.refused": (
+        "この入力画面を開いたご本人であることを確認できませんでした。何も受け付けていません。"
+        "チャットの「安全な入力画面で入力する」から開き直してください。"
+    ),
     "page.title": "Netアンサー ログイン（LINE連携）",
     "page.intro": "NetアンサーIDとパスワードでログインすると、このLINEアカウントと連携します。",
     "page.netid": "NetアンサーID",
@@ -814,6 +845,38 @@ _EN: dict[str, str] = {
     "member.recheck": (
         "This chat was last used 90 days ago or more, so we sent you a passcode to "
         "confirm it is you. Your figures show again once it is confirmed."
+    ),
+    "choice.entry": "Enter securely",
+    "entry.stale": (
+        "What came from the secure-entry page was for an earlier question, so nothing "
+        "was taken from it. Please answer the question below."
+    ),
+    "card.typed_in_history": (
+        "Please note: on LINE I cannot delete the messages you send, so the card details "
+        "you typed stay in this chat's history. Press and hold that message and choose "
+        "'Unsend' to remove it (within 24 hours of sending). Next time, use the "
+        "'Enter securely' button."
+    ),
+    "entry.title": "Net Answer secure entry",
+    "entry.intro": "What you type here does not stay in the chat history. Sending it continues the chat.",
+    "entry.card": "Card number (14 to 16 digits)",
+    "entry.expiry": "Expiry date (MM/YY, e.g. 08/29)",
+    "entry.code": "Security code (3 digits on the back; American Express: 4 digits on the front)",
+    "entry.password": "Password",
+    "entry.repeat": "Password again",
+    "entry.pin": "Card PIN (4 digits)",
+    "entry.brand": "Card: {brand}",
+    "entry.submit": "Send",
+    "entry.sent": "Sent. Go back to the chat to continue; you can close this page.",
+    "entry.back": "Back to the chat",
+    "entry.gone": (
+        "This entry page cannot be used (its 10 minutes are over, it was used, or it is "
+        "for an earlier question). Go back to the chat and press 'Enter securely' under "
+        "the question again."
+    ),
+    "entry.refused": (
+        "We could not confirm that you opened this page from your chat, so nothing was "
+        "taken. Open it again with 'Enter securely' in the chat."
     ),
     "page.title": "Net Answer sign-in (link LINE)",
     "page.intro": "Sign in with your Net Answer ID and password to link this LINE account.",

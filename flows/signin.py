@@ -18,7 +18,7 @@ from typing import Any, TypedDict
 from flows import membership
 from flows.dialogue import Dialogue
 from flows.enrollment import IDLE_LIMIT, passcode_options, passcode_params
-from flows.flow import Flow, Secret, Step
+from flows.flow import Field, Flow, Secret, Step
 from flows.replies import Choice
 
 NAME = "signin"
@@ -105,7 +105,11 @@ SIGNIN = Flow(
         ),
         S.NETID: Step("ask.signin_id", "help.signin_id", choices=_FORGOT),
         S.PASSWORD: Step(
-            "ask.signin_password", "help.signin_password", choices=_FORGOT, secret=Secret.PASSWORD
+            "ask.signin_password",
+            "help.signin_password",
+            choices=_FORGOT,
+            secret=Secret.PASSWORD,
+            entry=(Field.PASSWORD,),
         ),
         S.OTP: Step(
             "ask.otp",
@@ -124,6 +128,7 @@ SIGNIN = Flow(
             "help.pin",
             choices=(Choice(Button.PIN_BACK, "choice.pin.back"),),
             secret=Secret.PIN,
+            entry=(Field.PIN,),
         ),
         S.CLOSED: Step(
             "ask.signin_closed",

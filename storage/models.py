@@ -140,6 +140,25 @@ class AccountLink(Base):
     used_at: Mapped[datetime | None]  # the nonce came back (or the run was given up)
 
 
+class EntryToken(Base):
+    """A secure-entry page offered to one chat at one step (kept as a keyed hash of its
+    random token): usable once, for that conversation at that step, for 10 minutes."""
+
+    __tablename__ = "entry_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_index: Mapped[str] = mapped_column(String(64), unique=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[str] = mapped_column(String(128))
+    flow: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(32))
+    issued_at: Mapped[datetime] = mapped_column(index=True)
+    used_at: Mapped[datetime | None]
+
+
 class AuditEntry(Base):
     """An operator's action on members' links (``members links``, ``members unlink
     --all``) or a support agent's in the console: appended, never updated or deleted

@@ -29,6 +29,11 @@ from storage.sandbox import Delivered
 
 #: Where a platform reaches a channel's webhook.
 WEBHOOKS = "/webhooks"
+#: The secure-entry page, where a member types card data or a password instead of
+#: sending it in the chat; its buttons carry this path with a one-time token.
+ENTRY_PAGE = "/entry"
+#: The data of the button that opens it (first in line at every step it serves).
+ENTRY_CHOICE = "entry:open"
 #: The longest user id or event id a channel may hand over: the width of those
 #: columns in storage/models.py. A longer one is refused before it reaches the database.
 ID_LIMIT = 128
@@ -71,12 +76,16 @@ class Inbound:
     #: The platform's order of the chat's events (Telegram's update_id; LINE's timestamp,
     #: then place in the request): events arriving together are applied in this order.
     position: int | None = None
+    #: Typed into the secure-entry page for this state (never in the chat): applied only
+    #: while the conversation is still there, and never read as a command or a button.
+    entry_step: str | None = None
 
 
 @dataclass
 class Outcome:
     replies: list[Reply] = field(default_factory=list)
     state: str = ""
+    flow: str = ""  # the flow ``state`` belongs to
     conversation_id: int = 0
     lang: str = "ja"
     secret_input: bool = False  # the message carried card data or a password: delete it
@@ -150,6 +159,17 @@ class Capabilities:
     images: bool = False
     #: The platform links accounts itself (LINE): :meth:`Channel.link_token` works.
     links_accounts: bool = False
+
+
+@dataclass(frozen=True)
+class EntrySdk:
+    """A platform's own script on the secure-entry page (Telegram's Mini App script,
+    LINE's LIFF SDK), the page's only third-party script, and what it needs."""
+
+    script: str  # its https address
+    connect: tuple[str, ...] = ()  # origins the script talks to
+    frame_ancestors: tuple[str, ...] = ()  # where the platform frames the page (web clients)
+    settings: Mapping[str, str] = field(default_factory=dict)  # e.g. the LIFF app's id
 
 
 @dataclass(frozen=True)
@@ -232,6 +252,28 @@ class Channel(ABC):
         """A token for the platform's own account linking of this chat user, where
         :attr:`Capabilities.links_accounts` says the platform has it."""
         raise NotImplementedError(f"{self.name} links no accounts")
+
+    def entry_link(self, path: str) -> str | None:
+        """The address a secure-entry button opens for the page at ``path`` (under
+        :data:`ENTRY_PAGE`, with its token), or None where this channel offers no such
+        page (the default: not configured, or nothing to open it in)."""
+        return None
+
+    def entry_sdk(self) -> "EntrySdk | None":
+        """The platform's script the secure-entry page loads to prove who opened it;
+        None where the page needs none (the web chat's own cookie proves it)."""
+        return None
+
+    async def entry_user(self, request: Request, proof: str) -> str | None:
+        """The chat user who opened the secure-entry page, as the platform proves it
+        (``proof`` is what the page's script posted with the form), or None when the
+        proof does not hold."""
+        return None
+
+    def route_to(self, user_id: str) -> Mapping[str, Any]:
+        """How replies reach this chat when no event of the chat's own brought a way
+        back (answers typed into the secure-entry page)."""
+        raise NotImplementedError(f"{self.name} cannot reach a chat by itself")
 
     def background(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
         """Work the server runs while it serves (e.g. long polling)."""

@@ -28,7 +28,14 @@ when LINE reports a failure); the application checks it.
 Settings: ``LINE_CHANNEL_SECRET`` (32 hex characters) and ``LINE_CHANNEL_ACCESS_TOKEN``
 (no whitespace), both or neither (LINE off); ``PUBLIC_URL`` (required with them:
 the https:// address where LINE reaches this server, for the pictures);
-``LINE_API_BASE_URL`` (another Messaging API host, e.g. a local stand-in).
+``LINE_API_BASE_URL`` (another Messaging API host, e.g. a local stand-in; LINE Login's
+verify and profile endpoints are asked there too).
+
+The secure-entry page is a LIFF app: ``LINE_LIFF_ID`` (the LIFF app's id, its endpoint
+``PUBLIC_URL/entry``) and ``LINE_LOGIN_CHANNEL_ID`` (the LINE Login channel it belongs
+to), both or neither. The page posts the LIFF access token with the form;
+:meth:`Line.entry_user` asks LINE whether the token is live and issued to that channel
+(``GET /oauth2/v2.1/verify``) and whose it is (``GET /v2/profile``).
 """
 
 import asyncio
@@ -39,11 +46,12 @@ import logging
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Self
 from urllib.parse import urlsplit
 
+import httpx
 from linebot.v3 import WebhookParser
 from linebot.v3.exceptions import InvalidSignatureError
 from linebot.v3.messaging import (
@@ -79,11 +87,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from adapters.channels.channel import (
+    ENTRY_CHOICE,
+    ENTRY_PAGE,
     ID_LIMIT,
     JSON_DEPTH_LIMIT,
     Capabilities,
     Channel,
     Conversations,
+    EntrySdk,
     Inbound,
     Kind,
     Outgoing,
@@ -120,12 +131,30 @@ _LARGEST_ID = 2**63 - 1  # no row has a larger id, and no database takes one
 logger = logging.getLogger(__name__)
 
 
+#: LINE's own hosts: the LIFF SDK the secure-entry page loads, and the APIs it talks to.
+LIFF_SDK = "https://static.line-scdn.net/liff/edge/2/sdk.js"
+LIFF_URL = "https://liff.line.me"
+LINE_API = "https://api.line.me"
+_LIFF_CONNECTS = (LINE_API, "https://access.line.me", "https://liffsdk.line-scdn.net")
+_LIFF_ID_FORMAT = re.compile(r"[0-9]{1,20}-[A-Za-z0-9]{1,32}")
+_VERIFY_TIMEOUT = 5.0  # seconds for each of LINE Login's answers
+
+
+@dataclass(frozen=True)
+class Liff:
+    """The LIFF app that opens the secure-entry page."""
+
+    app_id: str
+    login_channel_id: str
+
+
 @dataclass(frozen=True)
 class LineSettings:
     channel_secret: str = field(repr=False)
     access_token: str = field(repr=False)
     public_url: str
     api_base_url: str | None = None
+    liff: Liff | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "LineSettings | None":
@@ -154,8 +183,30 @@ class LineSettings:
             )
         base_url = env.get("LINE_API_BASE_URL") or None
         return cls(
-            secret, token, public_url.rstrip("/"), base_url.rstrip("/") if base_url else None
+            secret,
+            token,
+            public_url.rstrip("/"),
+            base_url.rstrip("/") if base_url else None,
+            _liff(env),
         )
+
+
+def _liff(env: Mapping[str, str]) -> Liff | None:
+    app_id = env.get("LINE_LIFF_ID") or ""
+    channel_id = env.get("LINE_LOGIN_CHANNEL_ID") or ""
+    if not (app_id or channel_id):
+        return None
+    if not _LIFF_ID_FORMAT.fullmatch(app_id):
+        raise ValueError(
+            "LINE_LIFF_ID must be the LIFF app's id of the LINE Developers console "
+            "(digits, '-', letters and digits), set with LINE_LOGIN_CHANNEL_ID"
+        )
+    if not (channel_id.isascii() and channel_id.isdigit() and len(channel_id) <= 20):
+        raise ValueError(
+            "LINE_LOGIN_CHANNEL_ID must be the LINE Login channel's id (digits), "
+            "set with LINE_LIFF_ID"
+        )
+    return Liff(app_id, channel_id)
 
 
 class Line(Channel):
@@ -170,11 +221,16 @@ class Line(Channel):
         secret: str,
         *,
         public_url: str,
+        liff: Liff | None = None,
+        login_api: str = LINE_API,
     ) -> None:
         super().__init__(conversations)
         self._configuration = configuration
         self._parser = WebhookParser(secret)
         self._public_url = public_url
+        self._liff = liff
+        self._login_api = login_api
+        self._login: httpx.AsyncClient | None = None
         self._link_key = conversations.secret(_LINK_PURPOSE)
         self._client: AsyncApiClient | None = None
         self._api: AsyncMessagingApi | None = None
@@ -192,6 +248,8 @@ class Line(Channel):
             configuration,
             settings.channel_secret,
             public_url=settings.public_url,
+            liff=settings.liff,
+            login_api=settings.api_base_url or LINE_API,
         )
 
     def routes(self) -> list[BaseRoute]:
@@ -209,6 +267,8 @@ class Line(Channel):
     async def close(self) -> None:
         if self._client is not None:
             await self._client.close()
+        if self._login is not None:
+            await self._login.aclose()
 
     async def receive(self, request: Request) -> list[str]:
         signature = request.headers.get(SIGNATURE_HEADER)
@@ -266,8 +326,64 @@ class Line(Channel):
             if pictured and outgoing.reply.image is not None:
                 url = self.image_url(outgoing)
                 messages.append(ImageMessage(original_content_url=url, preview_image_url=url))
-            messages.append(_message(outgoing.reply, outgoing.lang, pictured=pictured))
+            reply = self._opening(outgoing.reply)
+            messages.append(_message(reply, outgoing.lang, pictured=pictured))
         return messages
+
+    def _opening(self, reply: Reply) -> Reply:
+        """The reply with its secure-entry button opening the LIFF app."""
+        choices = tuple(
+            replace(choice, url=self.entry_link(choice.url))
+            if choice.data == ENTRY_CHOICE and choice.url
+            else choice
+            for choice in reply.choices
+        )
+        return replace(reply, choices=choices)
+
+    # The secure-entry page, as a LIFF app
+
+    def entry_link(self, path: str) -> str | None:
+        if self._liff is None:
+            return None
+        return f"{LIFF_URL}/{self._liff.app_id}{path.removeprefix(ENTRY_PAGE)}"
+
+    def entry_sdk(self) -> EntrySdk | None:
+        if self._liff is None:
+            return None
+        return EntrySdk(LIFF_SDK, connect=_LIFF_CONNECTS, settings={"liff": self._liff.app_id})
+
+    async def entry_user(self, request: Request, proof: str) -> str | None:
+        """The LINE user whose LIFF access token ``proof`` is, when LINE says it is live
+        and was issued to this bot's LINE Login channel; the token is never logged."""
+        if self._liff is None or not proof or any(c.isspace() for c in proof):
+            return None
+        if self._login is None:
+            self._login = httpx.AsyncClient(base_url=self._login_api, timeout=_VERIFY_TIMEOUT)
+        try:
+            verified = await self._login.get("/oauth2/v2.1/verify", params={"access_token": proof})
+            if verified.status_code != 200:
+                return None
+            token = verified.json()
+            if str(token.get("client_id")) != self._liff.login_channel_id:
+                return None
+            if not isinstance(token.get("expires_in"), int) or token["expires_in"] <= 0:
+                return None
+            profile = await self._login.get(
+                "/v2/profile", headers={"Authorization": f"Bearer {proof}"}
+            )
+            user = profile.json().get("userId") if profile.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError) as error:
+            logger.warning("LINE Login did not answer the entry check: %s", type(error).__name__)
+            return None
+        return user if isinstance(user, str) and fits(user) else None
+
+    def route_to(self, user_id: str) -> Mapping[str, Any]:
+        """No reply token: the replies are pushed (a retry key per turn, as always)."""
+        return {
+            "reply_token": None,
+            "received_at": self.conversations.now().isoformat(),
+            "turn": uuid.uuid4().hex,
+        }
 
     def image_url(self, outgoing: Outgoing) -> str:
         """The signed address of the reply's chart, good for :data:`IMAGE_LINK_LIFETIME`."""

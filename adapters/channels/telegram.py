@@ -11,7 +11,13 @@ Settings: ``TELEGRAM_BOT_TOKEN`` (``<digits>:<letters, digits, _ ->``; without i
 Telegram is off), ``TELEGRAM_WEBHOOK_SECRET``
 (1-256 of ``A-Za-z0-9_-``, required for the webhook), ``TELEGRAM_API_BASE_URL`` (a
 self-hosted Bot API server or a local stand-in), ``TELEGRAM_POLLING=1`` (long polling
-instead of the webhook).
+instead of the webhook), ``PUBLIC_URL`` (an https:// address: the secure-entry page opens
+from there as a Mini App; without it the page is not offered on Telegram).
+
+The secure-entry page is a Mini App (a ``web_app`` button): Telegram hands the page
+``initData`` signed with a key derived from the bot's token, which the page posts back
+with the form; :meth:`Telegram.entry_user` checks the signature, that it is fresh, and
+whose it is.
 
 Pacing is python-telegram-bot's own :class:`~telegram.ext.AIORateLimiter`: thirty
 messages a second in all (Telegram's published overall limit) and its per-minute limit
@@ -24,14 +30,17 @@ sends it again after that time, with the chat's later replies waiting behind it.
 """
 
 import asyncio
+import hashlib
 import hmac
+import json
 import logging
 import re
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Self
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute
@@ -42,6 +51,7 @@ from telegram import (
     InlineKeyboardMarkup,
     Update,
     User,
+    WebAppInfo,
 )
 from telegram.constants import ChatType, MessageLimit
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
@@ -49,9 +59,11 @@ from telegram.ext import AIORateLimiter, ExtBot
 from telegram.warnings import PTBDeprecationWarning
 
 from adapters.channels.channel import (
+    ENTRY_CHOICE,
     Capabilities,
     Channel,
     Conversations,
+    EntrySdk,
     Inbound,
     Outgoing,
     Rejected,
@@ -59,9 +71,14 @@ from adapters.channels.channel import (
     read_json,
 )
 from flows.messages import DEFAULT_LANG, label, render
-from flows.replies import Reply
+from flows.replies import Choice, Reply
 
 CHANNEL = "telegram"
+#: Telegram's script for Mini Apps, which hands the page its signed ``initData``.
+MINI_APP_SCRIPT = "https://telegram.org/js/telegram-web-app.js"
+#: How old a Mini App's ``initData`` may be: as long as the page it opened may be used.
+MINI_APP_FRESHNESS = timedelta(minutes=10)
+_CLOCK_SKEW = timedelta(minutes=1)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name)
 _SECRET_FORMAT = re.compile(r"[A-Za-z0-9_-]{1,256}")
 # BotFather's tokens look like 110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw: the bot's
@@ -119,6 +136,7 @@ class TelegramSettings:
     webhook_secret: str | None = field(default=None, repr=False)
     api_base_url: str | None = None
     polling: bool = False
+    public_url: str | None = None  # https only: where Mini Apps open
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "TelegramSettings | None":
@@ -140,7 +158,9 @@ class TelegramSettings:
                 "the Telegram webhook needs TELEGRAM_WEBHOOK_SECRET: 1-256 characters of "
                 "A-Z a-z 0-9 _ - (or serve with --telegram-polling)"
             )
-        return cls(token, secret, env.get("TELEGRAM_API_BASE_URL") or None, polling)
+        public_url = (env.get("PUBLIC_URL") or "").rstrip("/")
+        pages = public_url if urlsplit(public_url).scheme == "https" else None
+        return cls(token, secret, env.get("TELEGRAM_API_BASE_URL") or None, polling, pages)
 
 
 @dataclass(frozen=True)
@@ -166,11 +186,13 @@ class Telegram(Channel):
         *,
         secret: str | None,
         polling: bool = False,
+        public_url: str | None = None,
     ) -> None:
         super().__init__(conversations)
         self._bot = bot
         self._secret = secret
         self._polling = polling
+        self._public_url = public_url
 
     @classmethod
     def configured(cls, env: Mapping[str, str], conversations: Conversations) -> Self | None:
@@ -182,7 +204,13 @@ class Telegram(Channel):
             options["base_url"] = settings.api_base_url
         limiter = AIORateLimiter(overall_max_rate=_OVERALL_PER_SECOND, max_retries=0)
         bot = ExtBot(settings.token, rate_limiter=limiter, **options)
-        return cls(conversations, bot, secret=settings.webhook_secret, polling=settings.polling)
+        return cls(
+            conversations,
+            bot,
+            secret=settings.webhook_secret,
+            polling=settings.polling,
+            public_url=settings.public_url,
+        )
 
     def routes(self) -> list[BaseRoute]:
         return [] if self._polling else super().routes()
@@ -283,11 +311,39 @@ class Telegram(Channel):
 
     async def _rendered(self, outgoing: Outgoing) -> _Message:
         reply, lang = outgoing.reply, outgoing.lang
+        keyboard = self._keyboard(reply, lang)
         if reply.image is None:
-            return _Message(render(reply, lang), reply.sensitive, _keyboard(reply, lang))
+            return _Message(render(reply, lang), reply.sensitive, keyboard)
         picture = await self.conversations.picture(reply.image, lang)
         caption = render(reply, lang, pictured=True)
-        return _Message(caption, reply.sensitive, _keyboard(reply, lang), picture)
+        return _Message(caption, reply.sensitive, keyboard, picture)
+
+    def _keyboard(self, reply: Reply, lang: str) -> InlineKeyboardMarkup | None:
+        if not reply.choices:
+            return None
+        return InlineKeyboardMarkup([[self._button(choice, lang)] for choice in reply.choices])
+
+    def _button(self, choice: Choice, lang: str) -> InlineKeyboardButton:
+        """A button that sends its data back, or opens the secure-entry page as a Mini App."""
+        entry = choice.data == ENTRY_CHOICE and choice.url is not None
+        address = self.entry_link(choice.url) if entry and choice.url else None
+        if address is not None:
+            return InlineKeyboardButton(label(choice, lang), web_app=WebAppInfo(address))
+        return InlineKeyboardButton(label(choice, lang), callback_data=choice.data)
+
+    # The secure-entry page, as a Mini App
+
+    def entry_link(self, path: str) -> str | None:
+        return f"{self._public_url}{path}" if self._public_url else None
+
+    def entry_sdk(self) -> EntrySdk:
+        return EntrySdk(MINI_APP_SCRIPT, frame_ancestors=("https://web.telegram.org",))
+
+    async def entry_user(self, request: Request, proof: str) -> str | None:
+        return mini_app_user(proof, self._bot.token, self.conversations.now())
+
+    def route_to(self, user_id: str) -> Mapping[str, Any]:
+        return {"chat_id": int(user_id)}  # a private chat's id is its user's
 
     async def _poll(self) -> None:
         """Long polling for a developer without a public HTTPS URL: the same handling
@@ -377,14 +433,29 @@ def _lang(user: User) -> str:
     return "en" if code.lower().startswith("en") else DEFAULT_LANG
 
 
-def _keyboard(reply: Reply, lang: str) -> InlineKeyboardMarkup | None:
-    if not reply.choices:
+def mini_app_user(init_data: str, bot_token: str, now: datetime) -> str | None:
+    """The user a Mini App's ``initData`` names, when it is signed for this bot (the
+    HMAC-SHA256 of its sorted fields, keyed with HMAC-SHA256("WebAppData", token), as
+    Telegram's Web Apps documentation gives it) and was made within
+    :data:`MINI_APP_FRESHNESS` of ``now``; None otherwise."""
+    try:
+        fields = dict(parse_qsl(init_data, keep_blank_values=True, strict_parsing=True))
+    except ValueError:
         return None
-    rows = [
-        [InlineKeyboardButton(label(choice, lang), callback_data=choice.data)]
-        for choice in reply.choices
-    ]
-    return InlineKeyboardMarkup(rows)
+    signature = fields.pop("hash", "")
+    checked = "\n".join(f"{name}={value}" for name, value in sorted(fields.items()))
+    key = hmac.new(b"WebAppData", bot_token.encode(), hashlib.sha256).digest()
+    expected = hmac.new(key, checked.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
+        return None
+    try:
+        made = datetime.fromtimestamp(int(fields["auth_date"]), tz=UTC)
+        user = json.loads(fields["user"])["id"]
+    except (KeyError, ValueError, TypeError, OverflowError, OSError):
+        return None
+    if not (now - MINI_APP_FRESHNESS <= made <= now + _CLOCK_SKEW) or not _is_id(user):
+        return None
+    return str(user)
 
 
 def _messages(rendered: Sequence[_Message]) -> list[_Message]:

@@ -43,6 +43,7 @@ from starlette.templating import Jinja2Templates
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from adapters.channels.channel import (
+    ENTRY_CHOICE,
     Capabilities,
     Channel,
     Conversations,
@@ -53,7 +54,7 @@ from adapters.channels.channel import (
     SendFailed,
 )
 from flows.messages import CATALOG, DEFAULT_LANG, LANGUAGES, alt, label, render, text
-from flows.replies import Reply
+from flows.replies import Choice, Reply
 from storage.models import Direction
 from storage.sandbox import Delivered
 
@@ -186,6 +187,18 @@ class Web(Channel):
             }
         return frame
 
+    # The secure-entry page opens in place: this browser's session proves the user.
+
+    def entry_link(self, path: str) -> str:
+        return path
+
+    async def entry_user(self, request: Request, proof: str) -> str | None:
+        session = self._read(request.cookies.get(COOKIE))
+        return session["user"] if session else None
+
+    def route_to(self, user_id: str) -> Mapping[str, Any]:
+        return _ROUTE
+
     # The page
 
     async def _page(self, request: Request) -> Response:
@@ -309,13 +322,19 @@ def rendered(reply: Reply, lang: str) -> dict[str, Any]:
     return {
         "type": "reply",
         "text": render(reply, lang),
-        "choices": [
-            {"label": label(choice, lang), "data": choice.data} for choice in reply.choices
-        ],
+        "choices": [_choice(choice, lang) for choice in reply.choices],
         "sensitive": reply.sensitive,
         "secret": reply.secret is not None,
         "hidden": reply.secret in _HIDDEN_TYPING,
     }
+
+
+def _choice(choice: Choice, lang: str) -> dict[str, str]:
+    """A button; the secure-entry page's carries its address (it opens in place)."""
+    shown = {"label": label(choice, lang), "data": choice.data}
+    if choice.data == ENTRY_CHOICE and choice.url:
+        shown["url"] = choice.url
+    return shown
 
 
 def shown(history: History) -> list[dict[str, str]]:

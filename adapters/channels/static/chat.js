@@ -51,18 +51,32 @@
       const choices = document.createElement("div");
       choices.className = "choices";
       for (const choice of reply.choices) {
-        const button = document.createElement("button");
-        button.type = "button";
-        button.textContent = choice.label;
-        button.dataset.choice = choice.data;
-        button.addEventListener("click", () => choose(choice));
-        choices.appendChild(button);
+        choices.appendChild(choice.url ? pageLink(choice) : choiceButton(choice));
       }
       item.appendChild(choices);
     }
     // The last reply of a turn is the question now due: the text box follows it.
     secretStep = reply.secret;
     input.type = reply.hidden ? "password" : "text";
+  }
+
+  function choiceButton(choice) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = choice.label;
+    button.dataset.choice = choice.data;
+    button.addEventListener("click", () => choose(choice));
+    return button;
+  }
+
+  // The secure-entry page opens in place of the chat, and comes back to it once sent.
+  function pageLink(choice) {
+    const link = document.createElement("a");
+    link.className = "page-link";
+    link.href = choice.url;
+    link.textContent = choice.label;
+    link.dataset.choice = choice.data;
+    return link;
   }
 
   function showPhone(messages) {

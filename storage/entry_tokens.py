@@ -1,0 +1,41 @@
+"""Secure-entry pages offered to chats: each token kept only as a keyed hash."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Conversation, EntryToken
+
+
+def issue(
+    session: AsyncSession, conversation: Conversation, token_index: str, at: datetime
+) -> None:
+    """A page for the conversation's current step."""
+    session.add(
+        EntryToken(
+            token_index=token_index,
+            conversation_id=conversation.id,
+            channel=conversation.channel,
+            user_id=conversation.user_id,
+            flow=conversation.flow,
+            state=conversation.state,
+            issued_at=at,
+        )
+    )
+
+
+async def find(session: AsyncSession, token_index: str, *, lock: bool = False) -> EntryToken | None:
+    query = select(EntryToken).where(EntryToken.token_index == token_index)
+    found: EntryToken | None = await session.scalar(query.with_for_update() if lock else query)
+    return found
+
+
+async def prune(session: AsyncSession, *, before: datetime) -> int:
+    """Forget tokens issued before ``before``: they lapsed long ago."""
+    result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+        delete(EntryToken).where(EntryToken.issued_at < before)
+    )
+    return result.rowcount or 0
