@@ -6,7 +6,11 @@ buttons with labels of at most 20 characters, postback data of at most 300, imag
 https:// addresses of at most 2,000 characters), treats reply tokens as single use, and
 answers 409 to a push whose ``X-Line-Retry-Key`` was accepted before. On demand it
 refuses reply tokens, fails the next calls of an endpoint, or accepts a push but loses
-the answer (as a timeout would)."""
+the answer (as a timeout would).
+
+It also stands in for the two LINE Login endpoints a LIFF app's server asks: the
+access token's verification (``GET /oauth2/v2.1/verify``) and the profile of its user
+(``GET /v2/profile``), for access tokens made with :meth:`LineStandIn.liff_token`."""
 
 import secrets
 import struct
@@ -23,6 +27,7 @@ from starlette.routing import Route
 from tests.channels.local_server import LocalServer
 
 TOKEN = "line-channel-access-token-for-the-stand-in"
+LOGIN_CHANNEL_ID = "1657000001"  # the LINE Login channel of the LIFF app
 IMAGE_TYPES = ("image/png", "image/jpeg")
 IMAGE_LIMIT = 1024 * 1024  # bytes of a rich menu image
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -58,6 +63,8 @@ class LineStandIn(LocalServer):
         self.rich_menu_images: dict[str, bytes] = {}
         self.default_rich_menu: str | None = None
         self.link_tokens: dict[str, str] = {}  # issued, to the user they were issued for
+        #: LIFF access tokens: (user id, LINE Login channel, seconds left).
+        self.liff_tokens: dict[str, tuple[str, str, int]] = {}
         super().__init__(self._app())
 
     @property
@@ -77,6 +84,15 @@ class LineStandIn(LocalServer):
         """The next call of ``endpoint`` is carried out, but answered with a 500."""
         self._lost_answers[endpoint] = self._lost_answers.get(endpoint, 0) + 1
 
+    def liff_token(
+        self, user_id: str, *, channel: str = LOGIN_CHANNEL_ID, expires_in: int = 2_591_000
+    ) -> str:
+        """An access token as ``liff.getAccessToken()`` gives the LIFF app of
+        ``channel`` opened by ``user_id``."""
+        token = secrets.token_urlsafe(32)
+        self.liff_tokens[token] = (user_id, channel, expires_in)
+        return token
+
     def called(self, endpoint: str) -> list[Call]:
         return [call for call in self.calls if call.endpoint == endpoint]
 
@@ -94,6 +110,8 @@ class LineStandIn(LocalServer):
             Route("/v2/bot/user/all/richmenu/{id}", self._set_default, methods=["POST"]),
             Route("/v2/bot/richmenu/{id}", self._delete_rich_menu, methods=["DELETE"]),
             Route("/v2/bot/user/{user}/linkToken", self._issue_link_token, methods=["POST"]),
+            Route("/oauth2/v2.1/verify", self._verify, methods=["GET"]),
+            Route("/v2/profile", self._profile, methods=["GET"]),
         ]
         return Starlette(routes=routes)
 
@@ -211,6 +229,23 @@ class LineStandIn(LocalServer):
                 self.link_tokens[token] = user
                 outcome = 200, {"linkToken": token}
         return self._recorded("linkToken", {"userId": user}, *outcome)
+
+    async def _verify(self, request: Request) -> JSONResponse:
+        """LINE Login's answer about an access token: its channel and time left."""
+        found = self.liff_tokens.get(request.query_params.get("access_token", ""))
+        if found is None or found[2] <= 0:
+            problem = {"error": "invalid_request", "error_description": "access token expired"}
+            return self._recorded("verify", {}, 400, problem)
+        _, channel, left = found
+        answer = {"scope": "profile openid", "client_id": channel, "expires_in": left}
+        return self._recorded("verify", {}, 200, answer)
+
+    async def _profile(self, request: Request) -> JSONResponse:
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        found = self.liff_tokens.get(bearer)
+        if found is None or found[2] <= 0:
+            return self._recorded("profile", {}, 401, {"message": "invalid token"})
+        return self._recorded("profile", {}, 200, {"userId": found[0], "displayName": "Hanako"})
 
     async def _delete_rich_menu(self, request: Request) -> JSONResponse:
         rich_menu_id = request.path_params["id"]

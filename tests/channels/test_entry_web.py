@@ -57,9 +57,7 @@ def _form(browser: TestClient, address: str) -> dict[str, str]:
 
 
 def _post(browser: TestClient, form: dict[str, str], **headers: str) -> Any:
-    return browser.post(
-        "/entry", data=form, headers={**ORIGIN, **headers}, follow_redirects=False
-    )
+    return browser.post("/entry", data=form, headers={**ORIGIN, **headers}, follow_redirects=False)
 
 
 def _stored(browser: TestClient, runtime: Runtime) -> dict[str, Any]:
@@ -106,9 +104,7 @@ def test_the_card_page_takes_number_expiry_and_code_as_if_typed(
         "code",
     ]
     form = _form(browser, address)
-    sent = _post(
-        browser, {**form, "card": VISA.number, "expiry": VISA.expiry, "code": VISA.code}
-    )
+    sent = _post(browser, {**form, "card": VISA.number, "expiry": VISA.expiry, "code": VISA.code})
     assert sent.status_code == 303 and sent.headers["location"] == "/"
     assert _state(browser, runtime) == "email"
 
@@ -235,4 +231,24 @@ def test_both_passwords_on_one_page_and_the_text_box_still_works(
         "⟨password:11:ok⟩",
         "⟨password:match⟩",
     ]
+    page.socket.close()
+
+
+def test_a_sign_in_password_and_a_pin_go_through_the_page(
+    browser: TestClient, runtime: Runtime
+) -> None:
+    page, _ = _opened(browser)
+    page.choose("welcome:signin")
+    address = _entry(page.say("saisonvisa33").question)
+    form = _form(browser, address)
+    assert _post(browser, {**form, "password": "Kumo-Sora2030"}).status_code == 303
+    assert _state(browser, runtime) == "signin_otp"
+    address = _entry(page.choose("otp:pin").question)
+    assert 'name="pin"' in browser.get(address).text
+    form = _form(browser, address)
+    assert _post(browser, {**form, "pin": "3333"}).status_code == 303  # the card's PIN
+    (conversation,) = _stored(browser, runtime)["conversations"]
+    assert conversation.flow == "member"
+    texts = json.dumps(_stored(browser, runtime)["transcript"], ensure_ascii=False)
+    assert "Kumo-Sora2030" not in texts and "3333" not in texts
     page.socket.close()
