@@ -246,7 +246,7 @@ class Engine:
             secret = secret or inbound.entry_step is not None
             # The row's changes first: the transcript's insert flushes them in one UPDATE.
             self._save(row, turn, now)
-            if turn.asked and route is not None and inbound.channel in self.services.entry_channels:
+            if turn.asked and inbound.channel in self.services.entry_channels:
                 self._offer_entry(session, row, turn, now)
             if counted:
                 conversations.count_message(row, now)

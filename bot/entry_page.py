@@ -208,12 +208,12 @@ def _token_in(query: Mapping[str, str]) -> str:
 
 
 def _same_origin(runtime: Runtime, request: Request) -> bool:
-    """The POST came from a page of this server: ``PUBLIC_URL``'s origin where it is
-    set, else the address this request was sent to (the web chat on this machine)."""
+    """The POST names no origin but this server's: ``PUBLIC_URL``'s where it is set,
+    else the address this request was sent to (the web chat on this machine)."""
     public = urlsplit(runtime.settings.public_url or "")
     if public.netloc:
-        return forms.sent_from(request, public.scheme, public.netloc)
-    return forms.sent_from(request, request.url.scheme, request.url.netloc)
+        return forms.not_cross_site(request, public.scheme, public.netloc)
+    return forms.not_cross_site(request, request.url.scheme, request.url.netloc)
 
 
 def _https(runtime: Runtime, request: Request) -> bool:

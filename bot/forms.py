@@ -31,16 +31,26 @@ def sent_from(request: Request, scheme: str, netloc: str) -> bool:
     return bool(sent.netloc) and (sent.scheme, sent.netloc) == (scheme, netloc)
 
 
+def not_cross_site(request: Request, scheme: str, netloc: str) -> bool:
+    """For a page served with ``Referrer-Policy: no-referrer``: browsers then send a
+    form's POST with ``Origin: null`` and no ``Referer``, so only a request that names
+    another origin can be refused here; the SameSite=Strict CSRF cookie, which no
+    other site's request carries, is what proves the rest."""
+    named = request.headers.get("origin") or request.headers.get("referer") or "null"
+    return named == "null" or sent_from(request, scheme, netloc)
+
+
 def token_holds(request: Request, cookie: str, posted: str) -> bool:
     """The form's CSRF token is the one in its cookie."""
     kept = request.cookies.get(cookie, "")
     return bool(kept and posted) and hmac.compare_digest(kept.encode(), posted.encode())
 
 
-def no_store(response: Response) -> Response:
-    """A page that holds a form for secrets: never cached, never named in a referrer."""
+def no_store(response: Response, *, referrer: str = "no-referrer") -> Response:
+    """A page that holds a form for secrets: never cached, its address (which carries
+    a token) never sent on as a referrer."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Referrer-Policy"] = referrer
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response

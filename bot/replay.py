@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from adapters.channels.channel import Inbound, Kind
+from adapters.channels.channel import ENTRY_CHOICE, Inbound, Kind
 from adapters.gateways import CardKind
 from adapters.sandbox_issuer import DEMO_CARDS, DemoCard
 from bot import transcripts
@@ -219,6 +219,11 @@ async def _attempt(
         for kind in CHANNELS:  # the platform's link tokens, as the recording server had
             if kind.capabilities.links_accounts:
                 bot.engine.services.link_tokens[kind.name] = _link_token
+        if any(
+            ENTRY_CHOICE in reply.get("choices", []) for step in steps for reply in step.replies
+        ):
+            # The recording server offered the secure-entry page: so does the replay.
+            bot.engine.services.entry_channels.add(steps[0].event.get("channel") or "console")
         try:
             return await _run(bot, clock, steps, iter(cards))
         finally:
@@ -369,6 +374,9 @@ class _Values:
             if not any(card.net_answer_id == text for card in DEMO_CARDS) and self.netid:
                 self.signing_in = self.netid
                 return where(text=self.netid), self.netid
+        if event.get("entry"):  # typed into the secure-entry page, for that step only
+            page = f"{event['flow']}:{event['state_before']}"
+            return where(text=self._filled(number, step, text), entry_step=page), None
         return where(text=self._filled(number, step, text)), None
 
     async def observe(self, replies: Sequence[Any], conversation: int) -> None:

@@ -273,4 +273,5 @@ def _answer(page: _Page, *, status: int = 200, secure: bool = True) -> Response:
 
 def _no_store(response: Response) -> Response:
     response.headers["X-Frame-Options"] = "DENY"
-    return forms.no_store(response)
+    # Its POSTs are checked by their Origin, which a no-referrer page would send as null.
+    return forms.no_store(response, referrer="same-origin")

@@ -204,7 +204,7 @@ def reply_text(body: dict[str, Any], lang: str) -> str:
 def event_text(event: dict[str, Any]) -> str:
     """The member's recorded event in a line."""
     if "text" in event:
-        return str(event["text"])
+        return str(event["text"]) + (" (secure entry page)" if event.get("entry") else "")
     if "choice" in event:
         return f"[{event['choice']}]"
     if "command" in event:
@@ -247,8 +247,8 @@ def export_lines(
 def _exported_event(event: dict[str, Any]) -> dict[str, Any]:
     if "choice" in event:
         return {"choice": event["choice"]}
-    if "text" in event:
-        return {"text": event["text"]}
+    if "text" in event:  # typed in the chat, or into the secure-entry page ("entry")
+        return {"text": event["text"], **({"entry": True} if event.get("entry") else {})}
     if "command" in event:
         return {"text": f"/{event['command']}"}
     return {"text": None, "event": next(iter(event), "unreadable")}

@@ -11,6 +11,7 @@ import random
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -35,8 +36,9 @@ from tests.channels.conftest import (
 from tests.channels.line_stand_in import LOGIN_CHANNEL_ID, LineStandIn
 from tests.channels.line_stand_in import TOKEN as LINE_TOKEN
 from tests.channels.telegram_stand_in import TOKEN, TelegramStandIn
+from tests.channels.test_replay_channels import _passcode, _reproduces
 from tests.conftest import Chat, Clock
-from tests.enroll import PASSWORD, VISA
+from tests.enroll import EMAIL, PASSWORD, VISA
 
 LIFF_ID = "1657000001-AbCdEfGh"
 SECRETS = (VISA.number, VISA.number.replace(" ", ""), VISA.code, PASSWORD)
@@ -280,3 +282,34 @@ async def test_the_terminal_is_not_offered_the_page(chat: Chat) -> None:
     question = (await chat.send("/start")).replies[-1]
     assert question.key == "ask.card" and question.secret == "card"
     assert ENTRY_CHOICE not in [choice.data for choice in question.choices]
+
+
+async def test_a_telegram_enrollment_through_the_page_replays(
+    app: Starlette,
+    runtime: Runtime,
+    member: Member,
+    stand_in: TelegramStandIn,
+    clock: Clock,
+    settings: Settings,
+    tmp_path: Path,
+) -> None:
+    await member.say("/start")
+    async with await _page_client(app) as browser:
+        address = _mini_app(stand_in)
+        form = await _form(browser, address)
+        proof = init_data(member.user_id, clock())
+        page = {**form, **CARD_PAGE, "proof": proof}
+        assert (await browser.post("/entry", data=page, headers=ORIGIN)).status_code == 200
+        await member.say(EMAIL)
+        await member.choose("newsletter:no")
+        address = _mini_app(stand_in)
+        form = await _form(browser, address)
+        page = {**form, "password": PASSWORD, "repeat": PASSWORD, "proof": proof}
+        assert (await browser.post("/entry", data=page, headers=ORIGIN)).status_code == 200
+    await member.choose("terms:agree")
+    await member.choose("confirm:ok")
+    passcode = await _passcode(runtime)
+    await member.say(passcode)
+    conversation, _, _ = await _stored(runtime)
+    assert conversation.state == "wallet"
+    await _reproduces(runtime, settings, tmp_path / "entry.jsonl", passcode)

@@ -139,3 +139,43 @@ def test_an_enrollment_by_clicking_and_typing_in_the_page(server: str) -> None:
             assert errors == []  # no script error, no CSP violation
         finally:
             browser.close()
+
+
+def test_card_data_typed_into_the_secure_entry_page_on_a_phone(server: str) -> None:
+    """The member opens the page from the chat, types card number, expiry and code on
+    a phone-sized screen (the brand named as the number is typed, the code's length
+    following it), sends it, and is back in the chat at the next question."""
+    executable = _chromium()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(executable), headless=True, args=["--no-sandbox"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844}, locale="ja-JP")
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(server)
+            page.wait_for_selector("#log[aria-busy=false]", timeout=_WAIT_MS)
+            page.locator('a[data-choice="entry:open"]').last.click()
+            page.wait_for_selector("form#entry", timeout=_WAIT_MS)
+            page.locator("#card").fill(VISA.number)
+            assert "VISA" in page.locator("#brand").inner_text()
+            assert page.locator("#code").get_attribute("maxlength") == "3"
+            page.locator("#expiry").fill(VISA.expiry)
+            page.locator("#code").fill(VISA.code)
+            page.screenshot(path=str(ARTIFACTS / "secure-entry.png"), full_page=True)
+            page.locator("form#entry button[type=submit]").click()
+            page.wait_for_url(server, timeout=_WAIT_MS)
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.bubble.bot')].some("
+                "b => b.innerText.includes('メールアドレス'))",
+                timeout=_WAIT_MS,
+            )
+            page.screenshot(path=str(ARTIFACTS / "secure-entry-back.png"), full_page=True)
+            html = page.content()
+            for secret in (VISA.number, VISA.number.replace(" ", ""), VISA.code):
+                assert not re.search(rf"(?<![0-9A-Za-z]){re.escape(secret)}(?![0-9A-Za-z])", html)
+            assert errors == []  # no script error, no CSP violation
+        finally:
+            browser.close()
