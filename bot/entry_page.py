@@ -126,9 +126,10 @@ async def _submit(runtime: Runtime, channels: Mapping[str, Channel], request: Re
     if await channel.entry_user(request, form.get("proof", "")) != row.user_id:
         logger.warning("entry page: the opener is not the chat's user (channel=%s)", row.channel)
         return _answer(_Page(lang, text("entry.refused", lang)), status=403)
-    if not await _spend(runtime, token):  # a second submission of the same page
+    if not await _spend(runtime, row.id):  # a second submission of the same page
         return _answer(_Page(lang, text("entry.gone", lang)), status=410)
-    await _enter(runtime, channel, row, step, form)
+    if not await _enter(runtime, channel, row, step, form):
+        return _answer(_Page(lang, text("entry.failed", lang)), status=500)
     if channel.entry_sdk() is None:  # in place (the web chat): back to the conversation
         return forms.no_store(RedirectResponse(_CHAT_PAGE, status_code=303))
     page = _Page(lang, text("entry.sent", lang), sdk=channel.entry_sdk(), platform=channel.name)
@@ -138,10 +139,11 @@ async def _submit(runtime: Runtime, channels: Mapping[str, Channel], request: Re
 
 async def _enter(
     runtime: Runtime, channel: Channel, row: EntryToken, step: Step, form: Mapping[str, str]
-) -> None:
+) -> bool:
     """Each field into the engine as if typed: the first at the token's step, each next
     one only where the flow then asks for it (a refused card number stops there, and
-    the expiry and code typed with it are dropped)."""
+    the expiry and code typed with it are dropped). False when a turn failed and was
+    rolled back: the member is told on the page."""
     flow, state = row.flow, row.state
     route = channel.route_to(row.user_id)
     for place, name in enumerate(step.entry):
@@ -153,7 +155,11 @@ async def _enter(
             entry_step=f"{flow}:{state}",
         )
         outcome = await runtime.handle(inbound, route=route)
-        if outcome.failed or outcome.duplicate:
+        if outcome.failed:  # rolled back; the first one failing leaves the page usable
+            if place == 0:
+                await _spend(runtime, row.id, used=False)
+            return False
+        if outcome.duplicate:
             break
         flow, state = outcome.flow, outcome.state
         following = step.entry[place + 1 :]
@@ -161,6 +167,7 @@ async def _enter(
         if not following or due is None or due.entry[:1] != following[:1]:
             break
     await runtime.deliver(row.channel, row.user_id)
+    return True
 
 
 async def _usable(
@@ -171,7 +178,7 @@ async def _usable(
     offers the page, and the conversation still at that step."""
     if not token or len(token) > _FIELD_LIMIT:
         return None
-    row = await entry_tokens.find(session, runtime.vault.index(token, ENTRY_PURPOSE))
+    row = await entry_tokens.by_index(session, runtime.vault.index(token, ENTRY_PURPOSE))
     now = runtime.engine.services.clock()
     if row is None or row.used_at is not None or row.channel not in channels:
         return None
@@ -187,14 +194,14 @@ async def _usable(
     return row, step, conversation.lang, Brand(brand) if brand in set(Brand) else None
 
 
-async def _spend(runtime: Runtime, token: str) -> bool:
-    """Mark the token used, once: False when another submission got there first."""
+async def _spend(runtime: Runtime, token_id: int, *, used: bool = True) -> bool:
+    """Mark the token used, once: False when another submission got there first.
+    ``used=False`` gives it back (nothing of the submission was applied)."""
     async with runtime.database.transaction() as session:
-        index = runtime.vault.index(token, ENTRY_PURPOSE)
-        row = await entry_tokens.find(session, index, lock=True)
-        if row is None or row.used_at is not None:
+        row = await entry_tokens.find(session, token_id, lock=True)
+        if row is None or (used and row.used_at is not None):
             return False
-        row.used_at = runtime.engine.services.clock()
+        row.used_at = runtime.engine.services.clock() if used else None
     return True
 
 

@@ -421,7 +421,10 @@ _JA: dict[str, str] = {
     "entry.brand": "カードの種類: {brand}",
     "entry.submit": "送信する",
     "entry.sent": "送信しました。チャットに戻って続きをご確認ください。この画面は閉じてかまいません。",
-    "entry.back": "チャットに戻る",
+    "entry.failed": (
+        "申し訳ありません。いま受け付けられませんでした。チャットに戻り、"
+        "もう一度「安全な入力画面で入力する」を押してください。"
+    ),
     "entry.gone": (
         "この入力画面は使えません（10分の有効期限切れ、使用済み、またはいまの質問あてではありません）。"
         "チャットに戻り、質問の下の「安全な入力画面で入力する」をもう一度押してください。"
@@ -868,7 +871,10 @@ _EN: dict[str, str] = {
     "entry.brand": "Card: {brand}",
     "entry.submit": "Send",
     "entry.sent": "Sent. Go back to the chat to continue; you can close this page.",
-    "entry.back": "Back to the chat",
+    "entry.failed": (
+        "Sorry, this could not be taken just now. Go back to the chat and press "
+        "'Enter securely' again."
+    ),
     "entry.gone": (
         "This entry page cannot be used (its 10 minutes are over, it was used, or it is "
         "for an earlier question). Go back to the chat and press 'Enter securely' under "

@@ -27,8 +27,16 @@ def issue(
     )
 
 
-async def find(session: AsyncSession, token_index: str, *, lock: bool = False) -> EntryToken | None:
-    query = select(EntryToken).where(EntryToken.token_index == token_index)
+async def by_index(session: AsyncSession, token_index: str) -> EntryToken | None:
+    found: EntryToken | None = await session.scalar(
+        select(EntryToken).where(EntryToken.token_index == token_index)
+    )
+    return found
+
+
+async def find(session: AsyncSession, token_id: int, *, lock: bool = False) -> EntryToken | None:
+    """The token's row; with ``lock``, locked for the rest of the transaction."""
+    query = select(EntryToken).where(EntryToken.id == token_id)
     found: EntryToken | None = await session.scalar(query.with_for_update() if lock else query)
     return found
 

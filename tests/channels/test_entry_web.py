@@ -252,3 +252,26 @@ def test_a_sign_in_password_and_a_pin_go_through_the_page(
     texts = json.dumps(_stored(browser, runtime)["transcript"], ensure_ascii=False)
     assert "Kumo-Sora2030" not in texts and "3333" not in texts
     page.socket.close()
+
+
+def test_a_turn_that_fails_leaves_the_page_usable(
+    browser: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page, address = _opened(browser)
+    form = _form(browser, address)
+    handlers = runtime.engine.flows["enrollment"].by_state
+    card = handlers["card"]
+
+    async def broken(turn: Any, text: str) -> Any:
+        raise RuntimeError("the issuer's library broke")
+
+    monkeypatch.setitem(handlers, "card", broken)
+    failed = _post(browser, {**form, "card": VISA.number, "expiry": VISA.expiry})
+    assert failed.status_code == 500 and "受け付けられませんでした" in failed.text
+    assert VISA.number not in failed.text
+    assert _state(browser, runtime) == "card"
+    monkeypatch.setitem(handlers, "card", card)
+    values = {"card": VISA.number, "expiry": VISA.expiry, "code": VISA.code}
+    assert _post(browser, {**form, **values}).status_code == 303  # the same page, again
+    assert _state(browser, runtime) == "email"
+    page.socket.close()
