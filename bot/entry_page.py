@@ -26,7 +26,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-import jinja2
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -59,11 +58,6 @@ _INPUTS: dict[Field, tuple[str, str, str, int]] = {
 }
 
 logger = logging.getLogger(__name__)
-_templates = jinja2.Environment(
-    loader=jinja2.PackageLoader("bot", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-)
 
 
 @dataclass
@@ -235,7 +229,7 @@ def _answer(page: _Page, *, status: int = 200, secure: bool = True) -> Response:
     csrf = secrets.token_urlsafe(32)
     nonce = secrets.token_urlsafe(16)
     lang, sdk = page.lang, page.sdk
-    html = _templates.get_template("entry_page.html").render(
+    html = forms.TEMPLATES.get_template("entry_page.html").render(
         lang=lang,
         t=lambda key, **params: text(key, lang, params),
         notice=page.notice,

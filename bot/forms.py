@@ -6,8 +6,16 @@ of a page that takes secrets."""
 import hmac
 from urllib.parse import parse_qs, urlsplit
 
+import jinja2
 from starlette.requests import Request
 from starlette.responses import Response
+
+#: The templates of the server's own pages (``bot/templates/``), escaped, strict.
+TEMPLATES = jinja2.Environment(
+    loader=jinja2.PackageLoader("bot", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+)
 
 
 def parsed(body: bytes, *, fields: int, limit: int) -> dict[str, str]:

@@ -20,7 +20,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -43,11 +42,6 @@ _FIELD_LIMIT = 512  # characters of any form field; a link token is far shorter
 _FORM_FIELDS = 8
 
 logger = logging.getLogger(__name__)
-_templates = jinja2.Environment(
-    loader=jinja2.PackageLoader("bot", "templates"),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-)
 
 
 @dataclass
@@ -240,7 +234,7 @@ def _answer(page: _Page, *, status: int = 200, secure: bool = True) -> Response:
     csrf = secrets.token_urlsafe(32)
     style_nonce = secrets.token_urlsafe(16)
     lang = page.lang
-    html = _templates.get_template("signin_page.html").render(
+    html = forms.TEMPLATES.get_template("signin_page.html").render(
         lang=lang,
         title=text("page.title", lang),
         intro=text("page.intro", lang),

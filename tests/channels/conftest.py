@@ -180,15 +180,17 @@ def line_stand_in() -> Iterator[LineStandIn]:
 
 
 @pytest.fixture
-async def line_runtime(
-    settings: Settings, line_stand_in: LineStandIn, clock: Clock
-) -> AsyncIterator[Runtime]:
-    line_settings = settings.with_env(
+def line_settings(settings: Settings, line_stand_in: LineStandIn) -> Settings:
+    return settings.with_env(
         LINE_CHANNEL_SECRET=LINE_SECRET,
         LINE_CHANNEL_ACCESS_TOKEN=LINE_TOKEN,
         LINE_API_BASE_URL=line_stand_in.base_url,
         PUBLIC_URL=PUBLIC_URL,
     )
+
+
+@pytest.fixture
+async def line_runtime(line_settings: Settings, clock: Clock) -> AsyncIterator[Runtime]:
     bot = await asyncio.to_thread(start, line_settings, clock=clock, rng=random.Random(7))
     yield bot
     await bot.close()

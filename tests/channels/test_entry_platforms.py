@@ -9,7 +9,6 @@ import json
 import logging
 import random
 import re
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -192,10 +191,8 @@ async def test_telegram_offers_no_mini_app_without_an_https_public_url(
 
 
 @pytest.fixture
-async def line_runtime(
-    settings: Settings, line_stand_in: LineStandIn, clock: Clock
-) -> AsyncIterator[Runtime]:
-    liff_settings = settings.with_env(
+def line_settings(settings: Settings, line_stand_in: LineStandIn) -> Settings:
+    return settings.with_env(
         LINE_CHANNEL_SECRET=LINE_SECRET,
         LINE_CHANNEL_ACCESS_TOKEN=LINE_TOKEN,
         LINE_API_BASE_URL=line_stand_in.base_url,
@@ -203,9 +200,6 @@ async def line_runtime(
         LINE_LIFF_ID=LIFF_ID,
         LINE_LOGIN_CHANNEL_ID=LOGIN_CHANNEL_ID,
     )
-    bot = await asyncio.to_thread(start, liff_settings, clock=clock, rng=random.Random(7))
-    yield bot
-    await bot.close()
 
 
 def _liff(line_stand_in: LineStandIn) -> str:
