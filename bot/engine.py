@@ -243,11 +243,11 @@ class Engine:
             )
             # A card number is card data wherever it was typed: deleted where the channel can.
             secret = secret or (inbound.text is not None and has_card(inbound.text))
-            secret = secret or inbound.entry_step is not None
+            secret = secret or inbound.entry is not None
             # The row's changes first: the transcript's insert flushes them in one UPDATE.
             self._save(row, turn, now)
             if turn.asked and inbound.channel in self.services.entry_channels:
-                self._offer_entry(session, row, turn, now)
+                await self._offer_entry(session, row, turn, now)
             if counted:
                 conversations.count_message(row, now)
             await transcripts.record(
@@ -319,7 +319,7 @@ class Engine:
             now=now,
         )
 
-    def _offer_entry(
+    async def _offer_entry(
         self, session: AsyncSession, row: Conversation, turn: Turn, now: datetime
     ) -> None:
         """Where the question now due takes card data or a password, its first button
@@ -327,7 +327,7 @@ class Engine:
         if not turn.flow.steps[row.state].entry:
             return
         token = secrets.token_urlsafe(32)
-        entry_tokens.issue(session, row, self.services.vault.index(token, ENTRY_PURPOSE), now)
+        await entry_tokens.issue(session, row, self.services.vault.index(token, ENTRY_PURPOSE), now)
         button = Choice(ENTRY_CHOICE, "choice.entry", url=f"{ENTRY_PAGE}?token={token}")
         question = turn.replies[-1]
         turn.replies[-1] = replace(question, choices=(button, *question.choices))
@@ -367,9 +367,10 @@ class Engine:
         asked = turn.flow.steps[turn.dialogue.state]
         await self._step(turn, inbound, created=created, idle=idle)
         await self._back_to_linked(turn)
-        _ask(turn)  # every event that is handled ends with the question now due
+        if not _answered_on_the_page(turn, inbound):
+            _ask(turn)  # every event that is handled ends with the question now due
         if self.capabilities.get(inbound.channel, _PLAIN).keeps_history:
-            typed = asked if turn.redacted and inbound.entry_step is None else None
+            typed = asked if turn.redacted and inbound.entry is None else None
             if inbound.channel in self.services.entry_channels:
                 await _warn_typed(turn, typed)
             else:
@@ -393,7 +394,7 @@ class Engine:
             self._restart(turn)
             turn.say("expired")
             return
-        if inbound.entry_step is not None and inbound.entry_step != f"{flow.name}:{dialogue.state}":
+        if inbound.entry is not None and inbound.entry.step != f"{flow.name}:{dialogue.state}":
             # The conversation moved on since the page was filled in: nothing is taken.
             turn.redacted, turn.possibly_secret = "⟨entry:stale⟩", True
             turn.say("entry.stale")
@@ -427,7 +428,7 @@ class Engine:
         step = flow.steps[dialogue.state]
         # Every button of the step is understood, also one no longer shown (pressed on
         # an older message): its handler says why it cannot be done now.
-        answer = None if inbound.entry_step is not None else _choice(step.choices, inbound)
+        answer = None if inbound.entry is not None else _choice(step.choices, inbound)
         if answer is None and await self._linked_only(turn, inbound.choice):
             turn.say("member.not_linked")
             return
@@ -581,9 +582,16 @@ def _choice(choices: tuple[Choice, ...], inbound: Inbound) -> str | None:
     return None
 
 
+def _answered_on_the_page(turn: Turn, inbound: Inbound) -> bool:
+    """Whether the question now due is answered by the secure-entry page's next field,
+    which follows at once: it is not asked in between."""
+    then = inbound.entry.then if inbound.entry else None
+    return then is not None and turn.flow.steps[turn.dialogue.state].entry[:1] == (then,)
+
+
 def _command_in(inbound: Inbound) -> Command | None:
     """The command typed in the chat; what the secure-entry page sends is never one."""
-    if inbound.text is None or inbound.entry_step is not None:
+    if inbound.text is None or inbound.entry is not None:
         return None
     return command_in(inbound.text)
 
@@ -614,8 +622,9 @@ def _event(
         return {"choice": inbound.choice}
     if command is not None:
         return {"command": command.value}
-    if inbound.entry_step is not None:  # typed into the secure-entry page
-        return {"text": turn.redacted or f"⟨{asked.secret or 'entry'}⟩", "entry": True}
+    if inbound.entry is not None:  # typed into the secure-entry page
+        typed = {"text": turn.redacted or f"⟨{asked.secret or 'entry'}⟩", "entry": True}
+        return typed | ({"entry_next": inbound.entry.then} if inbound.entry.then else {})
     if inbound.text is not None:
         if turn.redacted:
             return {"text": turn.redacted}

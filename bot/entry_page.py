@@ -15,10 +15,13 @@ another while the flow asks for the next one; nothing of it is logged or kept he
 The replies reach the chat through the outbox, as every reply does.
 
 Every answer is ``no-store`` with a strict Content-Security-Policy (a nonce for the
-page's own script and style, the platform's script its only other source); a POST
-must come from this origin and carry the CSRF token of the form in its cookie too.
+page's own script and style, the platform's script its only other source); a POST must
+not come from another origin and must carry the form's CSRF token, an HMAC of the page's
+token under a server key.
 """
 
+import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -31,28 +34,39 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from adapters.channels.channel import ENTRY_PAGE, Channel, EntrySdk, Inbound
+from adapters.channels.channel import (
+    ENTRY_CHOICE,
+    ENTRY_PAGE,
+    Channel,
+    Entered,
+    EntrySdk,
+    Inbound,
+)
 from bot import forms
-from bot.engine import ENTRY_LIFETIME, ENTRY_PURPOSE
+from bot.engine import ENTRY_LIFETIME, ENTRY_PURPOSE, UNAVAILABLE
 from bot.runtime import Runtime
 from flows.cards import Brand, brand_table
 from flows.flow import Field, Step
 from flows.messages import DEFAULT_LANG, text
+from flows.signin import SIGNIN
 from storage import conversations, entry_tokens
 from storage.database import aware
 from storage.models import EntryToken
 
-CSRF_COOKIE = "netanswer_entry_csrf"
 #: Where the web chat's page is: the form goes back there once sent.
 _CHAT_PAGE = "/"
-_FIELD_LIMIT = 512  # characters of any form field; a LIFF access token is far shorter
+_FIELD_LIMIT = 512  # characters of any answer, the token or the CSRF token
+#: Characters of the platform's proof: Telegram's initData (a photo address, a
+#: signature, a name in any script) runs to several hundred.
+_PROOF_LIMIT = 8192
 _FORM_FIELDS = 12
+_CSRF_PURPOSE = "entry-page-csrf"
 #: How each field is typed on a phone: input type, keyboard, autofill, longest.
 _INPUTS: dict[Field, tuple[str, str, str, int]] = {
     Field.CARD: ("text", "numeric", "cc-number", 32),
     Field.EXPIRY: ("text", "numeric", "cc-exp", 10),
     Field.CODE: ("password", "numeric", "cc-csc", 8),
-    Field.PASSWORD: ("password", "text", "new-password", 64),
+    Field.PASSWORD: ("password", "text", "new-password", 64),  # signing in: current-password
     Field.REPEAT: ("password", "text", "new-password", 64),
     Field.PIN: ("password", "numeric", "off", 8),
 }
@@ -66,6 +80,7 @@ class _Page:
 
     lang: str
     notice: str = ""
+    flow: str = ""
     fields: Sequence[Field] = ()
     token: str = ""
     brand: Brand | None = None  # known once the card was entered
@@ -91,44 +106,58 @@ async def _show(runtime: Runtime, channels: Mapping[str, Channel], request: Requ
     async with runtime.database.transaction() as session:
         found = await _usable(runtime, session, token, channels)
         if found is None:
-            return _answer(_Page(DEFAULT_LANG, text("entry.gone", DEFAULT_LANG)), status=410)
+            return _answer(runtime, _Page(DEFAULT_LANG, text("entry.gone", DEFAULT_LANG)), 410)
         row, step, lang, brand = found
     channel = channels[row.channel]
     page = _Page(
         lang,
+        flow=row.flow,
         fields=step.entry,
         token=token,
         brand=brand,
         sdk=channel.entry_sdk(),
         platform=channel.name,
     )
-    return _answer(page, secure=_https(runtime, request))
+    return _answer(runtime, page)
 
 
 async def _submit(runtime: Runtime, channels: Mapping[str, Channel], request: Request) -> Response:
-    form = forms.parsed(await request.body(), fields=_FORM_FIELDS, limit=_FIELD_LIMIT)
-    if not (_same_origin(runtime, request) and _csrf_holds(request, form.get("csrf", ""))):
-        logger.warning("entry page: a POST without this origin or its CSRF token refused")
-        return _answer(_Page(DEFAULT_LANG, text("entry.refused", DEFAULT_LANG)), status=403)
+    form = _form(await request.body())
     token = form.get("token", "")
+    if not (_same_origin(runtime, request) and _csrf_holds(runtime, token, form.get("csrf", ""))):
+        logger.warning("entry page: a POST from another origin or without its CSRF token refused")
+        return _answer(runtime, _Page(DEFAULT_LANG, text("entry.refused", DEFAULT_LANG)), 403)
     async with runtime.database.transaction() as session:
         found = await _usable(runtime, session, token, channels)
     if found is None:
-        return _answer(_Page(DEFAULT_LANG, text("entry.gone", DEFAULT_LANG)), status=410)
+        return _answer(runtime, _Page(DEFAULT_LANG, text("entry.gone", DEFAULT_LANG)), 410)
     row, step, lang, _ = found
     channel = channels[row.channel]
     if await channel.entry_user(request, form.get("proof", "")) != row.user_id:
         logger.warning("entry page: the opener is not the chat's user (channel=%s)", row.channel)
-        return _answer(_Page(lang, text("entry.refused", lang)), status=403)
-    if not await _spend(runtime, row.id):  # a second submission of the same page
-        return _answer(_Page(lang, text("entry.gone", lang)), status=410)
-    if not await _enter(runtime, channel, row, step, form):
-        return _answer(_Page(lang, text("entry.failed", lang)), status=500)
+        return _answer(runtime, _Page(lang, text("entry.refused", lang)), 403)
+    if not await _spend(runtime, row.id):  # a second submission, or its time ran out
+        return _answer(runtime, _Page(lang, text("entry.gone", lang)), 410)
+    try:
+        entered = await _enter(runtime, channel, row, step, form)
+    except UNAVAILABLE:  # nothing of it was applied, or the chat asks again: try again
+        await _spend(runtime, row.id, used=False)
+        return _answer(runtime, _Page(lang, text("entry.failed", lang)), 503)
+    if not entered:
+        return _answer(runtime, _Page(lang, text("entry.failed", lang)), 500)
     if channel.entry_sdk() is None:  # in place (the web chat): back to the conversation
         return forms.no_store(RedirectResponse(_CHAT_PAGE, status_code=303))
     page = _Page(lang, text("entry.sent", lang), sdk=channel.entry_sdk(), platform=channel.name)
     page.sent = True
-    return _answer(page, secure=_https(runtime, request))
+    return _answer(runtime, page)
+
+
+def _form(body: bytes) -> dict[str, str]:
+    """The posted form: the proof up to its own limit, every other field to 512."""
+    form = forms.parsed(body, fields=_FORM_FIELDS, limit=_PROOF_LIMIT)
+    return {
+        name: value for name, value in form.items() if name == "proof" or len(value) <= _FIELD_LIMIT
+    }
 
 
 async def _enter(
@@ -139,26 +168,33 @@ async def _enter(
     the expiry and code typed with it are dropped). False when a turn failed and was
     rolled back: the member is told on the page."""
     flow, state = row.flow, row.state
-    route = channel.route_to(row.user_id)
     for place, name in enumerate(step.entry):
+        then = step.entry[place + 1] if place + 1 < len(step.entry) else None
         inbound = Inbound(
             row.channel,
             row.user_id,
-            f"entry-{row.id}-{place}",
+            # The token's own random index: ids are remembered for days, rows are not.
+            f"entry-{row.token_index[:40]}-{place}",
             text=form.get(name, ""),
-            entry_step=f"{flow}:{state}",
+            entry=Entered(f"{flow}:{state}", then),
         )
-        outcome = await runtime.handle(inbound, route=route)
-        if outcome.failed:  # rolled back; the first one failing leaves the page usable
-            if place == 0:
+        # A route of its own per turn (LINE's retry key is made from it).
+        outcome = await runtime.handle(inbound, route=channel.route_to(row.user_id))
+        if outcome.failed or outcome.duplicate:
+            if place == 0:  # rolled back, nothing applied: the page may be used again
                 await _spend(runtime, row.id, used=False)
+            else:  # an answer went in, its question was left for the page: ask it now
+                await runtime.handle(
+                    Inbound(
+                        row.channel, row.user_id, inbound.event_id + "-ask", choice=ENTRY_CHOICE
+                    ),
+                    route=channel.route_to(row.user_id),
+                )
+                await runtime.deliver(row.channel, row.user_id)
             return False
-        if outcome.duplicate:
-            break
         flow, state = outcome.flow, outcome.state
-        following = step.entry[place + 1 :]
         due = runtime.engine.flows[flow].flow.steps.get(state)
-        if not following or due is None or due.entry[:1] != following[:1]:
+        if then is None or due is None or due.entry[:1] != (then,):
             break
     await runtime.deliver(row.channel, row.user_id)
     return True
@@ -189,13 +225,17 @@ async def _usable(
 
 
 async def _spend(runtime: Runtime, token_id: int, *, used: bool = True) -> bool:
-    """Mark the token used, once: False when another submission got there first.
-    ``used=False`` gives it back (nothing of the submission was applied)."""
+    """Mark the token used, once, while it is good: False when another submission got
+    there first or its time ran out meanwhile. ``used=False`` gives it back (nothing of
+    the submission was applied)."""
+    now = runtime.engine.services.clock()
     async with runtime.database.transaction() as session:
         row = await entry_tokens.find(session, token_id, lock=True)
         if row is None or (used and row.used_at is not None):
             return False
-        row.used_at = runtime.engine.services.clock() if used else None
+        if used and now - aware(row.issued_at) > ENTRY_LIFETIME:
+            return False
+        row.used_at = now if used else None
     return True
 
 
@@ -217,25 +257,29 @@ def _same_origin(runtime: Runtime, request: Request) -> bool:
     return forms.not_cross_site(request, request.url.scheme, request.url.netloc)
 
 
-def _https(runtime: Runtime, request: Request) -> bool:
-    return (runtime.settings.public_url or str(request.url)).startswith("https://")
+def _csrf(runtime: Runtime, token: str) -> str:
+    """The form's CSRF token: bound to the page's own token by a server key, so no
+    cookie is needed (Telegram's web client frames the page cross-site, where a
+    SameSite cookie would not be sent), and no other page's token fits."""
+    key = runtime.vault.derived_key(_CSRF_PURPOSE)
+    return hmac.new(key, token.encode(), hashlib.sha256).hexdigest()
 
 
-def _csrf_holds(request: Request, posted: str) -> bool:
-    return forms.token_holds(request, CSRF_COOKIE, posted)
+def _csrf_holds(runtime: Runtime, token: str, posted: str) -> bool:
+    return bool(token) and hmac.compare_digest(_csrf(runtime, token).encode(), posted.encode())
 
 
-def _answer(page: _Page, *, status: int = 200, secure: bool = True) -> Response:
-    csrf = secrets.token_urlsafe(32)
+def _answer(runtime: Runtime, page: _Page, status: int = 200) -> Response:
     nonce = secrets.token_urlsafe(16)
     lang, sdk = page.lang, page.sdk
+    password = "current-password" if page.flow == SIGNIN.name else "new-password"
     html = forms.TEMPLATES.get_template("entry_page.html").render(
         lang=lang,
         t=lambda key, **params: text(key, lang, params),
         notice=page.notice,
-        fields=[(name, *_INPUTS[name]) for name in page.fields],
+        fields=[_input(name, password) for name in page.fields],
         token=page.token,
-        csrf=csrf,
+        csrf=_csrf(runtime, page.token) if page.token else "",
         nonce=nonce,
         sdk=sdk,
         platform=page.platform,
@@ -248,9 +292,12 @@ def _answer(page: _Page, *, status: int = 200, secure: bool = True) -> Response:
     response.headers["Content-Security-Policy"] = _policy(nonce, sdk)
     if sdk is None or not sdk.frame_ancestors:
         response.headers["X-Frame-Options"] = "DENY"
-    if page.fields:
-        response.set_cookie(CSRF_COOKIE, csrf, httponly=True, samesite="strict", secure=secure)
     return forms.no_store(response)
+
+
+def _input(name: Field, password: str) -> tuple[str, str, str, str, int]:
+    kind, keyboard, autofill, longest = _INPUTS[name]
+    return name, kind, keyboard, password if autofill == "new-password" else autofill, longest
 
 
 def _policy(nonce: str, sdk: EntrySdk | None) -> str:

@@ -41,9 +41,11 @@ def sent_from(request: Request, scheme: str, netloc: str) -> bool:
 
 def not_cross_site(request: Request, scheme: str, netloc: str) -> bool:
     """For a page served with ``Referrer-Policy: no-referrer``: browsers then send a
-    form's POST with ``Origin: null`` and no ``Referer``, so only a request that names
-    another origin can be refused here; the SameSite=Strict CSRF cookie, which no
-    other site's request carries, is what proves the rest."""
+    form's POST with ``Origin: null`` and no ``Referer``, so it is refused when it names
+    another origin, or when the browser says it was sent from another site
+    (``Sec-Fetch-Site``); the form's own CSRF token proves the rest."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
     named = request.headers.get("origin") or request.headers.get("referer") or "null"
     return named == "null" or sent_from(request, scheme, netloc)
 

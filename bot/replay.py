@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from adapters.channels.channel import ENTRY_CHOICE, Inbound, Kind
+from adapters.channels.channel import ENTRY_CHOICE, Entered, Inbound, Kind
 from adapters.gateways import CardKind
 from adapters.sandbox_issuer import DEMO_CARDS, DemoCard
 from bot import transcripts
@@ -375,8 +375,8 @@ class _Values:
                 self.signing_in = self.netid
                 return where(text=self.netid), self.netid
         if event.get("entry"):  # typed into the secure-entry page, for that step only
-            page = f"{event['flow']}:{event['state_before']}"
-            return where(text=self._filled(number, step, text), entry_step=page), None
+            page = Entered(f"{event['flow']}:{event['state_before']}", event.get("entry_next"))
+            return where(text=self._filled(number, step, text), entry=page), None
         return where(text=self._filled(number, step, text)), None
 
     async def observe(self, replies: Sequence[Any], conversation: int) -> None:

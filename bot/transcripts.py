@@ -248,7 +248,8 @@ def _exported_event(event: dict[str, Any]) -> dict[str, Any]:
     if "choice" in event:
         return {"choice": event["choice"]}
     if "text" in event:  # typed in the chat, or into the secure-entry page ("entry")
-        return {"text": event["text"], **({"entry": True} if event.get("entry") else {})}
+        page = {name: event[name] for name in ("entry", "entry_next") if event.get(name)}
+        return {"text": event["text"], **page}
     if "command" in event:
         return {"text": f"/{event['command']}"}
     return {"text": None, "event": next(iter(event), "unreadable")}

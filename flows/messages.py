@@ -413,7 +413,7 @@ _JA: dict[str, str] = {
     "entry.title": "Netアンサー 安全な入力画面",
     "entry.intro": "ここで入力した内容はトークの履歴に残りません。送信すると、チャットの続きに進みます。",
     "entry.card": "カード番号（14〜16桁）",
-    "entry.expiry": "有効期限（月/年、例: 08/29）",
+    "entry.expiry": "有効期限（月/年、例: 08/29 または 0829）",
     "entry.code": "セキュリティコード（カード裏面の3桁、アメリカン・エキスプレスは表面の4桁）",
     "entry.password": "パスワード",
     "entry.repeat": "パスワード（確認のためもう一度）",
@@ -421,6 +421,9 @@ _JA: dict[str, str] = {
     "entry.brand": "カードの種類: {brand}",
     "entry.submit": "送信する",
     "entry.sent": "送信しました。チャットに戻って続きをご確認ください。この画面は閉じてかまいません。",
+    "entry.unready": (
+        "入力画面の準備ができませんでした。いったん閉じて、チャットからもう一度開いてください。"
+    ),
     "entry.failed": (
         "申し訳ありません。いま受け付けられませんでした。チャットに戻り、"
         "もう一度「安全な入力画面で入力する」を押してください。"
@@ -863,7 +866,7 @@ _EN: dict[str, str] = {
     "entry.title": "Net Answer secure entry",
     "entry.intro": "What you type here does not stay in the chat history. Sending it continues the chat.",
     "entry.card": "Card number (14 to 16 digits)",
-    "entry.expiry": "Expiry date (MM/YY, e.g. 08/29)",
+    "entry.expiry": "Expiry date (MM/YY, e.g. 08/29 or 0829)",
     "entry.code": "Security code (3 digits on the back; American Express: 4 digits on the front)",
     "entry.password": "Password",
     "entry.repeat": "Password again",
@@ -871,6 +874,7 @@ _EN: dict[str, str] = {
     "entry.brand": "Card: {brand}",
     "entry.submit": "Send",
     "entry.sent": "Sent. Go back to the chat to continue; you can close this page.",
+    "entry.unready": "This page could not get ready. Close it and open it again from the chat.",
     "entry.failed": (
         "Sorry, this could not be taken just now. Go back to the chat and press "
         "'Enter securely' again."

@@ -3,17 +3,23 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Conversation, EntryToken
 
 
-def issue(
+async def issue(
     session: AsyncSession, conversation: Conversation, token_index: str, at: datetime
 ) -> None:
-    """A page for the conversation's current step."""
+    """A page for the conversation's current step; the pages offered before it, for
+    earlier questions or an earlier asking of this one, cannot be used any more."""
+    await session.execute(
+        update(EntryToken)
+        .where(EntryToken.conversation_id == conversation.id, EntryToken.used_at.is_(None))
+        .values(used_at=at)
+    )
     session.add(
         EntryToken(
             token_index=token_index,

@@ -60,6 +60,17 @@ class Kind(StrEnum):
 
 
 @dataclass(frozen=True)
+class Entered:
+    """An answer typed into the secure-entry page: applied only at the step the page was
+    for (``"flow:state"``), never read as a command or a button. ``then``: the page's
+    next field, which answers the following question at once, so that question is not
+    asked in between."""
+
+    step: str
+    then: str | None = None
+
+
+@dataclass(frozen=True)
 class Inbound:
     """A member's action as every channel delivers it."""
 
@@ -76,9 +87,8 @@ class Inbound:
     #: The platform's order of the chat's events (Telegram's update_id; LINE's timestamp,
     #: then place in the request): events arriving together are applied in this order.
     position: int | None = None
-    #: Typed into the secure-entry page for this state (never in the chat): applied only
-    #: while the conversation is still there, and never read as a command or a button.
-    entry_step: str | None = None
+    #: Typed into the secure-entry page (never in the chat).
+    entry: Entered | None = None
 
 
 @dataclass

@@ -135,7 +135,13 @@ logger = logging.getLogger(__name__)
 LIFF_SDK = "https://static.line-scdn.net/liff/edge/2/sdk.js"
 LIFF_URL = "https://liff.line.me"
 LINE_API = "https://api.line.me"
-_LIFF_CONNECTS = (LINE_API, "https://access.line.me", "https://liffsdk.line-scdn.net")
+_LIFF_CONNECTS = (
+    LINE_API,
+    "https://access.line.me",
+    "https://liffsdk.line-scdn.net",
+    LIFF_URL,
+    "https://liff-subwindow.line.me",
+)
 _LIFF_ID_FORMAT = re.compile(r"[0-9]{1,20}-[A-Za-z0-9]{1,32}")
 _VERIFY_TIMEOUT = 5.0  # seconds for each of LINE Login's answers
 

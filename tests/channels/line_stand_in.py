@@ -232,6 +232,9 @@ class LineStandIn(LocalServer):
 
     async def _verify(self, request: Request) -> JSONResponse:
         """LINE Login's answer about an access token: its channel and time left."""
+        failures = self._failures.get("verify")
+        if failures:  # asked for with fail("verify", status)
+            return self._recorded("verify", {}, failures.popleft(), {"message": "error"})
         found = self.liff_tokens.get(request.query_params.get("access_token", ""))
         if found is None or found[2] <= 0:
             problem = {"error": "invalid_request", "error_description": "access token expired"}

@@ -21,7 +21,6 @@ from starlette.applications import Starlette
 
 from adapters.channels.channel import ENTRY_CHOICE
 from bot.config import Settings
-from bot.entry_page import CSRF_COOKIE
 from bot.runtime import Runtime, start
 from bot.server import create_app
 from storage.models import Conversation, OutboxMessage, TranscriptEntry
@@ -54,7 +53,7 @@ async def _form(browser: httpx.AsyncClient, address: str) -> dict[str, str]:
     shown = await browser.get(address)
     assert shown.status_code == 200, shown.text
     fields = dict(re.findall(r'name="(csrf|token)" value="([^"]*)"', shown.text))
-    assert fields["csrf"] == browser.cookies[CSRF_COOKIE]
+    assert not browser.cookies  # the CSRF token is bound to the page's token, no cookie
     return fields
 
 
@@ -95,11 +94,24 @@ def telegram_settings(settings: Settings, stand_in: TelegramStandIn) -> Settings
 
 
 def init_data(user_id: int, made: datetime, *, bot_token: str = TOKEN) -> str:
-    """``Telegram.WebApp.initData`` as Telegram signs it for the bot with ``bot_token``."""
+    """``Telegram.WebApp.initData`` as Telegram signs it for the bot with ``bot_token``,
+    with every field a Mini App opened from a button gets (several hundred characters)."""
+    user = {
+        "id": user_id,
+        "first_name": "太郎",
+        "last_name": "山田",
+        "username": "taro_yamada",
+        "language_code": "ja",
+        "allows_write_to_pm": True,
+        "photo_url": "https://t.me/i/userpic/320/" + "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789" * 2,
+    }
     fields = {
         "query_id": "AAHdF6IQAAAAAN0XohDhrOrc",
-        "user": json.dumps({"id": user_id, "first_name": "Taro", "language_code": "ja"}),
+        "user": json.dumps(user, ensure_ascii=False, separators=(",", ":")),
         "auth_date": str(int(made.timestamp())),
+        "chat_instance": "-6170001234567890123",
+        "chat_type": "private",
+        "signature": "S" * 86,
     }
     checked = "\n".join(f"{name}={value}" for name, value in sorted(fields.items()))
     key = hmac.new(b"WebAppData", bot_token.encode(), hashlib.sha256).digest()
@@ -143,8 +155,10 @@ async def test_telegram_takes_the_card_through_a_mini_app_only_from_the_chat_use
         now = clock()
         forged = init_data(member.user_id, now, bot_token="999:" + "x" * 35)
         stale = init_data(member.user_id, now - timedelta(minutes=11))
+        ahead = init_data(member.user_id, now + timedelta(minutes=5))
         someone_else = init_data(member.user_id + 1, now)
-        for proof in (forged, stale, someone_else, "", "hash=00&user=%7B%7D"):
+        assert len(init_data(member.user_id, now)) > 512
+        for proof in (forged, stale, ahead, someone_else, "", "hash=00&user=%7B%7D"):
             refused = await send(proof)
             assert refused.status_code == 403, proof
         conversation, _, _ = await _stored(runtime)
@@ -245,6 +259,9 @@ async def test_line_takes_the_card_through_liff_only_from_the_chat_user(
         assert conversation.state == "card"
 
         own = line_stand_in.liff_token(friend.user_id)
+        line_stand_in.fail("verify", 500)  # LINE Login away: refused, the page kept
+        assert (await send(own)).status_code == 403
+        asked = len(line_stand_in.delivered)
         assert (await send(own)).status_code == 200
         assert (await send(own)).status_code == 410  # used
     conversation, bodies, kept = await _stored(line_runtime)
@@ -252,7 +269,11 @@ async def test_line_takes_the_card_through_liff_only_from_the_chat_user(
     assert next(body["text"] for body in bodies if body.get("entry")) == "⟨card:visa:16:luhn-ok⟩"
     assert not any("履歴に残ります" in text for text in line_stand_in.texts)
     pushed = line_stand_in.called("push")
-    assert pushed and pushed[-1].ok  # no reply token: the answers are pushed
+    assert pushed and all(call.ok for call in pushed)  # no reply token: pushed, each turn
+    later = [message["text"] for message in line_stand_in.delivered[asked:]]
+    # The questions the page answered at once were not asked in between.
+    assert not any(text.startswith(("有効期限", "セキュリティコード")) for text in later), later
+    assert "メールアドレス" in later[-1]
     seen = json.dumps([call.body for call in line_stand_in.calls], ensure_ascii=False)
     for secret in SECRETS:
         assert not any(_found(secret, text) for text in (kept, seen, caplog.text)), secret

@@ -17,7 +17,6 @@ from starlette.testclient import TestClient
 
 from adapters.channels.channel import ENTRY_CHOICE
 from bot.config import Settings
-from bot.entry_page import CSRF_COOKIE
 from bot.runtime import Runtime, start
 from bot.server import create_app
 from storage.models import Conversation, EntryToken, OutboxMessage, TranscriptEntry
@@ -52,7 +51,7 @@ def _form(browser: TestClient, address: str) -> dict[str, str]:
     shown = browser.get(address)
     assert shown.status_code == 200, shown.text
     fields = dict(re.findall(r'name="(csrf|token)" value="([^"]*)"', shown.text))
-    assert fields["csrf"] == browser.cookies[CSRF_COOKIE]
+    assert len(fields["csrf"]) == 64 and fields["token"] in address
     return fields
 
 
@@ -129,7 +128,7 @@ def test_the_card_page_takes_number_expiry_and_code_as_if_typed(
     page.socket.close()
 
 
-def test_a_used_token_an_expired_one_and_an_unknown_one_change_nothing(
+def test_a_used_an_expired_a_superseded_and_an_unknown_token_change_nothing(
     browser: TestClient, runtime: Runtime, clock: Clock
 ) -> None:
     page, address = _opened(browser)
@@ -149,8 +148,14 @@ def test_a_used_token_an_expired_one_and_an_unknown_one_change_nothing(
     late = _post(browser, {**later_form, "password": PASSWORD, "repeat": PASSWORD})
     assert late.status_code == 410
     assert _state(browser, runtime) == "password"
+    clock.advance(minutes=-10, seconds=-1)
+    asked_again = page.say("/help").question  # the question again, with a new page
+    assert _entry(asked_again) != later
+    assert browser.get(later).status_code == 410  # the older page is gone
+    assert browser.get(_entry(asked_again)).status_code == 200
     forged = dict(later_form, token="x" * 43)
-    assert _post(browser, {**forged, "password": PASSWORD}).status_code == 410
+    # A made-up token has no CSRF token that fits it (they are bound by a server key).
+    assert _post(browser, {**forged, "password": PASSWORD}).status_code == 403
     assert browser.get("/entry?token=").status_code == 410
     page.socket.close()
 
@@ -163,16 +168,19 @@ def test_another_browser_cross_site_posts_and_a_missing_csrf_token_are_refused(
     values = {"card": VISA.number, "expiry": VISA.expiry, "code": VISA.code}
     with TestClient(browser.app) as other:
         other.get("/")  # a session of its own
-        other.cookies.set(CSRF_COOKIE, form["csrf"])
         refused = other.post(
             "/entry", data={**form, **values}, headers=ORIGIN, follow_redirects=False
         )
         assert refused.status_code == 403 and "確認できませんでした" in refused.text
     assert _post(browser, {**form, **values}, origin="https://evil.example").status_code == 403
     assert _post(browser, {**dict(form, csrf="wrong"), **values}).status_code == 403
+    sent_by_a_frame = {"origin": "null", "sec-fetch-site": "cross-site"}
+    assert _post(browser, {**form, **values}, **sent_by_a_frame).status_code == 403
     assert _state(browser, runtime) == "card"
-    # Refusals spent nothing: the member's own submission still goes through.
-    assert _post(browser, {**form, **values}).status_code == 303
+    # Refusals spent nothing: the member's own submission still goes through, sent as
+    # a browser sends it from a no-referrer page (no origin named).
+    as_sent = {"origin": "null", "sec-fetch-site": "same-origin"}
+    assert _post(browser, {**form, **values}, **as_sent).status_code == 303
     assert _state(browser, runtime) == "email"
     page.socket.close()
 
@@ -274,4 +282,24 @@ def test_a_turn_that_fails_leaves_the_page_usable(
     values = {"card": VISA.number, "expiry": VISA.expiry, "code": VISA.code}
     assert _post(browser, {**form, **values}).status_code == 303  # the same page, again
     assert _state(browser, runtime) == "email"
+    page.socket.close()
+
+
+def test_pages_after_old_tokens_were_pruned_still_go_in(
+    browser: TestClient, runtime: Runtime, clock: Clock
+) -> None:
+    """Event ids of the page's answers are remembered for days, token rows for minutes:
+    a page made after a prune (its row id reused by SQLite) is not taken for a repeat."""
+    page, address = _opened(browser)
+    form = _form(browser, address)
+    values = {"card": VISA.number, "expiry": VISA.expiry, "code": VISA.code}
+    assert _post(browser, {**form, **values}).status_code == 303
+    clock.advance(minutes=21)
+    browser.portal.call(runtime.engine.prune_events)  # type: ignore[union-attr]
+    assert _stored(browser, runtime)["tokens"] == []
+    page.say(EMAIL)
+    address = _entry(page.choose("newsletter:no").question)
+    form = _form(browser, address)
+    assert _post(browser, {**form, "password": PASSWORD, "repeat": PASSWORD}).status_code == 303
+    assert _state(browser, runtime) == "terms"
     page.socket.close()
