@@ -156,7 +156,7 @@ class _Message:
 
 class Telegram(Channel):
     name = CHANNEL
-    capabilities = Capabilities(deletes_messages=True, images=True)
+    capabilities = Capabilities(deletes_messages=True, images=True, sequence_reach=100)
     batch_size = 10  # a turn's replies, so its plain lines can be joined
 
     def __init__(
