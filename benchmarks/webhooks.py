@@ -260,6 +260,7 @@ def _worker_env(url: str, folder: str, telegram_api: str, line_api: str) -> dict
         "TELEGRAM_BOT_TOKEN": "123456:TEST-token_for-the-stand-in",
         "TELEGRAM_WEBHOOK_SECRET": _TELEGRAM_SECRET,
         "TELEGRAM_API_BASE_URL": telegram_api,
+        "TELEGRAM_MESSAGES_PER_SECOND": "1000",
         "LINE_CHANNEL_SECRET": _LINE_SECRET,
         "LINE_CHANNEL_ACCESS_TOKEN": "line-channel-access-token-for-the-stand-in",
         "LINE_API_BASE_URL": line_api,
@@ -350,7 +351,8 @@ def main() -> None:
             for count, measured in runs.items():
                 m = measured[platform.name]
                 print(
-                    f"  {platform.name:8} {count} worker(s): {m.answered:5.0f} messages/s answered, "
+                    f"  {platform.name:8} {count} worker(s): "
+                    f"{m.answered:5.0f} messages/s answered, "
                     f"{m.sent:5.0f}/s with every reply sent; at {args.rate}/s offered: "
                     f"p50 {m.p50:4.0f} ms, p99 {m.p99:4.0f} ms"
                 )
@@ -361,7 +363,8 @@ def main() -> None:
         for stored in (1_000, 100_000):
             rss = asyncio.run(_memory(env, stored))
             print(
-                f"  a worker's resident memory, {stored:7,} conversations stored: {rss / 1024:.0f} MiB"
+                f"  a worker's resident memory, {stored:7,} conversations stored: "
+                f"{rss / 1024:.0f} MiB"
             )
 
 

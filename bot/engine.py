@@ -55,7 +55,7 @@ LOCKOUT_MEMORY = timedelta(minutes=30)
 #: earlier one's worker is gone (its platform will redeliver it).
 ARRIVAL_MEMORY = timedelta(seconds=5)
 _ORDER_POLL = 0.02  # seconds between looks at whether an earlier event was applied
-_SEQUENCE_POLL = 0.005  # seconds between looks at whether the events numbered before arrived
+_SEQUENCE_POLL = 0.004  # seconds to the first look again at whether earlier-numbered events arrived
 #: Processed event ids are kept this long: far past Telegram's 24 hours of keeping an
 #: undelivered update and LINE's redelivery window.
 EVENT_MEMORY = timedelta(days=7)
@@ -188,9 +188,10 @@ class Engine:
         if not reach:
             await asyncio.sleep(window)
             return
-        until = time.monotonic() + window
+        until, pause = time.monotonic() + window, _SEQUENCE_POLL
         while time.monotonic() < until:  # a gap left longer than the window is given up
-            await asyncio.sleep(_SEQUENCE_POLL)
+            await asyncio.sleep(min(pause, max(0.0, until - time.monotonic())))
+            pause *= 2  # most wait a moment for another worker; few for a gap
             async with self.services.database.transaction() as session:
                 if await arrivals.predecessors_arrived(session, channel, position, reach=reach):
                     return

@@ -11,7 +11,8 @@ Settings: ``TELEGRAM_BOT_TOKEN`` (``<digits>:<letters, digits, _ ->``; without i
 Telegram is off), ``TELEGRAM_WEBHOOK_SECRET``
 (1-256 of ``A-Za-z0-9_-``, required for the webhook), ``TELEGRAM_API_BASE_URL`` (a
 self-hosted Bot API server or a local stand-in), ``TELEGRAM_POLLING=1`` (long polling
-instead of the webhook).
+instead of the webhook), ``TELEGRAM_MESSAGES_PER_SECOND`` (the overall pace, 30 unless
+Telegram granted more: paid broadcasts go up to 1,000).
 
 Pacing is python-telegram-bot's own :class:`~telegram.ext.AIORateLimiter`: thirty
 messages a second in all (Telegram's published overall limit) and its per-minute limit
@@ -73,6 +74,7 @@ _POLL_SECONDS = 30
 _POLL_PAUSE = 5.0  # after a failed getUpdates
 _ID_RANGE = range(-(2**63), 2**63)  # Telegram's ids are 64-bit integers (52 bits in use)
 _OVERALL_PER_SECOND = 30
+_MOST_PER_SECOND = 1000  # Telegram's paid broadcasts
 _TEXT_LIMIT = MessageLimit.MAX_TEXT_LENGTH  # 4096, counted in UTF-16 code units
 _JOINER = "\n\n"
 
@@ -119,6 +121,7 @@ class TelegramSettings:
     webhook_secret: str | None = field(default=None, repr=False)
     api_base_url: str | None = None
     polling: bool = False
+    per_second: int = _OVERALL_PER_SECOND
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "TelegramSettings | None":
@@ -140,7 +143,11 @@ class TelegramSettings:
                 "the Telegram webhook needs TELEGRAM_WEBHOOK_SECRET: 1-256 characters of "
                 "A-Z a-z 0-9 _ - (or serve with --telegram-polling)"
             )
-        return cls(token, secret, env.get("TELEGRAM_API_BASE_URL") or None, polling)
+        pace = env.get("TELEGRAM_MESSAGES_PER_SECOND") or str(_OVERALL_PER_SECOND)
+        if not pace.isdigit() or not 1 <= int(pace) <= _MOST_PER_SECOND:
+            raise ValueError(f"TELEGRAM_MESSAGES_PER_SECOND must be 1 to {_MOST_PER_SECOND}")
+        base_url = env.get("TELEGRAM_API_BASE_URL") or None
+        return cls(token, secret, base_url, polling, int(pace))
 
 
 @dataclass(frozen=True)
@@ -180,7 +187,7 @@ class Telegram(Channel):
         options: dict[str, Any] = {}
         if settings.api_base_url:
             options["base_url"] = settings.api_base_url
-        limiter = AIORateLimiter(overall_max_rate=_OVERALL_PER_SECOND, max_retries=0)
+        limiter = AIORateLimiter(overall_max_rate=settings.per_second, max_retries=0)
         bot = ExtBot(settings.token, rate_limiter=limiter, **options)
         return cls(conversations, bot, secret=settings.webhook_secret, polling=settings.polling)
 
