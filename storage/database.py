@@ -36,11 +36,10 @@ def sync_url(url: str) -> URL:
 #: Seconds to connect, to wait for a pooled connection, and for one statement or lock.
 DEFAULT_TIMEOUT = 5.0
 #: PostgreSQL connections a worker keeps open, and how many more it may open at a peak
-#: (closed again after use). SQLAlchemy's 5 kept made a busy worker connect and
-#: disconnect all the time: each connection costs a TCP and auth round trip and the
-#: session settings below. 20 per worker stays far below PostgreSQL's 100 for a few
-#: workers; raise ``max_connections`` there for more.
-POOL_SIZE, POOL_OVERFLOW = 20, 10
+#: (closed again after use): at most 15, as before, but SQLAlchemy's 5 kept made a busy
+#: worker connect and disconnect all the time, each connection a TCP and auth round
+#: trip and the session settings below. Six workers fit PostgreSQL's default 100.
+POOL_SIZE, POOL_OVERFLOW = 10, 5
 #: TCP keepalives: a connection whose peer went silent is dropped after about
 #: idle + interval * count seconds, so a hung database frees the pool by itself.
 _KEEPALIVES = {
