@@ -356,15 +356,14 @@ def main() -> None:
                 runs[count] = asyncio.run(_measure(env, workers, args.messages, args.rate))
             finally:
                 workers.stop()
-        for platform in _PLATFORMS:
-            for count, measured in runs.items():
-                m = measured[platform.name]
+            for name, m in runs[count].items():
                 print(
-                    f"  {platform.name:8} {count} worker(s): "
-                    f"{m.answered:5.0f} messages/s answered, "
+                    f"  {name:8} {count} worker(s): {m.answered:5.0f} messages/s answered, "
                     f"{m.sent:5.0f}/s with every reply sent; at {args.rate}/s offered: "
-                    f"p50 {m.p50:4.0f} ms, p99 {m.p99:4.0f} ms; {m.refused} not answered 200"
+                    f"p50 {m.p50:4.0f} ms, p99 {m.p99:4.0f} ms; {m.refused} not answered 200",
+                    flush=True,
                 )
+        for platform in _PLATFORMS:
             one, two = runs[1][platform.name], runs[2][platform.name]
             print(f"  {platform.name:8} 2 workers / 1 worker: {two.sent / one.sent:.2f}")
         floor = asyncio.run(_floor(url, folder))
