@@ -237,7 +237,7 @@ class _Measured:
 
 
 async def _measure(
-    env: dict[str, str], workers: _Workers, messages: int, rate: int
+    env: dict[str, str], workers: _Workers, messages: int, rate: int, seconds: float
 ) -> dict[str, _Measured]:
     url = env["DATABASE_URL"]
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=_CONCURRENCY)
@@ -251,7 +251,7 @@ async def _measure(
             answered = await load.rate(messages)
             await _drained(url)
             sent = messages / (time.perf_counter() - started)
-            cut = statistics.quantiles(await load.latencies(rate, 5), n=100)
+            cut = statistics.quantiles(await load.latencies(rate, seconds), n=100)
             await _drained(url)
             measured[platform.name] = _Measured(
                 answered, sent, cut[49] * 1000, cut[98] * 1000, load.refused
@@ -297,16 +297,16 @@ def _store_conversations(url: str, count: int) -> None:
     engine.dispose()
 
 
-async def _memory(env: dict[str, str], stored: int) -> int:
-    """A worker's resident memory after answering 2,000 messages of 500 of the
-    ``stored`` conversations."""
+async def _memory(env: dict[str, str], stored: int, messages: int) -> int:
+    """A worker's resident memory after answering ``messages`` messages of
+    :data:`_CHATS` of the ``stored`` conversations."""
     _store_conversations(env["DATABASE_URL"], stored)
     workers = _Workers(env, 1)
     try:
         workers.wait_ready()
         async with httpx.AsyncClient(timeout=30) as client:
             load = _Load(client, workers, _PLATFORMS[0], first=_STORED)
-            await load.rate(2_000)
+            await load.rate(messages)
             await _drained(env["DATABASE_URL"])
         return workers.rss_kib()
     finally:
@@ -340,7 +340,11 @@ def main() -> None:
     parser.add_argument("--database-url", required=True, help="PostgreSQL URL")
     parser.add_argument("--messages", type=int, default=3_000, help="per throughput run")
     parser.add_argument("--rate", type=int, default=200, help="messages/s offered for latency")
+    parser.add_argument("--seconds", type=float, default=5, help="of the latency run")
+    parser.add_argument("--chats", type=int, default=_CHATS, help="distinct chats")
     args = parser.parse_args()
+    global _CHATS
+    _CHATS = args.chats
     with (
         tempfile.TemporaryDirectory() as folder,
         scratch(args.database_url, folder) as url,
@@ -353,7 +357,9 @@ def main() -> None:
             workers = _Workers(env, count)
             try:
                 workers.wait_ready()
-                runs[count] = asyncio.run(_measure(env, workers, args.messages, args.rate))
+                runs[count] = asyncio.run(
+                    _measure(env, workers, args.messages, args.rate, args.seconds)
+                )
             finally:
                 workers.stop()
             for name, m in runs[count].items():
@@ -369,7 +375,7 @@ def main() -> None:
         floor = asyncio.run(_floor(url, folder))
         print(f"  bare database transaction (20 chats at once): {floor:.0f}/s")
         for stored in (1_000, 100_000):
-            rss = asyncio.run(_memory(env, stored))
+            rss = asyncio.run(_memory(env, stored, args.messages))
             print(
                 f"  a worker's resident memory, {stored:7,} conversations stored: "
                 f"{rss / 1024:.0f} MiB"
