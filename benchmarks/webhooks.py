@@ -341,7 +341,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=3_000, help="per throughput run")
     parser.add_argument("--rate", type=int, default=200, help="messages/s offered for latency")
     parser.add_argument("--seconds", type=float, default=5, help="of the latency run")
-    parser.add_argument("--chats", type=int, default=_CHATS, help="distinct chats")
+    parser.add_argument("--chats", type=int, default=500, help="distinct chats")
     args = parser.parse_args()
     global _CHATS
     _CHATS = args.chats
