@@ -146,7 +146,7 @@ async def _engine_rate(bot: Runtime, members: int) -> float:
     return _MESSAGES // members * members / (time.perf_counter() - started)
 
 
-async def _floor_rate(bot: Runtime, members: int) -> float:
+async def floor_rate(bot: Runtime, members: int) -> float:
     """Messages/s of the least any durable engine must do per message: parse the event,
     one keyed hash, insert the event id, update the chat's row, commit."""
     key = b"k" * 32
@@ -179,7 +179,7 @@ async def _ratio(settings: Settings) -> None:
     bot = await asyncio.to_thread(start, settings)
     statements = _Statements(bot)
     for members in (1, 20):
-        floor = await _floor_rate(bot, members)
+        floor = await floor_rate(bot, members)
         statements.taken()
         engine = await _engine_rate(bot, members)
         sql, transactions = statements.taken()
@@ -253,7 +253,7 @@ async def _check_times(settings: Settings) -> None:
 
 
 @contextmanager
-def _scratch(url: str | None, folder: str) -> Iterator[str]:
+def scratch(url: str | None, folder: str) -> Iterator[str]:
     """A fresh SQLite file, or a throw-away schema in the given PostgreSQL database."""
     if url is None:
         yield f"sqlite:///{Path(folder) / 'bench.sqlite3'}"
@@ -275,7 +275,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=50)
     parser.add_argument("--database-url", help="PostgreSQL URL; default: a new SQLite file")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder, _scratch(args.database_url, folder) as url:
+    with tempfile.TemporaryDirectory() as folder, scratch(args.database_url, folder) as url:
         env = {
             "DATABASE_URL": url,
             "NETANSWER_KEY_FILE": str(Path(folder) / "keys.json"),

@@ -65,6 +65,7 @@ LOCKOUT_MEMORY = timedelta(minutes=30)
 #: earlier one's worker is gone (its platform will redeliver it).
 ARRIVAL_MEMORY = timedelta(seconds=5)
 _ORDER_POLL = 0.02  # seconds between looks at whether an earlier event was applied
+_SEQUENCE_POLL = 0.004  # seconds to the first look again at whether earlier-numbered events arrived
 #: Processed event ids are kept this long: far past Telegram's 24 hours of keeping an
 #: undelivered update and LINE's redelivery window.
 EVENT_MEMORY = timedelta(days=7)
@@ -171,20 +172,11 @@ class Engine:
         self, inbound: Inbound, route: Mapping[str, Any] | None
     ) -> tuple[Outcome, list[Notification], float]:
         """Events of one chat that arrive together, at any workers, are applied in the
-        platform's order: each registers its arrival, lets the others arrive for a
-        moment, then waits while an earlier one of the chat is still waiting."""
+        platform's order: each registers its arrival, lets the others arrive (see
+        :meth:`_arrive`), then waits while an earlier one of the chat is still waiting."""
         ordered = inbound.position is not None and self.services.order_window > 0
         if ordered:
-            async with self.services.database.transaction() as session:
-                await arrivals.register(
-                    session,
-                    inbound.channel,
-                    inbound.user_id,
-                    inbound.event_id,
-                    inbound.position or 0,
-                    self.services.clock(),
-                )
-            await asyncio.sleep(self.services.order_window)
+            await self._arrive(inbound)
         prepared: dict[tuple[str, ...], Any] = {}
         while True:
             try:
@@ -193,6 +185,33 @@ class Engine:
                 await asyncio.sleep(_ORDER_POLL)
             except Unprepared as slow:  # rolled back: no lock or connection held meanwhile
                 await slow.prepare(prepared)
+
+    async def _arrive(self, inbound: Inbound) -> None:
+        """Register the event's arrival, then give the chat's earlier events time to
+        arrive too. Where the platform numbers every event one after another (Telegram),
+        that is until the events numbered just before this one have arrived, at once
+        for a lone message; elsewhere (LINE) it is the whole order window."""
+        channel, position = inbound.channel, inbound.position or 0
+        reach = self.capabilities.get(channel, _PLAIN).sequence_reach
+        window = self.services.order_window
+        async with self.services.database.transaction() as session:
+            await arrivals.register(
+                session, channel, inbound.user_id, inbound.event_id, position, self.services.clock()
+            )
+            if reach and await arrivals.predecessors_arrived(
+                session, channel, position, reach=reach
+            ):
+                return
+        if not reach:
+            await asyncio.sleep(window)
+            return
+        until, pause = time.monotonic() + window, _SEQUENCE_POLL
+        while time.monotonic() < until:  # a gap left longer than the window is given up
+            await asyncio.sleep(min(pause, max(0.0, until - time.monotonic())))
+            pause *= 2  # most wait a moment for another worker; few for a gap
+            async with self.services.database.transaction() as session:
+                if await arrivals.predecessors_arrived(session, channel, position, reach=reach):
+                    return
 
     async def _give_up_turn(self, inbound: Inbound) -> None:
         """A failed event no longer holds back the events after it."""

@@ -2,11 +2,11 @@
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import insert
-from storage.models import Arrival
+from storage.models import Arrival, ProcessedEvent
 
 
 async def register(
@@ -32,6 +32,20 @@ async def earlier_waiting(
         Arrival.at > since,
     )
     return bool(await session.scalar(query))
+
+
+async def predecessors_arrived(
+    session: AsyncSession, channel: str, position: int, *, reach: int
+) -> bool:
+    """Whether every event of the channel numbered ``position - reach`` to ``position - 1``
+    has arrived (waiting or applied), for a channel whose event ids are those numbers."""
+    ids = [str(number) for number in range(max(0, position - reach), position)]
+    waiting = select(Arrival.event_id).where(Arrival.channel == channel, Arrival.event_id.in_(ids))
+    applied = select(ProcessedEvent.event_id).where(
+        ProcessedEvent.channel == channel, ProcessedEvent.event_id.in_(ids)
+    )
+    known = union(waiting, applied).subquery()
+    return await session.scalar(select(func.count()).select_from(known)) == len(ids)
 
 
 async def done(session: AsyncSession, channel: str, user_id: str, event_id: str) -> None:

@@ -1,15 +1,18 @@
 """Failure counting and lockouts, in the database so every worker sees the same count.
 
-A check first *holds* its subject: one upsert creates the row if need be and locks it
-until the transaction ends, so concurrent checks of one card or one chat user (on any
-worker) take turns, and none can slip past a count another is about to raise.
+A check first *holds* its subject until the transaction ends, so concurrent checks of
+one card or one chat user (on any worker) take turns, and none can slip past a count
+another is about to raise. Holding writes nothing: on PostgreSQL it is a transaction
+advisory lock on the subject (a row may not exist yet, and most checks pass), on SQLite
+the write lock every transaction takes up front. Only a failure writes a row.
 """
 
+import hashlib
 import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, or_, select, text, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,9 +23,11 @@ logger = logging.getLogger(__name__)
 
 
 async def hold(session: AsyncSession, subject: str, now: datetime) -> datetime | None:
-    """Lock the subject's row for this transaction; returns the end of an active lockout."""
-    row = await _held(session, subject, now)
-    return _active_until(row.locked_until, now)
+    """Hold the subject for this transaction; returns the end of an active lockout."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(_ADVISORY_LOCK, {"key": _lock_key(subject)})
+    until = await session.scalar(select(Lockout.locked_until).where(Lockout.subject == subject))
+    return _active_until(until, now)
 
 
 async def fail(
@@ -95,6 +100,14 @@ async def _held(session: AsyncSession, subject: str, now: datetime) -> Any:
         .returning(Lockout.failures, Lockout.first_failure_at, Lockout.locked_until)
     )
     return (await session.execute(statement)).one()
+
+
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+def _lock_key(subject: str) -> int:
+    """The subject as PostgreSQL's 64-bit advisory lock key."""
+    return int.from_bytes(hashlib.blake2b(subject.encode(), digest_size=8).digest(), signed=True)
 
 
 def _active_until(locked_until: datetime | None, now: datetime) -> datetime | None:

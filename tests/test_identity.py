@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.telephony import inbound_call
-from storage.models import Member
+from storage.models import Lockout, Member
 from tests.conftest import Chat, Clock, passcode_in
 from tests.enroll import (
     AMEX,
@@ -239,6 +239,19 @@ async def test_simultaneous_guesses_cannot_outrun_the_count(chat: Chat) -> None:
     owner = Chat(chat.bot, user="owner")
     await _guess(owner, VISA, VISA.code)
     assert owner.keys[0] == "checks.locked"
+
+
+async def _lockout_subjects(chat: Chat) -> list[str]:
+    async with chat.bot.database.transaction() as session:
+        return sorted((await session.scalars(select(Lockout.subject))).all())
+
+
+async def test_a_check_that_passes_writes_no_lockout_row(chat: Chat) -> None:
+    await _guess(chat, VISA, VISA.code)
+    assert chat.state == "email"
+    assert await _lockout_subjects(chat) == []
+    await _guess(chat, MASTERCARD, "000")  # a failure is counted: for the user and the card
+    assert [s.split(":")[1] for s in await _lockout_subjects(chat)] == ["card", "user"]
 
 
 async def test_a_genuine_card_does_not_reset_a_guessers_count(chat: Chat) -> None:

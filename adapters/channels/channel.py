@@ -169,6 +169,12 @@ class Capabilities:
     images: bool = False
     #: The platform links accounts itself (LINE): :meth:`Channel.link_token` works.
     links_accounts: bool = False
+    #: The platform numbers every event of the bot one after another and that number is
+    #: the event id and position (Telegram's update_id), with at most this many events
+    #: on their way at once (Telegram's ``max_connections`` is at most 100): an event
+    #: whose predecessors within this reach have all arrived need not wait for others
+    #: of its chat. 0: positions leave gaps (LINE), so an event waits the order window.
+    sequence_reach: int = 0
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ Settings: ``TELEGRAM_BOT_TOKEN`` (``<digits>:<letters, digits, _ ->``; without i
 Telegram is off), ``TELEGRAM_WEBHOOK_SECRET``
 (1-256 of ``A-Za-z0-9_-``, required for the webhook), ``TELEGRAM_API_BASE_URL`` (a
 self-hosted Bot API server or a local stand-in), ``TELEGRAM_POLLING=1`` (long polling
-instead of the webhook), ``PUBLIC_URL`` (an https:// address: the secure-entry page opens
-from there as a Mini App; without it the page is not offered on Telegram).
+instead of the webhook), ``TELEGRAM_MESSAGES_PER_SECOND`` (the overall pace, 30 unless
+Telegram granted more: paid broadcasts go up to 1,000), ``PUBLIC_URL`` (an https://
+address: the secure-entry page opens from there as a Mini App; without it the page is
+not offered on Telegram).
 
 The secure-entry page is a Mini App (a ``web_app`` button): Telegram hands the page
 ``initData`` signed with a key derived from the bot's token, which the page posts back
@@ -90,6 +92,7 @@ _POLL_SECONDS = 30
 _POLL_PAUSE = 5.0  # after a failed getUpdates
 _ID_RANGE = range(-(2**63), 2**63)  # Telegram's ids are 64-bit integers (52 bits in use)
 _OVERALL_PER_SECOND = 30
+_MOST_PER_SECOND = 1000  # Telegram's paid broadcasts
 _TEXT_LIMIT = MessageLimit.MAX_TEXT_LENGTH  # 4096, counted in UTF-16 code units
 _JOINER = "\n\n"
 
@@ -136,6 +139,7 @@ class TelegramSettings:
     webhook_secret: str | None = field(default=None, repr=False)
     api_base_url: str | None = None
     polling: bool = False
+    per_second: int = _OVERALL_PER_SECOND
     public_url: str | None = None  # https only: where Mini Apps open
 
     @classmethod
@@ -158,9 +162,13 @@ class TelegramSettings:
                 "the Telegram webhook needs TELEGRAM_WEBHOOK_SECRET: 1-256 characters of "
                 "A-Z a-z 0-9 _ - (or serve with --telegram-polling)"
             )
+        pace = env.get("TELEGRAM_MESSAGES_PER_SECOND") or str(_OVERALL_PER_SECOND)
+        if not pace.isdigit() or not 1 <= int(pace) <= _MOST_PER_SECOND:
+            raise ValueError(f"TELEGRAM_MESSAGES_PER_SECOND must be 1 to {_MOST_PER_SECOND}")
+        base_url = env.get("TELEGRAM_API_BASE_URL") or None
         public_url = (env.get("PUBLIC_URL") or "").rstrip("/")
         pages = public_url if urlsplit(public_url).scheme == "https" else None
-        return cls(token, secret, env.get("TELEGRAM_API_BASE_URL") or None, polling, pages)
+        return cls(token, secret, base_url, polling, int(pace), pages)
 
 
 @dataclass(frozen=True)
@@ -176,7 +184,7 @@ class _Message:
 
 class Telegram(Channel):
     name = CHANNEL
-    capabilities = Capabilities(deletes_messages=True, images=True)
+    capabilities = Capabilities(deletes_messages=True, images=True, sequence_reach=100)
     batch_size = 10  # a turn's replies, so its plain lines can be joined
 
     def __init__(
@@ -202,7 +210,7 @@ class Telegram(Channel):
         options: dict[str, Any] = {}
         if settings.api_base_url:
             options["base_url"] = settings.api_base_url
-        limiter = AIORateLimiter(overall_max_rate=_OVERALL_PER_SECOND, max_retries=0)
+        limiter = AIORateLimiter(overall_max_rate=settings.per_second, max_retries=0)
         bot = ExtBot(settings.token, rate_limiter=limiter, **options)
         return cls(
             conversations,

@@ -80,6 +80,11 @@ async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 _update_ids = itertools.count(700_000_001)
 
 
+def take_update_id() -> int:
+    """An update id no update will carry: the next ones follow it."""
+    return next(_update_ids)
+
+
 @dataclass
 class Member:
     """One Telegram user in a private chat with the bot, sending realistic updates."""

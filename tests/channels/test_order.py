@@ -1,5 +1,6 @@
 """Two updates of one chat delivered at the same instant to two workers (Telegram may
-use up to 40 connections per webhook) are applied in the platform's order."""
+use up to 40 connections per webhook) are applied in the platform's order; a lone update
+whose predecessors all arrived does not wait the order window."""
 
 import asyncio
 import contextlib
@@ -12,11 +13,13 @@ import pytest
 from sqlalchemy import select
 from starlette.applications import Starlette
 
+from adapters.channels.telegram import Telegram
 from bot.config import Settings
 from bot.runtime import Runtime, start
 from bot.server import create_app
-from storage.models import Conversation
-from tests.channels.conftest import Member, telegram
+from storage import conversations
+from storage.models import Arrival, Conversation
+from tests.channels.conftest import Member, take_update_id, telegram
 from tests.channels.telegram_stand_in import TelegramStandIn
 from tests.enroll import VISA
 
@@ -24,12 +27,16 @@ TRIALS = 30
 _users = itertools.count(8_100_001)
 
 
-@pytest.fixture
+@pytest.fixture(params=["after a gap", "in sequence"])
 async def workers(
-    telegram_settings: Settings, stand_in: TelegramStandIn
+    request: pytest.FixtureRequest, telegram_settings: Settings, stand_in: TelegramStandIn
 ) -> AsyncIterator[list[httpx.AsyncClient]]:
-    """Two serving workers on one database, with the real ordering window."""
+    """Two serving workers on one database, with the real ordering window; the updates
+    the test sends follow a gap (they wait the window) or the updates before them were
+    all applied (they wait only for each other)."""
     settings = telegram_settings.with_env(NETANSWER_ORDER_WINDOW_MS=None)
+    if request.param == "in sequence":
+        await _earlier_updates_applied(settings)
     runtimes: list[Runtime] = [
         await asyncio.to_thread(start, settings, rng=random.Random(seed)) for seed in (1, 2)
     ]
@@ -44,6 +51,19 @@ async def workers(
             client = httpx.AsyncClient(transport=transport, base_url="http://bot.test")
             clients.append(await stack.enter_async_context(client))
         yield clients
+
+
+async def _earlier_updates_applied(settings: Settings) -> None:
+    """As on a bot that has been running: the updates numbered just before the ones the
+    test sends were applied."""
+    last = take_update_id()
+    bot = await asyncio.to_thread(start, settings)
+    try:
+        async with bot.database.transaction() as session:
+            for update_id in range(last - Telegram.capabilities.sequence_reach, last + 1):
+                await conversations.claim_event(session, "telegram", str(update_id), bot.now())
+    finally:
+        await bot.close()
 
 
 async def _state(runtime_settings: Settings, user: int) -> str:
@@ -80,3 +100,27 @@ async def test_simultaneous_updates_of_one_chat_apply_in_order(
 async def _after(seconds: float, call: Awaitable[httpx.Response]) -> httpx.Response:
     await asyncio.sleep(seconds)
     return await call
+
+
+async def test_a_lone_update_after_applied_ones_does_not_wait_the_window(
+    telegram_settings: Settings, stand_in: TelegramStandIn
+) -> None:
+    # A window far past the turn deadline (9 s): waiting it would answer 503.
+    settings = telegram_settings.with_env(NETANSWER_ORDER_WINDOW_MS="60000")
+    await _earlier_updates_applied(settings)
+    bot = await asyncio.to_thread(start, settings)
+    app = create_app(bot, retry_every=3600, channels=[telegram(bot)])
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://bot.test") as client,
+        ):
+            member = Member(client, stand_in, user_id=next(_users))
+            await member.say("/start")
+            await member.say(VISA.number)
+        assert await _state(settings, member.user_id) == "expiry"
+        async with bot.database.transaction() as session:
+            assert (await session.scalars(select(Arrival))).all() == []
+    finally:
+        await bot.close()

@@ -483,6 +483,13 @@ def test_webhook_needs_a_well_formed_secret(runtime: Runtime, secret: str | None
         create_app(replace(runtime, settings=settings))
 
 
+@pytest.mark.parametrize("pace", ["0", "1001", "fast"])
+def test_the_pace_is_a_whole_number_telegram_allows(runtime: Runtime, pace: str) -> None:
+    settings = runtime.settings.with_env(TELEGRAM_MESSAGES_PER_SECOND=pace)
+    with pytest.raises(ConfigError, match="TELEGRAM_MESSAGES_PER_SECOND must be 1 to 1000"):
+        create_app(replace(runtime, settings=settings))
+
+
 def test_telegram_is_off_without_a_token(runtime: Runtime) -> None:
     settings = runtime.settings.with_env(TELEGRAM_BOT_TOKEN=None, WEB_CHAT="0", SUPPORT_CONSOLE="0")
     app = create_app(replace(runtime, settings=settings))
