@@ -6,7 +6,10 @@ emoji, mixed scripts (full-width digits and letters, kana, kanji), the button da
 every flow (as pressed, typed, stale or malformed), commands, and the demo secrets.
 """
 
+import copy
+import json
 import os
+from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -104,6 +107,69 @@ MESSAGES = st.one_of(
     st.tuples(st.just("text"), _TEXTS),
     st.tuples(st.just("choice"), st.sampled_from(BUTTONS) | _MALFORMED_BUTTONS),
 )
+
+
+# Request bodies: a valid one with one field replaced, or broken.
+
+Path = tuple[str | int, ...]
+_GONE = object()  # the field removed instead of replaced
+
+#: Values of every JSON type, and a few a parser may choke on.
+_VALUES = st.one_of(
+    st.just(_GONE),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.sampled_from([0, -1, 2**63, 10**30, 1.5, -0.0, 1e308, float("nan"), float("inf")]),
+    st.text(_ANY, max_size=30),
+    st.sampled_from([100_000, 1, 3]).map(lambda size: "x" * size),
+    st.sampled_from(["", "\x00", "１２３", "U" + "f" * 32]),
+    st.lists(st.integers() | st.text(max_size=5), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3),
+    st.just({"a": {"b": {"c": [{"d": None}]}}}),
+)
+
+
+def _paths(value: Any, at: Path = ()) -> list[Path]:
+    """Every field and list item of a JSON value, outermost first."""
+    found = [at] if at else []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found += _paths(inner, (*at, key))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            found += _paths(inner, (*at, index))
+    return found
+
+
+def _replaced(body: Any, path: Path, value: Any) -> Any:
+    changed = copy.deepcopy(body)
+    parent = changed
+    for step in path[:-1]:
+        parent = parent[step]
+    if value is _GONE:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = value
+    return changed
+
+
+def bodies(template: Any) -> st.SearchStrategy[bytes]:
+    """Request bodies made from ``template``: one field replaced or removed, the JSON
+    cut short or a byte of it changed, or any bytes at all."""
+    mutated = st.builds(
+        lambda path, value: json.dumps(_replaced(template, path, value)).encode(),
+        st.sampled_from(_paths(template)),
+        _VALUES,
+    )
+    text = json.dumps(template).encode()
+    cut = st.integers(0, len(text) - 1).map(lambda at: text[:at])
+    flipped = st.builds(
+        lambda at, byte: text[:at] + bytes([byte]) + text[at + 1 :],
+        st.integers(0, len(text) - 1),
+        st.integers(0, 255),
+    )
+    return st.one_of(mutated, mutated, cut, flipped, st.binary(max_size=300))
 
 
 def fuzzing(examples: int) -> settings:

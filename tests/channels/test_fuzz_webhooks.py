@@ -4,14 +4,12 @@ bytes, broken JSON, and valid bodies with one field at a time replaced by a valu
 another type (null, a boolean, a huge number or string, a list, a nested object) or
 removed, all carrying the right secret or signature so the parsing really runs. Every
 request is answered 200 or a clear 4xx, never 500, nothing is logged at ERROR, and a
-valid message sent next still gets its reply."""
+valid message sent next still gets its reply (the web chat's socket:
+tests/channels/test_fuzz_web.py)."""
 
-import copy
 import itertools
-import json
 import logging
 import uuid
-from typing import Any
 
 import httpx
 import pytest
@@ -30,7 +28,6 @@ from tests.channels.conftest import (  # noqa: F401 (fixtures)
     line_runtime,
     line_stand_in,
     member,
-    runtime,
     sign,
     stand_in,
     telegram_settings,
@@ -38,79 +35,19 @@ from tests.channels.conftest import (  # noqa: F401 (fixtures)
 from tests.channels.line_stand_in import LineStandIn
 from tests.channels.telegram_stand_in import TelegramStandIn
 from tests.conftest import Clock
-from tests.fuzz import fuzzing
-
-Path = tuple[str | int, ...]
-_GONE = object()  # the field removed instead of replaced
-
-#: Values of every JSON type, and a few a parser may choke on.
-_VALUES = st.one_of(
-    st.just(_GONE),
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(2**80), max_value=2**80),
-    st.sampled_from([0, -1, 2**63, 10**30, 1.5, -0.0, 1e308, float("nan"), float("inf")]),
-    st.text(st.characters(codec=None, exclude_categories=()), max_size=30),
-    st.sampled_from([100_000, 1, 3]).map(lambda size: "x" * size),
-    st.sampled_from(["", "\x00", "１２３", "U" + "f" * 32]),
-    st.lists(st.integers() | st.text(max_size=5), max_size=3),
-    st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3),
-    st.just({"a": {"b": {"c": [{"d": None}]}}}),
-)
+from tests.fuzz import bodies, fuzzing
 
 # Ids in the templates, replaced by fresh ones in each body (so no body is taken for a
 # redelivery of an earlier one), of the same length (so cuts and flips keep their place).
 _UPDATE_ID = 900_000_001
 _EVENT_ID = "01JD" + "9" * 22
 _REPLY_TOKEN = "f" * 32
-_fresh_numbers = itertools.count(910_000_000)
-
-
-def _paths(value: Any, at: Path = ()) -> list[Path]:
-    """Every field and list item of a JSON value, outermost first."""
-    found = [at] if at else []
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            found += _paths(inner, (*at, key))
-    elif isinstance(value, list):
-        for index, inner in enumerate(value):
-            found += _paths(inner, (*at, index))
-    return found
-
-
-def _replaced(body: Any, path: Path, value: Any) -> Any:
-    changed = copy.deepcopy(body)
-    parent = changed
-    for step in path[:-1]:
-        parent = parent[step]
-    if value is _GONE:
-        del parent[path[-1]]
-    else:
-        parent[path[-1]] = value
-    return changed
-
-
-def _bodies(template: Any) -> st.SearchStrategy[bytes]:
-    """Request bodies made from ``template``: one field replaced or removed, the JSON
-    cut short or a byte of it changed, or any bytes at all."""
-    mutated = st.builds(
-        lambda path, value: json.dumps(_replaced(template, path, value)).encode(),
-        st.sampled_from(_paths(template)),
-        _VALUES,
-    )
-    text = json.dumps(template).encode()
-    cut = st.integers(0, len(text) - 1).map(lambda at: text[:at])
-    flipped = st.builds(
-        lambda at, byte: text[:at] + bytes([byte]) + text[at + 1 :],
-        st.integers(0, len(text) - 1),
-        st.integers(0, 255),
-    )
-    return st.one_of(mutated, mutated, cut, flipped, st.binary(max_size=300))
+FRESH_NUMBERS = itertools.count(910_000_000)
 
 
 def _fresh(body: bytes) -> bytes:
     """``body`` with the templates' ids replaced by ids no body had before."""
-    number = next(_fresh_numbers)
+    number = next(FRESH_NUMBERS)
     body = body.replace(str(_UPDATE_ID).encode(), str(number).encode())
     body = body.replace(_EVENT_ID.encode(), f"01JD{number:022d}".encode())
     return body.replace(_REPLY_TOKEN.encode(), uuid.uuid4().hex.encode())
@@ -145,7 +82,7 @@ _TELEGRAM_MESSAGE = {
     "text": "hello",
 }
 #: A member's message and a pressed button, as Telegram sends them (tests/channels/conftest.py).
-TELEGRAM_BODIES = _bodies({"update_id": _UPDATE_ID, "message": _TELEGRAM_MESSAGE}) | _bodies(
+TELEGRAM_BODIES = bodies({"update_id": _UPDATE_ID, "message": _TELEGRAM_MESSAGE}) | bodies(
     {
         "update_id": _UPDATE_ID,
         "callback_query": {
@@ -228,7 +165,7 @@ _LINE_EVENTS = [
 #: Each kind of event the bot reads, in a request as LINE sends it.
 LINE_BODIES = st.one_of(
     *(
-        _bodies(
+        bodies(
             {
                 "destination": "U0123456789abcdef0123456789abcdef",
                 "events": [{**event, **_LINE_EVENT}],
