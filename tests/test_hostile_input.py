@@ -317,6 +317,19 @@ async def test_a_telegram_button_with_data_not_a_string_is_no_choice(
     no_trace(caplog)
 
 
+async def test_a_telegram_button_without_its_user_is_400(
+    member: Member, runtime: Runtime, stand_in: TelegramStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)  # what `serve -v` logs
+    await member.say("/start")
+    press = member.press("welcome:enroll")
+    del press["callback_query"]["from"]
+    answer = await member.post(press)
+    assert answer.status_code == 400
+    no_trace(caplog)
+    assert await stored(runtime) == (1, 1)  # the /start alone
+
+
 @pytest.mark.parametrize("field", ["userId", "webhookEventId"])
 async def test_a_line_event_with_an_overlong_id_is_dropped(
     friend: Friend,

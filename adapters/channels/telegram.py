@@ -356,8 +356,9 @@ def _is_id(value: object) -> bool:
     return type(value) is int and value in _ID_RANGE
 
 
-def _user_id(user: User) -> str:
-    if not _is_id(user.id):  # so at most 20 characters, well within the column
+def _user_id(user: User | None) -> str:
+    # None: a button press without "from", which Telegram never sends.
+    if user is None or not _is_id(user.id):  # so at most 20 characters, within the column
         raise Rejected(400, "user id")
     return str(user.id)
 
