@@ -228,7 +228,8 @@ class Telegram(Channel):
             raise Rejected(400, "no update_id")
         try:
             update = Update.de_json(data, self._bot)
-        except (ValueError, TypeError, KeyError, AttributeError) as error:
+        # OverflowError and OSError: a date too far for datetime.fromtimestamp.
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, OSError) as error:
             raise Rejected(400, type(error).__name__) from None
         if update is None:  # de_json makes an update of any dict
             raise Rejected(400, "empty update")
