@@ -189,6 +189,8 @@ async def walk_to(chat: Chat, state: str) -> None:
             await chat.send(choice=_MEMBER_BUTTONS[state])
         if state == "points_confirm":
             await chat.send("1000")
+    else:
+        raise AssertionError(f"walk_to knows no way to {state!r} yet: teach it")
     assert chat.state == state, (state, chat.keys)
 
 

@@ -105,7 +105,7 @@ _TEXTS = st.one_of(
 #: What a member sends: ("text", typed) or ("choice", the data of a pressed button).
 MESSAGES = st.one_of(
     st.tuples(st.just("text"), _TEXTS),
-    st.tuples(st.just("choice"), st.sampled_from(BUTTONS) | _MALFORMED_BUTTONS),
+    st.tuples(st.just("choice"), st.sampled_from(BUTTONS) | _MALFORMED_BUTTONS | _SECRETS),
 )
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from adapters.channels.channel import Inbound
 from flows.enrollment import STEPS
-from storage.models import Conversation
+from storage.models import Conversation, TranscriptEntry
 from tests.conftest import Chat
 from tests.enroll import PASSWORD, REGISTERED, VISA, to_code, walk_to
 
@@ -99,3 +99,15 @@ async def test_a_lone_surrogate_where_a_password_is_checked_is_a_wrong_password(
     await chat.send(PASSWORD + "\ud800")
     assert chat.last is not None and not chat.last.failed
     assert chat.state == after and "trouble" not in chat.keys
+
+
+async def test_a_card_number_sent_as_a_buttons_data_is_not_kept(chat: Chat) -> None:
+    """A client may send any data as a pressed button's (the web chat's socket does):
+    the transcript keeps it redacted like text, and a real button's data as it is."""
+    await chat.send("/start")
+    await chat.send(choice=VISA.number)
+    await chat.send(choice="welcome:enroll")
+    async with chat.bot.database.transaction() as session:
+        bodies = [entry.body for entry in await session.scalars(select(TranscriptEntry))]
+    choices = [body["choice"] for body in bodies if "choice" in body]
+    assert choices == ["⟨card:visa:16:luhn-ok⟩", "welcome:enroll"]
