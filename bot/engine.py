@@ -633,12 +633,13 @@ def _event(
     command: Command | None,
     throttled: bool,
 ) -> dict[str, object]:
-    """The member's event as the transcript keeps it: a pressed button as its data, a
+    """The member's event as the transcript keeps it: a pressed button as its data (a
+    button's data as it is; redacted like text, since a client may send anything), a
     command by name, text redacted (a secret by its placeholder), anything else by kind."""
     if throttled:
         return {"throttled": True}
-    if inbound.choice is not None:
-        return {"choice": inbound.choice}
+    if inbound.choice is not None:  # any data a client sent, a card number included
+        return {"choice": redact(inbound.choice)}
     if command is not None:
         return {"command": command.value}
     if inbound.entry is not None:  # typed into the secure-entry page

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 
 from adapters.channels.channel import Inbound, Outcome
@@ -21,6 +22,16 @@ from bot.config import Settings
 from bot.runtime import Runtime, start
 from flows.messages import render
 from storage import sandbox
+
+# Hypothesis: by default ("ci") the same examples on every run, no deadline (a turn is
+# a database transaction) and no example database, so a run can neither flake nor
+# depend on the last one. HYPOTHESIS_PROFILE=fuzz draws new examples each run, many
+# more of them, and keeps the failing ones in .hypothesis/ to try first next time.
+hypothesis_settings.register_profile(
+    "ci", deadline=None, derandomize=True, database=None, print_blob=True
+)
+hypothesis_settings.register_profile("fuzz", deadline=None, max_examples=1000, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 POSTGRES_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -35,6 +35,9 @@ PERSONAL = (VISA, MASTERCARD, JCB, AMEX, AMEX_BACK, DINERS, MASTERCARD_2)
 
 PASSWORD = "Sakura2024x"
 EMAIL = "hanako.sato@example.com"
+#: The sandbox's member registered before the bot (README), who signs in (REGISTERED's card).
+NETID = "saisonvisa33"
+NETID_PASSWORD = "Kumo-Sora2030"
 
 
 async def to_code(chat: Chat, card: Card = VISA) -> None:
@@ -100,8 +103,29 @@ async def enroll(chat: Chat, card: Card = VISA, email: str = EMAIL) -> None:
     assert chat.state == "member"
 
 
+async def sign_in(chat: Chat) -> str:
+    """From the welcome to the sign-in's passcode step; returns the passcode sent."""
+    await chat.send("/start")
+    await chat.send(choice="welcome:signin")
+    await chat.send(NETID)
+    await chat.sandbox()
+    await chat.send(NETID_PASSWORD)
+    assert chat.state == "signin_otp", chat.keys
+    return await chat.passcode()
+
+
+#: The button that leads from the member's home to each of the member flow's questions.
+_MEMBER_BUTTONS = {
+    "points": "points:apply",
+    "points_confirm": "points:apply",
+    "language": "menu:language",
+    "unlink": "menu:unlink",
+}
+
+
 async def walk_to(chat: Chat, state: str) -> None:
-    """Reach any enrollment state the quickest way."""
+    """Reach any state of any flow the quickest way (``signin_page`` on a LINE chat of
+    a bot with LINE's account linking configured)."""
     if state == "card":
         await chat.send("/start")
     elif state in ("expiry", "code"):
@@ -141,7 +165,33 @@ async def walk_to(chat: Chat, state: str) -> None:
         await chat.send(REGISTERED.code)
     elif state == "wallet":
         await chat.send(await to_passcode(chat))
-    assert chat.state == state
+    elif state == "closed":
+        await chat.send("/start")
+        await chat.send(VISA.number)
+        await chat.send("/cancel")
+    elif state in ("signin_page", "signin_id", "signin_closed"):
+        await chat.send("/start")
+        await chat.send(choice="welcome:signin")
+        if state == "signin_closed":
+            await chat.send("/cancel")
+    elif state in ("signin_password", "signin_otp", "signin_pin"):
+        if state == "signin_password":
+            await chat.send("/start")
+            await chat.send(choice="welcome:signin")
+            await chat.send(NETID)
+        else:
+            await sign_in(chat)
+        if state == "signin_pin":
+            await chat.send(choice="otp:pin")
+    elif state == "member" or state in _MEMBER_BUTTONS:
+        await chat.send(await sign_in(chat))
+        if state in _MEMBER_BUTTONS:
+            await chat.send(choice=_MEMBER_BUTTONS[state])
+        if state == "points_confirm":
+            await chat.send("1000")
+    else:
+        raise AssertionError(f"walk_to knows no way to {state!r} yet: teach it")
+    assert chat.state == state, (state, chat.keys)
 
 
 def answers_to_passcode(card: Card = VISA, email: str = EMAIL) -> list[tuple[str, str]]:

@@ -317,6 +317,19 @@ async def test_a_telegram_button_with_data_not_a_string_is_no_choice(
     no_trace(caplog)
 
 
+async def test_a_telegram_button_without_its_user_is_400(
+    member: Member, runtime: Runtime, stand_in: TelegramStandIn, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)  # what `serve -v` logs
+    await member.say("/start")
+    press = member.press("welcome:enroll")
+    del press["callback_query"]["from"]
+    answer = await member.post(press)
+    assert answer.status_code == 400
+    no_trace(caplog)
+    assert await stored(runtime) == (1, 1)  # the /start alone
+
+
 @pytest.mark.parametrize("field", ["userId", "webhookEventId"])
 async def test_a_line_event_with_an_overlong_id_is_dropped(
     friend: Friend,
@@ -336,6 +349,32 @@ async def test_a_line_event_with_an_overlong_id_is_dropped(
     assert await stored(line_runtime) == (1, 1)
     no_trace(caplog)
     assert any(f"longer than {ID_LIMIT}" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_line_event_with_a_timestamp_out_of_range_is_dropped(
+    friend: Friend, line_runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)  # what `serve -v` logs
+    bad = friend.message("hello")
+    bad["timestamp"] = 2**63 // 1000  # its place in the chat's order would not fit 64 bits
+    good = Friend(friend.client, user_id="U" + "1" * 32).message("hello")
+    answer = await friend.post(bad, good)
+    assert answer.status_code == 200
+    assert await stored(line_runtime) == (1, 1)
+    no_trace(caplog)
+    assert any("timestamp out of range" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_telegram_date_past_any_calendar_is_400(
+    member: Member, runtime: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)  # what `serve -v` logs
+    for date in (2**63, 67_768_036_191_676_800):  # OverflowError, then OSError, when read
+        update = member.message("hello")
+        update["message"]["date"] = date
+        assert (await member.post(update)).status_code == 400
+    no_trace(caplog)
+    assert await stored(runtime) == (0, 0)
 
 
 async def test_a_line_text_that_is_not_a_string_is_dropped(

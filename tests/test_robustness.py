@@ -6,9 +6,9 @@ from sqlalchemy import select
 
 from adapters.channels.channel import Inbound
 from flows.enrollment import STEPS
-from storage.models import Conversation
+from storage.models import Conversation, TranscriptEntry
 from tests.conftest import Chat
-from tests.enroll import REGISTERED, VISA, to_code, walk_to
+from tests.enroll import PASSWORD, REGISTERED, VISA, to_code, walk_to
 
 NASTY = [
     "",
@@ -21,6 +21,7 @@ NASTY = [
     "/unknown",
     "ｱｲｳｴｵ",
     "\u202egnp.exe",
+    "\ud800\udfff",  # lone surrogates, as JSON's "\ud800" escapes parse
     '{"choice": "terms:agree"}',
 ]
 
@@ -84,3 +85,29 @@ async def test_a_failing_issuer_gets_an_apology_and_nothing_is_lost(chat: Chat) 
     engine.services = working
     retried = await engine.handle(event)  # the same event again: it was not used up
     assert retried.state == "email"
+
+
+@pytest.mark.parametrize(
+    ("state", "after"), [("repeat", "password"), ("signin_password", "signin_id")]
+)
+async def test_a_lone_surrogate_where_a_password_is_checked_is_a_wrong_password(
+    chat: Chat, state: str, after: str
+) -> None:
+    """A JSON body's "\\ud800" parses to a character no encoder takes: the channels'
+    events carry U+FFFD instead, so the password check just fails."""
+    await walk_to(chat, state)
+    await chat.send(PASSWORD + "\ud800")
+    assert chat.last is not None and not chat.last.failed
+    assert chat.state == after and "trouble" not in chat.keys
+
+
+async def test_a_card_number_sent_as_a_buttons_data_is_not_kept(chat: Chat) -> None:
+    """A client may send any data as a pressed button's (the web chat's socket does):
+    the transcript keeps it redacted like text, and a real button's data as it is."""
+    await chat.send("/start")
+    await chat.send(choice=VISA.number)
+    await chat.send(choice="welcome:enroll")
+    async with chat.bot.database.transaction() as session:
+        bodies = [entry.body for entry in await session.scalars(select(TranscriptEntry))]
+    choices = [body["choice"] for body in bodies if "choice" in body]
+    assert choices == ["⟨card:visa:16:luhn-ok⟩", "welcome:enroll"]

@@ -45,6 +45,10 @@ JSON_DEPTH_LIMIT = 64
 _STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"?', re.DOTALL)
 _NOT_BRACKETS = bytes(set(range(256)) - set(b"[]{}"))
 _STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+#: A UTF-16 surrogate: in a str only when it came alone (JSON's "\ud800", say), since
+#: a parser joins a pair into the character it encodes. No encoder, hash or database
+#: takes one.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _log = logging.getLogger(__name__)
 
@@ -89,6 +93,14 @@ class Inbound:
     position: int | None = None
     #: Typed into the secure-entry page (never in the chat).
     entry: Entered | None = None
+
+    def __post_init__(self) -> None:
+        # What the member sent is text the whole application can encode: a lone
+        # surrogate becomes U+FFFD, as a UTF-8 decoder makes of a broken byte.
+        for name in ("text", "choice", "data"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, well_formed(value))
 
 
 @dataclass
@@ -155,10 +167,20 @@ def read_json(body: bytes) -> Any:
         raise Rejected(400, type(error).__name__) from None
 
 
+def well_formed(text: str) -> str:
+    """``text`` with every lone surrogate replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def fits(identifier: object) -> bool:
     """Whether a platform's user or event id can be stored: a string of 1 to
-    :data:`ID_LIMIT` characters."""
-    return isinstance(identifier, str) and 0 < len(identifier) <= ID_LIMIT
+    :data:`ID_LIMIT` characters, none a lone surrogate (never replaced: two ids would
+    become one)."""
+    return (
+        isinstance(identifier, str)
+        and 0 < len(identifier) <= ID_LIMIT
+        and _SURROGATE.search(identifier) is None
+    )
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,9 @@ _LOADING_SECONDS = 20  # 5-60, a multiple of 5; the first message sent ends it e
 _SEND_TIMEOUT = 10.0  # seconds per Messaging API call
 _COURTESY_TIMEOUT = 3.0  # seconds for the loading animation, which must never hold a turn
 _PLACES = 1000  # events of one request, ordered after the timestamp
+#: Timestamps (milliseconds since the epoch) whose position fits the database's 64-bit
+#: column; LINE's are 13 digits.
+_TIMESTAMPS = range(0, 2**63 // _PLACES)
 _INVALID_REPLY_TOKEN = "Invalid reply token"  # noqa: S105 (LINE's error text)
 _SECRET_FORMAT = re.compile(r"[0-9A-Fa-f]{32}")  # a channel secret is 16 bytes in hex
 #: How long LINE may fetch a chart after it was sent: the member's app loads it when
@@ -508,14 +511,18 @@ def _inbound(event: Event, place: int) -> Inbound | None:
     """The engine's view of an event; None for anything but a user in a one-to-one chat
     writing, pressing a button, following, unfollowing or unsending.
 
-    An event whose user id or event id is longer than the database keeps is dropped
-    (LINE's are 33 and 26 characters): one request carries many users' events, and
+    An event whose user id or event id the database cannot keep (longer than its
+    column, LINE's being 33 and 26 characters, or with a lone surrogate), or whose
+    timestamp is out of range, is dropped: one request carries many users' events, and
     refusing it whole would hold the others back."""
     source = event.source
     if not isinstance(source, UserSource) or not source.user_id:
         return None
     if not (fits(source.user_id) and fits(event.webhook_event_id)):
-        logger.warning("line event dropped: an id longer than %s characters", ID_LIMIT)
+        logger.warning("line event dropped: an id longer than %s characters or not text", ID_LIMIT)
+        return None
+    if event.timestamp not in _TIMESTAMPS:
+        logger.warning("line event dropped: a timestamp out of range")
         return None
     if event.mode != EventMode.ACTIVE:  # another channel holds the chat (standby)
         return None

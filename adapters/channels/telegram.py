@@ -264,7 +264,8 @@ class Telegram(Channel):
             raise Rejected(400, "no update_id")
         try:
             update = Update.de_json(data, self._bot)
-        except (ValueError, TypeError, KeyError, AttributeError) as error:
+        # OverflowError and OSError: a date too far for datetime.fromtimestamp.
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError, OSError) as error:
             raise Rejected(400, type(error).__name__) from None
         if update is None:  # de_json makes an update of any dict
             raise Rejected(400, "empty update")
@@ -420,8 +421,9 @@ def _is_id(value: object) -> bool:
     return type(value) is int and value in _ID_RANGE
 
 
-def _user_id(user: User) -> str:
-    if not _is_id(user.id):  # so at most 20 characters, well within the column
+def _user_id(user: User | None) -> str:
+    # None: a button press without "from", which Telegram never sends.
+    if user is None or not _is_id(user.id):  # so at most 20 characters, within the column
         raise Rejected(400, "user id")
     return str(user.id)
 

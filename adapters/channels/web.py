@@ -264,8 +264,8 @@ class Web(Channel):
             if history.conversation_id is not None:
                 seen = await self._push_phone(websocket, history.conversation_id, seen)
             while True:
-                frame = await websocket.receive_text()
-                inbound, event = _inbound(frame, user, lang)
+                frame = await _text_frame(websocket)
+                inbound, event = (None, None) if frame is None else _inbound(frame, user, lang)
                 if inbound is None:
                     await websocket.send_json({"type": "error", "id": event})
                     continue
@@ -373,6 +373,16 @@ def _said(body: Mapping[str, Any], lang: str) -> str | None:
         typed = str(body["text"])
         return _SECRET_SHOWN if typed.startswith("⟨") and typed.endswith("⟩") else typed
     return None  # opened, throttled, unreadable: nothing the member wrote
+
+
+async def _text_frame(websocket: WebSocket) -> str | None:
+    """The next frame's text; None for a binary frame, which the page never sends
+    (Starlette's ``receive_text`` fails on one, and the socket would be lost)."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    frame = message.get("text")
+    return frame if isinstance(frame, str) else None
 
 
 def _inbound(frame: str, user: str, lang: str) -> tuple[Inbound | None, str | None]:

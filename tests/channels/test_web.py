@@ -248,6 +248,18 @@ def test_a_resent_event_is_applied_once(browser: TestClient, runtime: Runtime) -
     ]
 
 
+def test_a_binary_frame_is_an_error_and_the_socket_stays_open(
+    browser: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    _load(browser)
+    page = _connect(browser)
+    page.open()
+    page.socket.send_bytes(b'{"type": "text", "id": "binary-0001", "text": "hi"}')
+    assert page.socket.receive_json() == {"type": "error", "id": None}
+    assert page.say("/help").replies  # the same socket goes on
+    assert "web chat turn failed" not in caplog.text
+
+
 def test_replies_queued_while_no_page_is_open_arrive_on_reconnect_in_order(
     browser: TestClient, runtime: Runtime
 ) -> None:
