@@ -78,7 +78,15 @@ def _no_secret(html: str, *secrets: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["/support", "/support/conversations/1", "/support/conversations/1/export", "/support/x"],
+    [
+        "/support",
+        "/support/conversations/1",
+        "/support/conversations/1/export",
+        "/support/x",
+        "/support/static/mermaid.min.js",
+        "/support/dashboard",
+        "/support/dashboard/daily.png",
+    ],
 )
 async def test_nothing_is_shown_without_signing_in(console: Console, path: str) -> None:
     _, client = console
@@ -161,7 +169,8 @@ async def test_an_agent_finds_reads_replays_and_exports_a_conversation(
 
     listing = await client.get("/support", params={"outcome": "completed", "channel": "console"})
     assert listing.status_code == 200 and listing.headers["cache-control"] == "no-store"
-    assert "script" not in listing.headers["content-security-policy"]
+    policy = listing.headers["content-security-policy"]
+    assert "script-src 'nonce-" in policy and "unsafe" not in policy and "http" not in policy
     assert f'href="/support/conversations/{conversation}"' in listing.text
     none = await client.get("/support", params={"outcome": "locked"})
     assert "No conversation matches." in none.text
@@ -170,7 +179,17 @@ async def test_an_agent_finds_reads_replays_and_exports_a_conversation(
     assert page.status_code == 200
     assert "[card → expiry]" in page.text and "wallet" in page.text
     assert '<pre class="mermaid">' in page.text and "s_active" in page.text
-    assert "<script" not in page.text
+    scripts = re.findall(r"<script[^>]*>", page.text)
+    nonce = re.search(r"script-src 'nonce-([^']+)'", page.headers["content-security-policy"])
+    assert nonce and scripts == [
+        f'<script nonce="{nonce[1]}" src="/support/static/{name}">'
+        for name in ("mermaid.min.js", "graph.js")
+    ]
+    mermaid = await client.get("/support/static/mermaid.min.js")
+    assert mermaid.status_code == 200 and mermaid.headers["content-type"].startswith(
+        "text/javascript"
+    )
+    assert (await client.get("/support/static/../support.py")).status_code == 404
     first = await client.get(f"/support/conversations/{conversation}", params={"step": "2"})
     assert "Conversation graph at step 2" in first.text
     assert "Class expiry s_active" in first.text
@@ -180,7 +199,7 @@ async def test_an_agent_finds_reads_replays_and_exports_a_conversation(
 
     replayed = await client.post(
         f"/support/conversations/{conversation}/replay",
-        data={"csrf": _csrf(whole)},  # the latest page's: each page sets its own
+        data={"csrf": _csrf(listing)},  # an older page's: every page of a session shares it
         headers={"Origin": ORIGIN},
     )
     assert replayed.status_code == 200
@@ -265,6 +284,99 @@ async def test_agents_are_added_and_the_audit_printed_by_the_command(
     assert "Desk-Password-77" not in printed.stdout
     text = await asyncio.to_thread(run, "audit")
     assert "suzuki\tsupport.signed_in" in text.stdout
+
+
+async def test_several_tabs_of_one_session_all_post(console: Console) -> None:
+    bot, client = console
+    conversation = await _recorded(bot)
+    assert (await _sign_in(client)).status_code == 303
+    first_tab = await client.get("/support")
+    second_tab = await client.get(f"/support/conversations/{conversation}")
+    assert "set-cookie" not in second_tab.headers  # no page replaces another's token
+    for tab in (first_tab, second_tab):
+        replayed = await client.post(
+            f"/support/conversations/{conversation}/replay",
+            data={"csrf": _csrf(tab)},
+            headers={"Origin": ORIGIN},
+        )
+        assert replayed.status_code == 200 and "Reproduced" in replayed.text
+    # The token is the session's: another session's token, or none, is refused.
+    other_tab = httpx.AsyncClient(transport=client._transport, base_url=ORIGIN)
+    async with other_tab:
+        assert (await _sign_in(other_tab)).status_code == 303
+        other_page = await other_tab.get("/support")
+        assert _csrf(other_page) != _csrf(first_tab)
+        crossed = await client.post(
+            f"/support/conversations/{conversation}/replay",
+            data={"csrf": _csrf(other_page)},
+            headers={"Origin": ORIGIN},
+        )
+        assert crossed.status_code == 403
+    forged = await client.post(
+        f"/support/conversations/{conversation}/replay",
+        data={"csrf": _csrf(first_tab)},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert forged.status_code == 403
+    # Two sign-in tabs opened before signing in: the form of either signs in.
+    client.cookies.clear()
+    tabs = [await client.get("/support/signin") for _ in range(2)]
+    assert _csrf(tabs[0]) == _csrf(tabs[1])
+    signed_in = await client.post(
+        "/support/signin",
+        data={"csrf": _csrf(tabs[0]), "name": AGENT, "password": AGENT_PASSWORD},
+        headers={"Origin": ORIGIN},
+    )
+    assert signed_in.status_code == 303
+
+
+async def test_a_disabled_agent_cannot_sign_in_and_their_session_stops(
+    console: Console,
+) -> None:
+    bot, client = console
+    assert (await _sign_in(client)).status_code == 303
+    page = await client.get("/support")
+    assert page.status_code == 200
+
+    assert await support.set_enabled(bot, AGENT, enabled=False) is True
+    assert await support.set_enabled(bot, AGENT, enabled=False) is False
+    assert (await client.get("/support")).status_code == 303  # the live session is over
+    stale = await client.post(
+        "/support/signout", data={"csrf": _csrf(page)}, headers={"Origin": ORIGIN}
+    )
+    assert stale.status_code == 303 and stale.headers["location"] == "/support/signin"
+    refused = await _sign_in(client)
+    wrong = await _sign_in(client, password="Not-The-Password-1")
+    assert refused.status_code == wrong.status_code == 401
+    strip = re.compile(r'value="[^"]*"|nonce="[^"]*"')
+    assert strip.sub("", refused.text) == strip.sub("", wrong.text)
+
+    old_cookie = client.cookies.get("netanswer_support")
+    assert await support.set_enabled(bot, AGENT, enabled=True) is True
+    assert old_cookie is None or (await client.get("/support")).status_code == 303
+    assert (await _sign_in(client)).status_code == 303
+    assert (await client.get("/support")).status_code == 200
+    with pytest.raises(support.AgentError, match="no agent"):
+        await support.set_enabled(bot, "nobody", enabled=False)
+    assert _actions(await support.audit_rows(bot.database)) == [
+        "support.agent_added",
+        "support.signed_in",
+        "support.agent_disabled",
+        "support.agent_enabled",
+        "support.signed_in",
+    ]
+
+
+async def test_a_session_from_before_disabling_stays_void_after_enabling(
+    console: Console,
+) -> None:
+    bot, client = console
+    signed_in = await _sign_in(client)
+    cookie = signed_in.cookies["netanswer_support"]
+    await support.set_enabled(bot, AGENT, enabled=False)
+    await support.set_enabled(bot, AGENT, enabled=True)
+    client.cookies.set("netanswer_support", cookie, path="/support")
+    assert (await client.get("/support")).status_code == 303
 
 
 async def test_no_route_changes_the_audit_log(console: Console) -> None:
