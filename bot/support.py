@@ -14,6 +14,7 @@ Pages are ``no-store`` with a strict Content-Security-Policy: no script at all (
 graph is shown as Mermaid's text), styles by nonce, forms to this origin only.
 """
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -31,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from bot import coverage, forms, replay, transcripts
+from bot import coverage, dashboard, forms, replay, transcripts
 from bot.registry import FLOWS
 from bot.runtime import Runtime
 from storage import agents, audit, lockouts
@@ -136,6 +137,8 @@ def routes(runtime: Runtime) -> list[Route]:
         Route(f"{PREFIX}/conversations/{{id:int}}", console.conversation, methods=["GET"]),
         Route(f"{PREFIX}/conversations/{{id:int}}/replay", console.replay, methods=["POST"]),
         Route(f"{PREFIX}/conversations/{{id:int}}/export", console.export, methods=["GET"]),
+        Route(f"{PREFIX}/dashboard", console.dashboard, methods=["GET"]),
+        Route(f"{PREFIX}/dashboard/{{name}}.png", console.chart, methods=["GET"]),
         Route(f"{PREFIX}/static/{{name}}", console.script, methods=["GET"]),
         Route(PREFIX + "/{rest:path}", console.elsewhere, methods=["GET", "POST"]),
     ]
@@ -318,6 +321,36 @@ class _Console:
         )
         return _no_store(response)
 
+    async def dashboard(self, request: Request) -> Response:
+        session = await self._session(request)
+        if session is None:
+            return _to_signin()
+        days = _days(request)
+        figures = await dashboard.figures(self._runtime.database, FLOWS, self._now(), days)
+        await self._audit(session, "support.viewed_dashboard", days=days)
+        return self._page(
+            request,
+            "dashboard",
+            session=session,
+            figures=figures,
+            outcomes=dashboard.OUTCOMES,
+            charts=dashboard.CHARTS,
+            days=days,
+        )
+
+    async def chart(self, request: Request) -> Response:
+        session = await self._session(request)
+        if session is None:
+            return _to_signin()
+        name = request.path_params["name"]
+        if name not in dashboard.CHARTS:
+            return self._page(request, "missing", status=404, session=session)
+        figures = await dashboard.figures(
+            self._runtime.database, FLOWS, self._now(), _days(request)
+        )
+        drawn = await asyncio.to_thread(dashboard.png, figures, name)
+        return _no_store(Response(drawn, media_type="image/png"))
+
     async def script(self, request: Request) -> Response:
         session = await self._session(request)
         if session is None:
@@ -467,6 +500,14 @@ class _Filters:
         except ValueError:
             return None
         return datetime(day.year, day.month, day.day, tzinfo=transcripts.JAPAN)
+
+
+def _days(request: Request) -> int:
+    """The dashboard's period: ``?days=N`` (1 to the maximum), else the default."""
+    text = request.query_params.get("days", "")
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= dashboard.MAX_DAYS):
+        return dashboard.DAYS
+    return int(text)
 
 
 def _step(text: str, count: int) -> int:

@@ -1,6 +1,7 @@
 """The support console: agents sign in, find a recorded conversation, read it, replay
-it and download its export; nothing is reachable without signing in, forms need this
-origin and their CSRF token, and every agent action lands in the audit log."""
+it and download its export, read the dashboard; nothing is reachable without signing
+in, forms need this origin and their CSRF token, and every agent action lands in the
+audit log."""
 
 import asyncio
 import json
@@ -14,12 +15,23 @@ import httpx
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from bot import support, transcripts
+from bot import dashboard, support, transcripts
 from bot.registry import FLOWS
 from bot.runtime import Runtime
 from bot.server import create_app
-from tests.conftest import Chat
-from tests.enroll import PASSWORD, VISA, enroll
+from tests.conftest import Chat, Clock
+from tests.enroll import (
+    DINERS,
+    JCB,
+    MASTERCARD,
+    MASTERCARD_2,
+    PASSWORD,
+    VISA,
+    enroll,
+    to_confirm,
+    to_email,
+    to_passcode,
+)
 from tests.test_cli import _COMMAND
 
 ORIGIN = "http://bot.test"
@@ -386,3 +398,103 @@ async def test_no_route_changes_the_audit_log(console: Console) -> None:
         answer = await client.request(method, "/support/audit")
         assert answer.status_code in (404, 405)
     assert (await client.get("/support/audit")).status_code == 404
+
+
+# The dashboard: after scripted conversations (completed by SMS; completed by re-issue,
+# mail and PIN; a landline member who left at the call; a member who left at the email;
+# one locked out by wrong passcodes) its figures are what happened.
+
+
+async def _scripted(bot: Runtime, clock: Clock) -> list[str]:
+    """Five conversations; returns the passcodes the sandbox delivered."""
+    landline = Chat(bot, user="landline")
+    await to_confirm(landline, DINERS)
+    await landline.send(choice="confirm:ok")
+    assert landline.state == "call", landline.keys
+
+    await to_email(Chat(bot, user="left-at-email"), MASTERCARD_2)
+
+    await enroll(Chat(bot, user="sms"), VISA)
+
+    other_ways = Chat(bot, user="other-ways")
+    codes = [await to_passcode(other_ways, MASTERCARD)]
+    clock.advance(seconds=61)
+    await other_ways.send(choice="otp:resend")
+    assert other_ways.keys[0] == "otp.resent", other_ways.keys
+    codes.append(await other_ways.passcode())
+    await other_ways.send(choice="otp:email")
+    assert other_ways.keys[0] == "otp.resent", other_ways.keys
+    codes.append(await other_ways.passcode())
+    await other_ways.send(choice="otp:pin")
+    await other_ways.send(MASTERCARD.pin)
+    assert other_ways.state == "wallet", other_ways.keys
+    await other_ways.send(choice="wallet:later")
+
+    locked = Chat(bot, user="locked")
+    codes.append(await to_passcode(locked, JCB))
+    for _ in range(5):
+        await locked.send("000000" if codes[-1] != "000000" else "111111")
+    assert locked.state == "closed" and "identity.locked" in locked.keys, locked.keys
+    # Past the idle limit of the two who left (a minute before the others), within the
+    # lockout's 30 minutes.
+    clock.advance(minutes=29, seconds=30)
+    return codes
+
+
+def _table(html: str, table: str) -> dict[str, list[str]]:
+    """A table of the page as {row heading: [cells]}."""
+    found = re.search(rf'<table id="{table}">(.*?)</table>', html, re.S)
+    assert found, table
+    rows = re.findall(r'<tr><th scope="row">([^<]*)</th>(.*?)</tr>', found[1], re.S)
+    return {head: re.findall(r'<td class="n">(\d+)</td>', cells) for head, cells in rows}
+
+
+async def test_the_dashboard_counts_what_happened(console: Console, clock: Clock) -> None:
+    bot, client = console
+    codes = await _scripted(bot, clock)
+    assert (await _sign_in(client)).status_code == 303
+    page = await client.get("/support/dashboard")
+    assert page.status_code == 200
+
+    today = clock().astimezone(dashboard.transcripts.JAPAN).date().isoformat()
+    daily = _table(page.text, "daily")
+    assert len(daily) == dashboard.DAYS
+    # started, completed, abandoned, locked, cancelled, in progress
+    assert daily[today] == ["5", "2", "2", "1", "0", "0"]
+    assert all(cells == ["0"] * 6 for day, cells in daily.items() if day != today)
+    assert _table(page.text, "abandoned") == {"call": ["1"], "email": ["1"]}
+    assert _table(page.text, "paths") == {
+        "SMS": ["3"],
+        "re-issue by SMS": ["1"],
+        "mail": ["1"],
+        "card PIN": ["1"],
+        "toll-free call": ["1"],
+    }
+    assert _table(page.text, "locked-now") == {"passcode / PIN (card)": ["1"]}
+    assert "5 conversations started: 2 completed, 2 abandoned, 1 locked" in page.text
+    _no_secret(page.text, *codes, MASTERCARD.pin, JCB.number.replace(" ", ""))
+
+    for name in dashboard.CHARTS:
+        assert f'src="/support/dashboard/{name}.png?days=14"' in page.text
+        chart = await client.get(f"/support/dashboard/{name}.png")
+        assert chart.status_code == 200 and chart.headers["content-type"] == "image/png"
+        assert chart.content.startswith(b"\x89PNG") and chart.headers["cache-control"] == "no-store"
+    assert (await client.get("/support/dashboard/other.png")).status_code == 404
+
+    # The period moves with ?days: a day later, one day's window holds nothing.
+    clock.advance(days=1)
+    later = await client.get("/support/dashboard", params={"days": "1"})
+    assert list(_table(later.text, "daily").values()) == [["0"] * 6]
+    assert "0 conversations started" in later.text
+    rows = await support.audit_rows(bot.database)
+    assert [(r["action"], r["detail"]) for r in rows if r["agent"] == AGENT][-2:] == [
+        ("support.viewed_dashboard", {"days": 14}),
+        ("support.viewed_dashboard", {"days": 1}),
+    ]
+
+
+@pytest.mark.parametrize("path", ["/support/dashboard", "/support/dashboard/daily.png"])
+async def test_the_dashboard_needs_a_session(console: Console, path: str) -> None:
+    _, client = console
+    answer = await client.get(path)
+    assert answer.status_code == 303 and answer.headers["location"] == "/support/signin"
