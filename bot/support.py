@@ -54,9 +54,14 @@ _TOKEN_LENGTH = 43  # secrets.token_urlsafe(32)
 _FORM_FIELDS = 4
 _FAILED = "Sign-in failed, or too many attempts: check the name and password, or try later."
 
-#: The scripts the console serves (behind sign-in): Mermaid's own, and ours that runs it.
+#: The files the console serves (behind sign-in): Mermaid's own script, ours that runs
+#: it, and the console's icon.
 _STATIC = Path(__file__).parent / "static" / "support"
-_SCRIPTS = frozenset({"mermaid.min.js", "graph.js"})
+_FILES = {
+    "mermaid.min.js": "text/javascript",
+    "graph.js": "text/javascript",
+    "icon.svg": "image/svg+xml",
+}
 
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("bot", "templates"),
@@ -139,7 +144,7 @@ def routes(runtime: Runtime) -> list[Route]:
         Route(f"{PREFIX}/conversations/{{id:int}}/export", console.export, methods=["GET"]),
         Route(f"{PREFIX}/dashboard", console.dashboard, methods=["GET"]),
         Route(f"{PREFIX}/dashboard/{{name}}.png", console.chart, methods=["GET"]),
-        Route(f"{PREFIX}/static/{{name}}", console.script, methods=["GET"]),
+        Route(f"{PREFIX}/static/{{name}}", console.static, methods=["GET"]),
         Route(PREFIX + "/{rest:path}", console.elsewhere, methods=["GET", "POST"]),
     ]
 
@@ -351,14 +356,14 @@ class _Console:
         drawn = await asyncio.to_thread(dashboard.png, figures, name)
         return _no_store(Response(drawn, media_type="image/png"))
 
-    async def script(self, request: Request) -> Response:
+    async def static(self, request: Request) -> Response:
         session = await self._session(request)
         if session is None:
             return _to_signin()
         name = request.path_params["name"]
-        if name not in _SCRIPTS:
+        if name not in _FILES:
             return self._page(request, "missing", status=404, session=session)
-        response = FileResponse(_STATIC / name, media_type="text/javascript")
+        response = FileResponse(_STATIC / name, media_type=_FILES[name])
         response.headers["Cache-Control"] = "private, max-age=3600"
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
