@@ -1,17 +1,22 @@
 """The support console under ``/support``: agents sign in, search the recorded
-conversations, read one's redacted timeline beside the flow's graph, replay it against
-the current flows and download its export. Every action is written to the audit log.
+conversations, read one's redacted timeline beside the flow's graph (drawn by Mermaid),
+replay it against the current flows, download its export and read the dashboard
+(``bot/dashboard.py``). Every action is written to the audit log.
 
-Agents are created with ``netanswer-bot support add-agent`` (argon2 hashes). A session
-is a signed cookie (itsdangerous, a key of the vault's ``secret``) that expires after
-:data:`SESSION_SECONDS`; HttpOnly, SameSite=Strict, Secure over HTTPS. Everything but
-the sign-in page sends a browser without a valid session to sign in (303). A POST must
-come from this origin and carry the CSRF token of its form in a cookie as well. Sign-in
-failures are counted per agent name and per client (``storage/lockouts.py``), and an
-unknown name answers as a wrong password does.
+Agents are created with ``netanswer-bot support add-agent`` (argon2 hashes) and can be
+disabled. A session is a signed cookie (itsdangerous, a key of the vault's ``secret``)
+that expires after :data:`SESSION_SECONDS`; HttpOnly, SameSite=Strict, Secure over
+HTTPS. It names the agent, the agent's session epoch (disabling moves it on, voiding
+every earlier session) and a random id. Everything but the sign-in page sends a browser
+without a valid session to sign in (303). A POST must come from this origin and carry
+the session's CSRF token (an HMAC of its id: one per session, so several tabs work), or
+on the sign-in form the token of a cookie set once. Sign-in failures are counted per
+agent name and per client (``storage/lockouts.py``), and an unknown name or a disabled
+agent answers as a wrong password does.
 
-Pages are ``no-store`` with a strict Content-Security-Policy: no script at all (the
-graph is shown as Mermaid's text), styles by nonce, forms to this origin only.
+Pages are ``no-store`` with a strict Content-Security-Policy: scripts (Mermaid's own,
+committed under ``static/support/``, and ours that runs it) and styles by nonce, images
+from this origin, forms to this origin only.
 """
 
 import asyncio
