@@ -286,12 +286,23 @@ async def test_agents_are_added_and_the_audit_printed_by_the_command(
         async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as client:
             assert (await _sign_in(client, "suzuki", "Desk-Password-77")).status_code == 303
 
+    disabled = await asyncio.to_thread(run, "disable-agent", "suzuki")
+    assert disabled.returncode == 0 and disabled.stdout == "agent suzuki disabled\n"
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=ORIGIN) as client:
+            assert (await _sign_in(client, "suzuki", "Desk-Password-77")).status_code == 401
+    enabled = await asyncio.to_thread(run, "enable-agent", "suzuki")
+    assert enabled.returncode == 0 and enabled.stdout == "agent suzuki enabled\n"
+
     printed = await asyncio.to_thread(run, "audit", "--json")
     assert printed.returncode == 0, printed.stderr
     rows = json.loads(printed.stdout)
     assert [(row["agent"], row["action"]) for row in rows] == [
         ("suzuki", "support.agent_added"),
         ("suzuki", "support.signed_in"),
+        ("suzuki", "support.agent_disabled"),
+        ("suzuki", "support.agent_enabled"),
     ]
     assert "Desk-Password-77" not in printed.stdout
     text = await asyncio.to_thread(run, "audit")
