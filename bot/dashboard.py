@@ -175,23 +175,27 @@ def png(dashboard: Dashboard, name: str) -> bytes:
             axes.bar(days, counts, bottom=bottom, label=outcome.value, color=_COLOURS[outcome])
             bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
         axes.legend(loc="upper left", fontsize="small", ncols=len(OUTCOMES))
-
-        axes.set_ylim(0, max(*bottom, 1) * 1.3)
+        top = max(bottom) * 1.3  # room for the legend
     elif name == "abandoned":
         states = [state for state, _ in dashboard.abandoned_at] or ["(none)"]
         counts = [count for _, count in dashboard.abandoned_at] or [0]
         axes.barh(states[::-1], counts[::-1], color=_COLOURS[transcripts.Outcome.ABANDONED])
-
+        top = max(counts)
     elif name == "paths":
         axes.bar([path for path, _ in dashboard.paths], [n for _, n in dashboard.paths])
-
+        top = max(n for _, n in dashboard.paths)
     else:  # lockouts
         counts = [day.outcomes[transcripts.Outcome.LOCKED] for day in dashboard.days]
         axes.bar(days, counts, color=_COLOURS[transcripts.Outcome.LOCKED])
-
+        top = max(counts)
+    # Counts start at 0, and an empty chart still reads 0 to 1.
+    if name == "abandoned":
+        axes.set_xlim(0, max(top, 1) * 1.1)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    else:
+        axes.set_ylim(0, max(top, 1) * 1.1)
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title(CHARTS[name])
-    counts_axis = axes.xaxis if name == "abandoned" else axes.yaxis
-    counts_axis.set_major_locator(MaxNLocator(integer=True))
     axes.tick_params(axis="x", labelrotation=45 if name in ("daily", "lockouts") else 0)
     axes.spines[["top", "right"]].set_visible(False)
     buffer = io.BytesIO()

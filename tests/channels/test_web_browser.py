@@ -294,7 +294,7 @@ def test_an_agent_walks_through_the_support_console(server: str, tmp_path: Path)
                 chart.scroll_into_view_if_needed()
                 page.wait_for_function("image => image.complete", arg=chart.element_handle())
                 assert chart.evaluate("image => image.naturalWidth") == 800
-            assert "1 conversations started: 1 completed" in page.inner_text("main, body")
+            assert "Conversations started: 1 (1 completed," in page.inner_text(".summary")
             shoot("dashboard")
         finally:
             browser.close()
