@@ -502,10 +502,3 @@ async def test_the_dashboard_counts_what_happened(console: Console, clock: Clock
         ("support.viewed_dashboard", {"days": 14}),
         ("support.viewed_dashboard", {"days": 1}),
     ]
-
-
-@pytest.mark.parametrize("path", ["/support/dashboard", "/support/dashboard/daily.png"])
-async def test_the_dashboard_needs_a_session(console: Console, path: str) -> None:
-    _, client = console
-    answer = await client.get(path)
-    assert answer.status_code == 303 and answer.headers["location"] == "/support/signin"
