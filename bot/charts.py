@@ -42,13 +42,13 @@ _BAR_COLOUR = "#1f5aa6"
 _GRID_COLOUR = "#d9d9d9"
 _MIN_TOP = 1000  # yen at the top of an all-zero chart, so its axis still reads in yen
 # matplotlib is not thread-safe (its settings are global): one drawing at a time.
-_drawing = threading.Lock()
+DRAWING = threading.Lock()
 
 
 def png(chart: Chart, lang: str) -> bytes:
     """The chart as PNG bytes."""
     buffer = io.BytesIO()
-    with _drawing, _fonts(lang):
+    with DRAWING, _fonts(lang):
         figure(chart, lang).savefig(buffer, format="png", dpi=_DPI)
     return buffer.getvalue()
 

@@ -135,6 +135,13 @@ def _support_commands(commands: "argparse._SubParsersAction[argparse.ArgumentPar
         "--password-stdin", action="store_true", help="read the password from stdin (scripts)"
     )
     add.set_defaults(run=_support_add_agent)
+    for verb, enabled, about in (
+        ("disable-agent", False, "stop an agent signing in, and end their sessions (audited)"),
+        ("enable-agent", True, "let a disabled agent sign in again (audited)"),
+    ):
+        switch = actions.add_parser(verb, help=about)
+        switch.add_argument("name", metavar="NAME")
+        switch.set_defaults(run=_support_switch_agent, enabled=enabled)
     trail = actions.add_parser("audit", help="every agent and operator action, oldest first")
     trail.add_argument("--json", action="store_true", help="a JSON array of objects")
     trail.set_defaults(run=_support_audit)
@@ -160,6 +167,23 @@ def _support_add_agent(args: argparse.Namespace) -> int:
     except support.AgentError as error:
         return _fail(str(error))
     print(f"agent {args.name} added")
+    return 0
+
+
+def _support_switch_agent(args: argparse.Namespace) -> int:
+    async def switch() -> bool:
+        bot = runtime.start(Settings.from_env())
+        try:
+            return await support.set_enabled(bot, args.name, enabled=args.enabled)
+        finally:
+            await bot.close()
+
+    try:
+        changed = asyncio.run(switch())
+    except support.AgentError as error:
+        return _fail(str(error))
+    done = "enabled" if args.enabled else "disabled"
+    print(f"agent {args.name} {done}" if changed else f"agent {args.name} was already {done}")
     return 0
 
 

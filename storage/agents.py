@@ -20,3 +20,22 @@ async def add(session: AsyncSession, name: str, password_hash: str, at: datetime
     session.add(agent)
     await session.flush()
     return agent
+
+
+async def disable(session: AsyncSession, name: str, at: datetime) -> Agent | None:
+    """Disable the agent and void every session signed so far; None for no such agent."""
+    agent = await find(session, name)
+    if agent is not None and agent.disabled_at is None:
+        agent.disabled_at = at
+        agent.session_epoch += 1
+        await session.flush()
+    return agent
+
+
+async def enable(session: AsyncSession, name: str) -> Agent | None:
+    """Let a disabled agent sign in again; None for no such agent."""
+    agent = await find(session, name)
+    if agent is not None and agent.disabled_at is not None:
+        agent.disabled_at = None
+        await session.flush()
+    return agent

@@ -68,6 +68,12 @@ async def failures(session: AsyncSession, subject: str, now: datetime, *, period
     return row.failures
 
 
+async def locked(session: AsyncSession, now: datetime) -> list[str]:
+    """The subjects locked out now (keyed hashes and ids, never a card number)."""
+    query = select(Lockout.subject).where(Lockout.locked_until > now).order_by(Lockout.subject)
+    return list((await session.scalars(query)).all())
+
+
 async def clear(session: AsyncSession, subject: str, now: datetime) -> None:
     """Forget the subject's failures, which the caller holds (:func:`hold`): one
     statement, which writes nothing when there is nothing to forget."""

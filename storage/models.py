@@ -183,6 +183,11 @@ class Agent(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime]
+    #: Set while the agent is disabled (``support disable-agent``): no sign-in, no session.
+    disabled_at: Mapped[datetime | None]
+    #: Sessions carry the epoch they were signed in; disabling moves it on, so a session
+    #: signed before stays void even once the agent is enabled again.
+    session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class TranscriptEntry(Base):

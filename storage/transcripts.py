@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import and_, delete, func, insert, or_, select
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -138,6 +138,51 @@ async def entries(session: AsyncSession, conversation_id: int) -> list[Transcrip
         .order_by(TranscriptEntry.id)
     )
     return list((await session.scalars(query)).all())
+
+
+@dataclass(frozen=True)
+class Marked:
+    """A row the dashboard counts: a reply of one of the keys asked for, or a turn
+    that moved into one of the states asked for."""
+
+    at: datetime
+    key: str | None  # the reply's message key; None for a move
+    params: dict[str, Any]
+    state_before: str | None
+    state_after: str | None
+
+
+async def marked(
+    session: AsyncSession, *, since: datetime, keys: Sequence[str], states: Sequence[str]
+) -> list[Marked]:
+    """Replies with a message key in ``keys`` and member events that moved the
+    conversation into one of ``states``, recorded at or after ``since``, oldest first."""
+    key = TranscriptEntry.body["key"].as_string()
+    query = (
+        select(TranscriptEntry)
+        .where(TranscriptEntry.at >= since)
+        .where(
+            or_(
+                and_(TranscriptEntry.direction == Direction.OUT, key.in_(keys)),
+                and_(
+                    TranscriptEntry.direction == Direction.IN,
+                    TranscriptEntry.state_after.in_(states),
+                    TranscriptEntry.state_before != TranscriptEntry.state_after,
+                ),
+            )
+        )
+        .order_by(TranscriptEntry.id)
+    )
+    return [
+        Marked(
+            at=aware(row.at),
+            key=row.body.get("key") if row.direction == Direction.OUT else None,
+            params=dict(row.body.get("params", {})) if row.direction == Direction.OUT else {},
+            state_before=row.state_before,
+            state_after=row.state_after,
+        )
+        for row in (await session.scalars(query)).all()
+    ]
 
 
 async def purge(session: AsyncSession, *, before: datetime) -> int:
