@@ -26,10 +26,17 @@ async def register(
 async def still_here(
     session: AsyncSession, channel: str, user_id: str, event_id: str, at: datetime
 ) -> None:
-    """A worker still holds the event (waiting for an earlier one, or hashing) at ``at``."""
+    """A worker still holds the event (waiting for an earlier one, or hashing) at ``at``.
+    A row locked meanwhile is being applied or renewed by another worker: skipped."""
+    unlocked = (
+        select(Arrival.event_id)
+        .where(Arrival.channel == channel, Arrival.user_id == user_id, Arrival.event_id == event_id)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
     await session.execute(
         update(Arrival)
-        .where(Arrival.channel == channel, Arrival.user_id == user_id, Arrival.event_id == event_id)
+        .where(Arrival.channel == channel, Arrival.user_id == user_id, Arrival.event_id == unlocked)
         .values(at=at)
     )
 

@@ -1,6 +1,11 @@
 """Real ``netanswer-bot`` processes for the tests: ``serve`` on free loopback ports
 (any number of them on one database) and the background ``worker``; each can be
-stopped with SIGTERM, killed with SIGKILL and started again."""
+stopped with SIGTERM, killed with SIGKILL and started again.
+
+``python -m tests.workers ARGS`` is ``netanswer-bot ARGS`` with argon2id at its smallest
+cost, for a load test whose CPU should go to the engine (what
+``tests/test_password_hashing.py`` does in-process with monkeypatch); the hashes stay
+argon2id and are checked the usual way."""
 
 import asyncio
 import contextlib
@@ -14,7 +19,8 @@ from pathlib import Path
 
 import httpx
 
-COMMAND = str(Path(sys.executable).parent / "netanswer-bot")
+COMMAND = [str(Path(sys.executable).parent / "netanswer-bot")]
+CHEAP_HASHING = [sys.executable, "-m", "tests.workers"]
 STARTED_WITHIN = 60.0  # seconds; several processes importing at once on two cores
 
 
@@ -28,16 +34,25 @@ class Process:
     """One ``netanswer-bot`` process with ``arguments`` and ``env`` (added to this
     process's environment)."""
 
-    def __init__(self, *arguments: str, env: Mapping[str, str]) -> None:
-        self.arguments = arguments
+    def __init__(
+        self,
+        *arguments: str,
+        env: Mapping[str, str],
+        cheap_hashing: bool = False,
+        log: Path | None = None,
+    ) -> None:
+        self.arguments = [*(CHEAP_HASHING if cheap_hashing else COMMAND), *arguments]
+        self.log = log  # where its stderr goes (appended), instead of the test's
         self.env = {**os.environ, **env}
         self.process: asyncio.subprocess.Process | None = None
         self.starts = 0
 
     async def start(self) -> None:
-        self.process = await asyncio.create_subprocess_exec(
-            COMMAND, *self.arguments, env=self.env, stdin=asyncio.subprocess.DEVNULL
-        )
+        with contextlib.ExitStack() as files:
+            stderr = files.enter_context(self.log.open("a")) if self.log else None
+            self.process = await asyncio.create_subprocess_exec(
+                *self.arguments, env=self.env, stdin=asyncio.subprocess.DEVNULL, stderr=stderr
+            )
         self.starts += 1
 
     @property
@@ -68,9 +83,20 @@ class Process:
 class Server(Process):
     """``netanswer-bot serve`` on a port of its own."""
 
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(
+        self, env: Mapping[str, str], *, cheap_hashing: bool = False, log: Path | None = None
+    ) -> None:
         self.port = free_port()
-        super().__init__("serve", "--host", "127.0.0.1", "--port", str(self.port), env=env)
+        super().__init__(
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            env=env,
+            cheap_hashing=cheap_hashing,
+            log=log,
+        )
 
     @property
     def url(self) -> str:
@@ -89,12 +115,31 @@ class Server(Process):
                 await asyncio.sleep(0.2)
 
 
-async def serving(count: int, env: Mapping[str, str]) -> list[Server]:
+async def serving(
+    count: int, env: Mapping[str, str], *, cheap_hashing: bool = False, logs: Path | None = None
+) -> list[Server]:
     """``count`` serve processes on one database, started and answering. The schema
     must be current before (``runtime.start`` of the test, or ``db upgrade``): processes
     starting at once would race in the migration."""
-    servers = [Server(env) for _ in range(count)]
+    servers = [
+        Server(env, cheap_hashing=cheap_hashing, log=logs / f"serve-{i}.log" if logs else None)
+        for i in range(count)
+    ]
     for server in servers:
         await server.start()
     await asyncio.gather(*(server.ready() for server in servers))
     return servers
+
+
+def _cheaply(arguments: list[str]) -> int:
+    import argon2
+
+    from bot import cli
+    from storage import vault
+
+    vault._hasher = argon2.PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    return cli.main(arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(_cheaply(sys.argv[1:]))
