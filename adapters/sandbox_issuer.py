@@ -28,7 +28,7 @@ from adapters.gateways import (
     PointsRefused,
     StatementLine,
 )
-from flows.cards import CardNumber, Expiry, parse_card_number
+from flows.cards import CardNumber, Expiry, luhn_ok, parse_card_number
 from flows.personal import Personal
 from storage.database import Database
 
@@ -141,6 +141,45 @@ DEMO_CARDS = (
     ),
 )
 
+#: Load-test cards, one per simulated member, made from the member's number n
+#: (0-99999): VISA ``4980 01nn nnnc 0000`` (c makes the Luhn check hold), expiry 12/29,
+#: code 321, PIN 4321, mobile 090-0000-4321, born 1979-11-23, the issuer's address
+#: load.member@example.jp. They differ only in the middle digits a masked card hides,
+#: so every member's chat reads the same. See :func:`load_card`.
+LOAD_CARD_PREFIX = "498001"
+LOAD_CARD_SUFFIX = "0000"
+LOAD_CARDS = 100_000
+
+
+def load_card(n: int) -> DemoCard:
+    """The load-test card of member ``n``."""
+    if not 0 <= n < LOAD_CARDS:
+        raise ValueError(f"a load card's number is 0 to {LOAD_CARDS - 1}")
+    digits = next(
+        number
+        for check in "0123456789"
+        if luhn_ok(number := f"{LOAD_CARD_PREFIX}{n:05d}{check}{LOAD_CARD_SUFFIX}")
+    )
+    return DemoCard(
+        digits,
+        Expiry(12, 2029),
+        "321",
+        "4321",
+        "090-0000-4321",
+        date(1979, 11, 23),
+        email="load.member@example.jp",
+    )
+
+
+def _load_card(digits: str) -> DemoCard | None:
+    """The load-test card with these digits, if they are one."""
+    middle = digits[len(LOAD_CARD_PREFIX) : len(LOAD_CARD_PREFIX) + 5]
+    if len(digits) != 16 or not digits.startswith(LOAD_CARD_PREFIX) or not middle.isdigit():
+        return None
+    card = load_card(int(middle))
+    return card if card.number == digits else None
+
+
 #: Most lines are paid at once; a few by revolving credit or in installments.
 _KINDS = (PaymentKind.LUMP,) * 4 + (PaymentKind.REVOLVING, PaymentKind.INSTALLMENTS)
 POINT_YEN = 5  # yen a 永久不滅ポイント is worth in the sandbox
@@ -185,7 +224,7 @@ class SandboxIssuer:
         self._ready = False
 
     def _find(self, card: CardNumber) -> DemoCard | None:
-        return self._cards.get(card.digits)
+        return self._cards.get(card.digits) or _load_card(card.digits)
 
     async def verify_card(self, card: CardNumber, expiry: Expiry, code: str) -> Cardholder | None:
         demo = self._find(card)

@@ -26,6 +26,7 @@ from bot import (
     support,
     telephony,
     transcripts,
+    worker,
 )
 from bot.config import LOG_FILE, ConfigError, Settings
 from bot.registry import FLOWS
@@ -83,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
         help="fetch Telegram updates by long polling instead of the webhook",
     )
     serve.set_defaults(run=_serve)
+
+    commands.add_parser(
+        "worker", help="the background loops of serve without HTTP: outbox retries, pruning"
+    ).set_defaults(run=_worker)
 
     vault = commands.add_parser("vault", help="the encryption key ring")
     vault_commands = vault.add_subparsers(required=True, metavar="action")
@@ -329,6 +334,13 @@ def _serve(args: argparse.Namespace) -> None:
         print(f"netanswer-bot: web chat at {_url(args.host, args.port)} (Ctrl-C stops)", flush=True)
     config = serving.config(app, host=args.host, port=args.port, verbose=args.verbose)
     uvicorn.Server(config).run()
+
+
+def _worker(args: argparse.Namespace) -> None:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # as serve: URLs carry the bot token
+    settings = Settings.from_env()
+    bot = runtime.start(settings, upgrade=not settings.production)
+    asyncio.run(worker.run(bot))
 
 
 def _url(host: str, port: int) -> str:

@@ -61,9 +61,12 @@ logger = logging.getLogger(__name__)
 
 #: Lockout counts run for this long before they are forgotten.
 LOCKOUT_MEMORY = timedelta(minutes=30)
-#: An event waiting longer than this for an earlier one of its chat goes ahead: the
-#: earlier one's worker is gone (its platform will redeliver it).
+#: An event goes ahead of an earlier one of its chat that no worker has said it holds
+#: for this long: the earlier one's worker is gone (its platform will redeliver it).
 ARRIVAL_MEMORY = timedelta(seconds=5)
+#: Seconds between a worker's reminders that it still holds an event (it waits for an
+#: earlier one, or hashes a password), well within ARRIVAL_MEMORY.
+STILL_HERE_EVERY = 1.0
 _ORDER_POLL = 0.02  # seconds between looks at whether an earlier event was applied
 _SEQUENCE_POLL = 0.004  # seconds to the first look again at whether earlier-numbered events arrived
 #: Processed event ids are kept this long: far past Telegram's 24 hours of keeping an
@@ -175,8 +178,21 @@ class Engine:
         platform's order: each registers its arrival, lets the others arrive (see
         :meth:`_arrive`), then waits while an earlier one of the chat is still waiting."""
         ordered = inbound.position is not None and self.services.order_window > 0
-        if ordered:
-            await self._arrive(inbound)
+        if not ordered:
+            return await self._applied(inbound, route, ordered=False)
+        await self._arrive(inbound)
+        # However long this worker holds the event, the later ones wait for it.
+        reminding = asyncio.create_task(self._still_here(inbound))
+        try:
+            return await self._applied(inbound, route, ordered=True)
+        finally:
+            reminding.cancel()
+
+    async def _applied(
+        self, inbound: Inbound, route: Mapping[str, Any] | None, *, ordered: bool
+    ) -> tuple[Outcome, list[Notification], float]:
+        """The turn, tried again while an earlier event of the chat waits, and after the
+        slow work a step asked for."""
         prepared: dict[tuple[str, ...], Any] = {}
         while True:
             try:
@@ -212,6 +228,22 @@ class Engine:
             async with self.services.database.transaction() as session:
                 if await arrivals.predecessors_arrived(session, channel, position, reach=reach):
                     return
+
+    async def _still_here(self, inbound: Inbound) -> None:
+        """Say every STILL_HERE_EVERY seconds that this worker holds the event."""
+        while True:
+            await asyncio.sleep(STILL_HERE_EVERY)
+            try:
+                async with self.services.database.transaction() as session:
+                    await arrivals.still_here(
+                        session,
+                        inbound.channel,
+                        inbound.user_id,
+                        inbound.event_id,
+                        self.services.clock(),
+                    )
+            except Exception as error:  # the turn itself finds the database away
+                logger.warning("could not renew an arrival: %s", type(error).__name__)
 
     async def _give_up_turn(self, inbound: Inbound) -> None:
         """A failed event no longer holds back the events after it."""

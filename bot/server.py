@@ -1,6 +1,7 @@
 """The web server every channel shares: ``/healthz``, each configured channel's routes,
 the telephony endpoint, and the background loops (outbox retries, the idle sweep, the
-event-ledger pruning). Stateless: any number of these may serve one database.
+event-ledger pruning; ``bot/worker.py`` runs them without HTTP). Stateless: any number
+of these may serve one database.
 
 ``503`` whenever the database cannot be reached, refuses, times out or hangs, so a load
 balancer stops sending traffic and the channels deliver the event again later; a
@@ -26,17 +27,13 @@ from adapters.channels.channel import ENTRY_PAGE, Channel, Rejected, read_json
 from bot import entry_page, signin_page, support, telephony
 from bot.config import ConfigError
 from bot.deadlines import within
-from bot.dispatcher import SWEEP_BUDGET
 from bot.engine import UNAVAILABLE
-from bot.loops import Loop
+from bot.loops import RETRY_EVERY, Loop, background
 from bot.registry import CHANNELS
 from bot.runtime import Runtime
 from storage.health import probe_write
 
 TELEPHONY_SECRET_HEADER = "X-Telephony-Secret"  # noqa: S105 (a header name)
-RETRY_EVERY = 1.0  # seconds between sweeps of the outbox
-SWEEP_EVERY = 60.0  # seconds between sweeps for idle enrollments
-PRUNE_EVERY = 600.0  # seconds between prunings of the processed-event ledger
 HEALTH_DEADLINE = 4.0  # /healthz answers within 5 s whatever the database does
 STOPPING = 5.0  # seconds the shutdown may take, so SIGTERM ends a worker quickly
 #: The largest request body any route reads; a webhook update is a few kilobytes.
@@ -56,18 +53,7 @@ def create_app(
     """The ASGI app; it owns ``runtime`` and closes it on shutdown. ``channels`` are
     the registered channels configured in the runtime's environment unless given."""
     served = list(configured_channels(runtime) if channels is None else channels)
-    deadline = runtime.settings.db_timeout
-    loops = [
-        # A sweep starts no chat after its budget; the deadline is for a hung database.
-        Loop(
-            "outbox",
-            retry_every,
-            runtime.dispatcher.deliver_due,
-            deadline=SWEEP_BUDGET + 4 * deadline,
-        ),
-        Loop("idle wipe", SWEEP_EVERY, runtime.engine.expire_idle, deadline=2 * deadline),
-        Loop("event ledger", PRUNE_EVERY, runtime.engine.prune_events, deadline=2 * deadline),
-    ]
+    loops = background(runtime, retry_every=retry_every)
     routes: list[BaseRoute] = [Route("/healthz", _health(runtime, loops), methods=["GET"])]
     if runtime.settings.telephony_secret:
         endpoint = _inbound_call(runtime, runtime.settings.telephony_secret)
@@ -97,8 +83,7 @@ def create_app(
             tasks = [asyncio.create_task(job()) for job in work]
             yield
         finally:
-            # Bounded: a hung database must not keep a stopping worker alive.
-            await _bounded(_stop(tasks, served, runtime), "stopping")
+            await shut_down(tasks, served, runtime)
 
     # Starlette's own limit wraps every route: a declared Content-Length over it is
     # refused before the first read, a chunked body as soon as the count passes it.
@@ -168,6 +153,17 @@ def _inbound_call(runtime: Runtime, secret: str) -> Endpoint:
     return inbound
 
 
+async def shut_down(
+    tasks: Sequence[asyncio.Task[None]], channels: Sequence[Channel], runtime: Runtime
+) -> None:
+    """Cancel the background tasks, close the channels and the runtime; bounded, so a
+    hung database cannot keep a stopping process alive."""
+    try:
+        await within(STOPPING, _stop(tasks, channels, runtime), what="stopping")
+    except Exception as error:
+        logger.warning("stopping: %s", error)
+
+
 async def _stop(
     tasks: Sequence[asyncio.Task[None]], channels: Sequence[Channel], runtime: Runtime
 ) -> None:
@@ -177,13 +173,6 @@ async def _stop(
     for channel in channels:
         await channel.close()
     await runtime.close()
-
-
-async def _bounded(work: Awaitable[Any], what: str) -> None:
-    try:
-        await within(STOPPING, work, what=what)
-    except Exception as error:
-        logger.warning("%s: %s", what, error)
 
 
 async def _gone(request: Request, error: Exception) -> Response:

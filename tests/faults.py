@@ -71,10 +71,16 @@ class Proxy:
     async def _pipe(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: "_Link"
     ) -> None:
-        while data := await reader.read(65536):
-            await link.flowing.wait()
-            writer.write(data)
-            await writer.drain()
+        """One direction; when its side closes (a client process killed), the other
+        side is closed too, as a direct connection would be: the server ends the
+        client's session (and rolls back its transaction) at once."""
+        try:
+            while data := await reader.read(65536):
+                await link.flowing.wait()
+                writer.write(data)
+                await writer.drain()
+        finally:
+            link.close()
 
 
 class _Link:

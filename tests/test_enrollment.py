@@ -3,8 +3,9 @@
 import pytest
 from sqlalchemy import select
 
+from adapters.sandbox_issuer import load_card
 from bot.config import Settings
-from bot.runtime import start
+from bot.runtime import Runtime, start
 from flows.replies import phrase
 from storage.models import ChatIdentity, Conversation, Member
 from tests.conftest import Chat, Clock
@@ -626,3 +627,16 @@ async def test_a_card_number_typed_as_the_net_answer_id_is_refused_and_never_sho
     async with chat.bot.database.transaction() as session:
         row = await session.scalar(select(Conversation))
     assert row is not None and "netid" not in row.slots
+
+
+async def test_load_cards_enroll_alike(bot: Runtime) -> None:
+    """The sandbox's load cards (one per simulated member of a load test) are accepted
+    and differ only in what a masked card hides: every member's chat reads the same."""
+    confirmations = []
+    for n in (0, 99_999):
+        demo = load_card(n)
+        chat = Chat(bot, user=f"load-{n}")
+        await to_confirm(chat, Card(demo.number, "12/29", demo.code, demo.pin, "09000004321"))
+        confirmations.append(chat.texts)
+    assert load_card(0).number != load_card(99_999).number
+    assert confirmations[0] == confirmations[1]

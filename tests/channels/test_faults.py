@@ -15,13 +15,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from adapters.channels.channel import Outgoing
 from bot.config import Settings
 from bot.runtime import Runtime, start
 from bot.server import create_app
-from storage.database import Database
+from storage.database import Database, sync_url
 from storage.models import Conversation
 from tests.channels.conftest import SECRET, Member, telegram
 from tests.channels.telegram_stand_in import TOKEN, TelegramStandIn
@@ -275,3 +275,39 @@ async def test_a_database_that_turned_read_only_is_answered_503(
             assert (await member.post(member.message("/start"))).status_code == 503
             assert (await client.get("/healthz")).status_code == 503
     assert stand_in.texts == []
+
+
+async def test_a_client_killed_through_the_proxy_leaves_no_transaction_open(
+    proxy: Proxy, database_url: str
+) -> None:
+    """The proxy closes the server's side when the client's side closes, as a direct
+    connection would: a process killed mid-transaction holds no lock afterwards."""
+    waiter = Database(database_url, timeout=2)  # lock_timeout 2 s
+    try:
+        async with waiter.transaction() as session:
+            await session.execute(text("CREATE TABLE held (id int PRIMARY KEY)"))
+            await session.execute(text("INSERT INTO held VALUES (1)"))
+        holder = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _HOLD_A_LOCK,
+            str(sync_url(proxy.url(database_url)).set(drivername="postgresql")),
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert holder.stdout is not None
+        assert await asyncio.wait_for(holder.stdout.readline(), 30) == b"locked\n"
+        holder.kill()
+        await holder.wait()
+        async with waiter.transaction() as session:
+            await session.execute(text("SELECT id FROM held WHERE id = 1 FOR UPDATE"))
+    finally:
+        await waiter.close()
+
+
+_HOLD_A_LOCK = """
+import sys, time, psycopg
+connection = psycopg.connect(sys.argv[1])
+connection.execute("SELECT id FROM held WHERE id = 1 FOR UPDATE")
+print("locked", flush=True)
+time.sleep(60)
+"""
