@@ -27,6 +27,9 @@ from storage.vault import Vault, VaultError
 
 #: The sandbox issuer's own records, in the data folder.
 ISSUER_LEDGER = "sandbox-issuer.sqlite3"
+#: Seconds closing waits for mail still going out in the background (within a server's
+#: shutdown bound); what is unsent then stays queued for the next worker's retry loop.
+SETTLE = 3.0
 
 
 def utc_now() -> datetime:
@@ -88,6 +91,7 @@ class Runtime:
             self.engine.services.link_tokens[channel.name] = channel.link_token
 
     async def close(self) -> None:
+        await self.engine.notifier.settle(SETTLE)
         await self.engine.services.issuer.close()
         await self.database.close()
 
@@ -165,5 +169,6 @@ def start(
         order_window=settings.order_window,
         public_url=settings.public_url,
     )
-    engine = Engine(services, FLOWS, {channel.name: channel.capabilities for channel in CHANNELS})
-    return Runtime(settings, database, vault, engine, Dispatcher(database, clock))
+    capabilities = {channel.name: channel.capabilities for channel in CHANNELS}
+    engine = Engine(services, FLOWS, capabilities, Dispatcher(database, clock))
+    return Runtime(settings, database, vault, engine, engine.dispatcher)
