@@ -4,7 +4,7 @@ the dispatcher; it is what channels talk to (:class:`~adapters.channels.channel.
 import asyncio
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,11 +17,12 @@ from bot import files
 from bot.config import ConfigError, Settings
 from bot.dispatcher import Dispatcher
 from bot.engine import Engine
+from bot.pictures import Pictures
 from bot.registry import CHANNELS, FLOWS
 from bot.turn import Services
 from flows.replies import Chart
-from storage import conversations, outbox, rotation, sandbox, schema
-from storage.database import Database
+from storage import conversations, members, outbox, rotation, sandbox, schema
+from storage.database import Database, aware
 from storage.sandbox import Delivered
 from storage.vault import Vault, VaultError
 
@@ -43,6 +44,7 @@ class Runtime:
     vault: Vault
     engine: Engine
     dispatcher: Dispatcher
+    pictures: Pictures = field(default_factory=Pictures)  # of sent replies, drawn once
 
     async def handle(self, inbound: Inbound, *, route: Mapping[str, Any] | None = None) -> Outcome:
         return await self.engine.handle(inbound, route=route)
@@ -79,6 +81,17 @@ class Runtime:
         from bot import charts
 
         return await asyncio.to_thread(charts.png, chart, lang)
+
+    async def sent_picture(self, channel: str, reply_id: int) -> bytes | None:
+        async with self.database.transaction() as session:
+            row = await outbox.get(session, reply_id)
+            if row is None or row.channel != channel or "image" not in row.payload:
+                return None
+            link = await members.chat_link(session, channel, row.user_id)
+        if link is None or aware(link.linked_at) > aware(row.created_at):
+            return None  # unlinked, or linked again since: the chart is not its to show
+        chart, lang = Chart.from_json(row.payload["image"]), row.lang
+        return await self.pictures.of(reply_id, lambda: self.picture(chart, lang))
 
     def secret(self, purpose: str) -> bytes:
         return self.vault.derived_key(purpose)

@@ -194,6 +194,11 @@ class Conversations(Protocol):
     async def picture(self, chart: Chart, lang: str) -> bytes:
         """The chart as a PNG, labelled in ``lang``."""
 
+    async def sent_picture(self, channel: str, reply_id: int) -> bytes | None:
+        """The chart of a reply queued for ``channel`` as a PNG, drawn once; None when
+        there is none, or the chat is no longer linked as it was when the reply was
+        written (the member unlinked, or linked again since)."""
+
     def secret(self, purpose: str) -> bytes:
         """A key for one purpose of the channel's (e.g. signing links), derived from
         the server's secrets: the same on every worker, unrelated to any other key."""
