@@ -28,6 +28,7 @@ from flows.letters import letter
 from flows.messages import text
 from flows.replies import Param, Reply
 from storage import outbox
+from storage.vault import VaultError
 
 PURPOSE = "notification"  # the vault purpose of a passcode's sealed params
 _SEALED = "sealed"
@@ -159,7 +160,10 @@ class _Sender:
             return params
         if self._services.clock() >= datetime.fromisoformat(str(params["expires"])):
             raise SendFailed("expired", permanent=True)
-        opened: dict[str, Any] = json.loads(
-            self._services.vault.decrypt(str(params[_SEALED]), PURPOSE)
-        )
+        try:
+            opened: dict[str, Any] = json.loads(
+                self._services.vault.decrypt(str(params[_SEALED]), PURPOSE)
+            )
+        except VaultError:  # sealed under a key retired since: it can never be sent
+            raise SendFailed("unreadable", permanent=True) from None
         return opened
