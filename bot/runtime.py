@@ -3,7 +3,7 @@ the dispatcher; it is what channels talk to (:class:`~adapters.channels.channel.
 
 import asyncio
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -54,6 +54,12 @@ class Runtime:
 
     async def resume(self, channel: str, user_id: str) -> None:
         await self.dispatcher.resume(channel, user_id)
+
+    async def waiting(self, channel: str, user_ids: Collection[str]) -> list[str]:
+        if not user_ids:
+            return []
+        async with self.database.transaction() as session:
+            return await outbox.waiting_chats(session, channel, user_ids)
 
     async def history(self, channel: str, user_id: str) -> History:
         async with self.database.transaction() as session:

@@ -11,7 +11,7 @@ import json
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -178,6 +178,10 @@ class Conversations(Protocol):
     async def resume(self, channel: str, user_id: str) -> None:
         """The chat can be reached again: send its queued replies now, those waiting
         for a retry included."""
+
+    async def waiting(self, channel: str, user_ids: Collection[str]) -> list[str]:
+        """Which of these chat users have replies still queued (written by any worker,
+        due now or waiting for a retry)."""
 
     async def history(self, channel: str, user_id: str) -> History:
         """The chat's redacted transcript."""
