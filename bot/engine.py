@@ -4,9 +4,9 @@ Per event: claim the channel's event id (a redelivery stops here), lock the
 conversation row, run the step of the conversation's flow on a fresh Dialogue, and
 write flow, state, slots, the redacted transcript and the outbox rows of its replies,
 SMS and mail in the same transaction. They go out after the commit, so a rolled-back
-turn never sends anything. Password
-hashing happens between transactions: a step that needs it stops the turn
-(:class:`bot.turn.Unprepared`), which is rolled back, and is run again with the hash.
+turn never sends anything. Password hashing happens between transactions: a step that
+needs it stops the turn (:class:`bot.turn.Unprepared`), which is rolled back, and is
+run again with the hash.
 
 The engine knows no flow by name: it runs the registry it is given, starting new
 conversations in its entry flow and moving a conversation on where a flow exits.
