@@ -1,7 +1,7 @@
 """Charts of sent replies, drawn once per reply: LINE fetches a chart's address whenever
 the member's app shows it (and may come back for it), and each drawing costs matplotlib
 a tenth of a second of CPU. The last :data:`KEPT` pictures stay in this worker's memory
-(about 50 kB each); fetches of one reply at the same moment share one drawing.
+(about 25 kB each); fetches of one reply at the same moment share one drawing.
 """
 
 import asyncio
