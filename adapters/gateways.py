@@ -94,10 +94,16 @@ class Issuer(Protocol):
 
 
 class Sms(Protocol):
+    #: Sending is a local write that cannot hang (the sandbox): the member's answer
+    #: waits for it. Otherwise it is sent in the background after the answer.
+    instant: bool
+
     async def send_sms(self, phone: str, text: str, conversation_id: int | None) -> None: ...
 
 
 class Mail(Protocol):
+    instant: bool  # as Sms.instant
+
     async def send_mail(
         self, address: str, letter: Letter, conversation_id: int | None
     ) -> None: ...

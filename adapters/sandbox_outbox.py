@@ -12,6 +12,8 @@ from storage.vault import Vault
 
 
 class SandboxOutbox:
+    instant = True  # a row in the bot's own database
+
     def __init__(self, database: Database, vault: Vault, clock: Callable[[], datetime]) -> None:
         self._database = database
         self._vault = vault

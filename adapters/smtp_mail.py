@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 #: Seconds to connect, and for each SMTP command, the whole message included.
 TIMEOUT = 10.0
-#: Seconds for the whole mail: the member's answer waits for it (see Engine.notify).
+#: Seconds for the whole mail (sent after the member's answer, see bot/notifications.py).
 DEADLINE = 20.0
 _PORTS = {"smtp": 587, "smtps": 465}
 
@@ -71,6 +71,8 @@ def sender_address(mail_from: str) -> str:
 
 
 class SmtpMail:
+    instant = False  # a relay may be slow or hang: sent after the member's answer
+
     def __init__(self, server: SmtpServer, mail_from: str) -> None:
         self._server = server
         self._from = mail_from

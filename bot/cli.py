@@ -6,14 +6,17 @@ import getpass
 import json
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import uvicorn
 
 from adapters.channels import web
 from adapters.channels.console import Console
 from adapters.channels.line import LineSettings
+from adapters.gateways import Account
 from bot import (
     coverage,
     files,
@@ -34,10 +37,11 @@ from flows.cards import parse_card_number
 from flows.messages import LANGUAGES
 from flows.problems import Invalid
 from storage import rotation, sandbox, schema
-from storage.models import TranscriptEntry
 from storage.vault import VaultError
 
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+T = TypeVar("T")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,15 +164,8 @@ def _support_add_agent(args: argparse.Namespace) -> int:
         if getpass.getpass("Again: ") != password:
             return _fail("the passwords differ")
 
-    async def add() -> None:
-        bot = runtime.start(Settings.from_env())
-        try:
-            await support.add_agent(bot, args.name, password)
-        finally:
-            await bot.close()
-
     try:
-        asyncio.run(add())
+        _with_runtime(lambda bot: support.add_agent(bot, args.name, password))
     except support.AgentError as error:
         return _fail(str(error))
     print(f"agent {args.name} added")
@@ -193,14 +190,7 @@ def _support_switch_agent(args: argparse.Namespace) -> int:
 
 
 def _support_audit(args: argparse.Namespace) -> None:
-    async def read() -> list[dict[str, object]]:
-        bot = runtime.start(Settings.from_env())
-        try:
-            return await support.audit_rows(bot.database)
-        finally:
-            await bot.close()
-
-    rows = asyncio.run(read())
+    rows = _with_runtime(lambda bot: support.audit_rows(bot.database))
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
         return
@@ -293,6 +283,22 @@ def _chat(args: argparse.Namespace) -> None:
             runner.run(bot.close())
 
 
+def _with_runtime(
+    work: Callable[[runtime.Runtime], Awaitable[T]], settings: Settings | None = None
+) -> T:
+    """``work`` done on a bot started from ``settings`` (the environment's by default),
+    closed afterwards whatever happens."""
+
+    async def run() -> T:
+        bot = runtime.start(settings or Settings.from_env())
+        try:
+            return await work(bot)
+        finally:
+            await bot.close()
+
+    return asyncio.run(run())
+
+
 def _log_to_file(path: Path) -> None:
     path.parent.mkdir(mode=files.DIR_MODE, parents=True, exist_ok=True)
     files.create_private(path)  # the FileHandler would create it 0644
@@ -309,14 +315,8 @@ def _db_upgrade(args: argparse.Namespace) -> None:
 
 
 def _db_expire(args: argparse.Namespace) -> None:
-    async def sweep() -> int:
-        bot = runtime.start(Settings.from_env())
-        try:
-            return await bot.engine.expire_idle()
-        finally:
-            await bot.close()
-
-    print(f"expired {asyncio.run(sweep())} idle enrollments")
+    count = _with_runtime(lambda bot: bot.engine.expire_idle())
+    print(f"expired {count} idle enrollments")
 
 
 def _serve(args: argparse.Namespace) -> None:
@@ -398,14 +398,7 @@ def _graph(args: argparse.Namespace) -> int:
         print(FLOWS[args.flow or FLOWS.entry.name].flow.mermaid())
         return 0
 
-    async def read() -> list[TranscriptEntry]:
-        bot = runtime.start(Settings.from_env())
-        try:
-            return await coverage.conversation(bot.database, args.transcript)
-        finally:
-            await bot.close()
-
-    entries = asyncio.run(read())
+    entries = _with_runtime(lambda bot: coverage.conversation(bot.database, args.transcript))
     if not entries:
         return _no_transcript(args.transcript)
     names = [args.flow] if args.flow else list(dict.fromkeys(e.flow for e in entries if e.flow))
@@ -414,28 +407,21 @@ def _graph(args: argparse.Namespace) -> int:
 
 
 def _outbox(args: argparse.Namespace) -> None:
-    async def listing() -> None:
-        bot = runtime.start(Settings.from_env())
-        try:
-            async with bot.database.transaction() as session:
-                messages = await sandbox.read(session, bot.vault)
-        finally:
-            await bot.close()
-        for message in messages:
-            if args.json:
-                row = {
-                    "at": message.at.isoformat(),
-                    "kind": message.kind,
-                    "to": message.to,
-                    "text": message.text,
-                }
-                print(json.dumps(row, ensure_ascii=False))
-            else:
-                print(
-                    f"{message.at:%Y-%m-%d %H:%M:%S} {message.kind:4} {message.to}: {message.text}"
-                )
+    async def listing(bot: runtime.Runtime) -> list[sandbox.Delivered]:
+        async with bot.database.transaction() as session:
+            return await sandbox.read(session, bot.vault)
 
-    asyncio.run(listing())
+    for message in _with_runtime(listing):
+        if args.json:
+            row = {
+                "at": message.at.isoformat(),
+                "kind": message.kind,
+                "to": message.to,
+                "text": message.text,
+            }
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            print(f"{message.at:%Y-%m-%d %H:%M:%S} {message.kind:4} {message.to}: {message.text}")
 
 
 def _account(args: argparse.Namespace) -> int:
@@ -444,11 +430,11 @@ def _account(args: argparse.Namespace) -> int:
         card = parse_card_number(args.card)
     except Invalid:
         card = None
-    bot = runtime.start(Settings.from_env())
-    try:
-        account = asyncio.run(bot.engine.services.issuer.account(card)) if card else None
-    finally:
-        asyncio.run(bot.close())
+
+    async def look_up(bot: runtime.Runtime) -> Account | None:
+        return await bot.engine.services.issuer.account(card) if card else None
+
+    account = _with_runtime(look_up)
     if account is None:
         print("netanswer-bot: the sandbox issuer knows no such card", file=sys.stderr)
         return 1
@@ -484,15 +470,10 @@ def _account(args: argparse.Namespace) -> int:
 
 
 def _call(args: argparse.Namespace) -> int:
-    async def play() -> int:
-        bot = runtime.start(Settings.from_env())
-        try:
-            return await telephony.inbound_call(bot.database, bot.vault, args.caller, bot.now())
-        finally:
-            await bot.close()
-
     try:
-        matched = asyncio.run(play())
+        matched = _with_runtime(
+            lambda bot: telephony.inbound_call(bot.database, bot.vault, args.caller, bot.now())
+        )
     except telephony.UnknownNumber:
         print(f"netanswer-bot: {args.caller!r} is not a phone number", file=sys.stderr)
         return 2
@@ -501,14 +482,9 @@ def _call(args: argparse.Namespace) -> int:
 
 
 def _members_links(args: argparse.Namespace) -> int:
-    async def listing() -> list[member_links.Link] | None:
-        bot = runtime.start(Settings.from_env())
-        try:
-            return await member_links.listing(bot.database, args.net_answer_id, bot.now())
-        finally:
-            await bot.close()
-
-    found = asyncio.run(listing())
+    found = _with_runtime(
+        lambda bot: member_links.listing(bot.database, args.net_answer_id, bot.now())
+    )
     if found is None:
         return _fail(f"no member with Net Answer ID {args.net_answer_id!r}")
     if args.json:
@@ -526,14 +502,9 @@ def _members_links(args: argparse.Namespace) -> int:
 
 
 def _members_unlink(args: argparse.Namespace) -> int:
-    async def unlink() -> int | None:
-        bot = runtime.start(Settings.from_env())
-        try:
-            return await member_links.unlink_all(bot.database, args.net_answer_id, bot.now())
-        finally:
-            await bot.close()
-
-    count = asyncio.run(unlink())
+    count = _with_runtime(
+        lambda bot: member_links.unlink_all(bot.database, args.net_answer_id, bot.now())
+    )
     if count is None:
         return _fail(f"no member with Net Answer ID {args.net_answer_id!r}")
     if args.json:
@@ -564,23 +535,18 @@ def _japan_time(moment: datetime) -> str:
 
 
 def _transcripts_list(args: argparse.Namespace) -> None:
-    async def listing() -> list[transcripts.Listed]:
-        bot = runtime.start(Settings.from_env())
-        try:
-            return await transcripts.listing(
-                bot.database,
-                FLOWS,
-                bot.now(),
-                channel=args.channel,
-                since=args.since,
-                state=args.state,
-                outcome=transcripts.Outcome(args.outcome) if args.outcome else None,
-                net_answer_id=args.member,
-            )
-        finally:
-            await bot.close()
-
-    listed = asyncio.run(listing())
+    listed = _with_runtime(
+        lambda bot: transcripts.listing(
+            bot.database,
+            FLOWS,
+            bot.now(),
+            channel=args.channel,
+            since=args.since,
+            state=args.state,
+            outcome=transcripts.Outcome(args.outcome) if args.outcome else None,
+            net_answer_id=args.member,
+        )
+    )
     if args.json:
         print(json.dumps([found.as_json() for found in listed], ensure_ascii=False))
         return
@@ -594,19 +560,17 @@ def _transcripts_list(args: argparse.Namespace) -> None:
 def _transcript(
     conversation_id: int,
 ) -> tuple[transcripts.Listed, list[transcripts.Step]] | None:
-    async def read() -> tuple[transcripts.Listed, list[transcripts.Step]] | None:
-        bot = runtime.start(Settings.from_env())
-        try:
-            found = await transcripts.listing(
-                bot.database, FLOWS, bot.now(), conversation_id=conversation_id
-            )
-            if not found:
-                return None
-            return found[0], await transcripts.steps(bot.database, conversation_id, found[0].lang)
-        finally:
-            await bot.close()
+    async def read(
+        bot: runtime.Runtime,
+    ) -> tuple[transcripts.Listed, list[transcripts.Step]] | None:
+        found = await transcripts.listing(
+            bot.database, FLOWS, bot.now(), conversation_id=conversation_id
+        )
+        if not found:
+            return None
+        return found[0], await transcripts.steps(bot.database, conversation_id, found[0].lang)
 
-    return asyncio.run(read())
+    return _with_runtime(read)
 
 
 def _no_transcript(conversation_id: int) -> int:
@@ -668,16 +632,11 @@ def _transcripts_replay(args: argparse.Namespace) -> int:
 
 
 def _transcripts_coverage(args: argparse.Namespace) -> None:
-    async def read() -> list[coverage.FlowCoverage]:
-        bot = runtime.start(Settings.from_env())
-        try:
-            return coverage.coverage(
-                FLOWS, await coverage.recorded_moves(bot.database, FLOWS, since=args.since)
-            )
-        finally:
-            await bot.close()
+    async def read(bot: runtime.Runtime) -> list[coverage.FlowCoverage]:
+        moves = await coverage.recorded_moves(bot.database, FLOWS, since=args.since)
+        return coverage.coverage(FLOWS, moves)
 
-    found = asyncio.run(read())
+    found = _with_runtime(read)
     if args.json:
         print(json.dumps([flow.as_json() for flow in found], ensure_ascii=False))
         return
@@ -695,11 +654,8 @@ def _transcripts_purge(args: argparse.Namespace) -> None:
     settings = Settings.from_env()
     days = args.older_than or settings.transcript_retention_days
 
-    async def purge() -> int:
-        bot = runtime.start(settings)
-        try:
-            return await transcripts.purge(bot.database, before=bot.now() - timedelta(days=days))
-        finally:
-            await bot.close()
-
-    print(f"deleted {asyncio.run(purge())} transcript rows older than {days} days")
+    count = _with_runtime(
+        lambda bot: transcripts.purge(bot.database, before=bot.now() - timedelta(days=days)),
+        settings,
+    )
+    print(f"deleted {count} transcript rows older than {days} days")

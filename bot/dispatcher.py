@@ -22,11 +22,11 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from adapters.channels.channel import Channel, Outgoing, SendFailed
+from adapters.channels.channel import Outgoing, SendFailed
 from flows.replies import Chart, Choice, Reply
 from storage import outbox
 from storage.database import Database
@@ -39,6 +39,19 @@ _DUE_BATCH = 100
 SWEEP_BUDGET = 10.0  # seconds after which a sweep starts no more chats
 
 logger = logging.getLogger(__name__)
+
+
+class Sender(Protocol):
+    """What sends a channel's rows: a :class:`~adapters.channels.channel.Channel`, or
+    the SMS and mail gateways (bot/notifications.py)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def batch_size(self) -> int: ...
+
+    async def send(self, batch: Sequence[Outgoing]) -> None: ...
 
 
 def queue(
@@ -57,7 +70,7 @@ def queue(
             channel=conversation.channel,
             user_id=conversation.user_id,
             route=route,
-            payload=_payload(reply, part),
+            payload=payload(reply, part),
             lang=conversation.lang,
             at=at,
         )
@@ -67,11 +80,11 @@ class Dispatcher:
     def __init__(self, database: Database, clock: Callable[[], datetime]) -> None:
         self._database = database
         self._clock = clock
-        self._channels: dict[str, Channel] = {}
+        self._channels: dict[str, Sender] = {}
         self._unrecorded: list[Callable[[AsyncSession], Awaitable[None]]] = []
         self.repeats = 0  # replies sent again because an earlier outcome was unknown
 
-    def register(self, channel: Channel) -> None:
+    def register(self, channel: Sender) -> None:
         self._channels[channel.name] = channel
 
     async def deliver(self, channel: str, user_id: str) -> None:
@@ -117,7 +130,7 @@ class Dispatcher:
             if channel in self._channels:
                 await self.deliver(channel, user_id)
 
-    async def _send(self, sender: Channel, rows: Sequence[OutboxMessage]) -> bool:
+    async def _send(self, sender: Sender, rows: Sequence[OutboxMessage]) -> bool:
         """Send one batch and record its outcome; True when it was sent."""
         try:
             await sender.send([_outgoing(row) for row in rows])
@@ -187,7 +200,7 @@ class Dispatcher:
             logger.error(
                 "outbox %s: giving up on %s after %s attempts (%s)",
                 row.id,
-                row.channel,
+                _recipient(row),
                 attempts,
                 failure.reason,
             )
@@ -197,7 +210,7 @@ class Dispatcher:
         logger.warning(
             "outbox %s: %s send failed (%s), retry in %ss",
             row.id,
-            row.channel,
+            _recipient(row),
             failure.reason,
             delay.total_seconds(),
         )
@@ -206,13 +219,20 @@ class Dispatcher:
         )
 
 
+def _recipient(row: OutboxMessage) -> str:
+    """How a log line names the row's recipient: its channel, and the masked address a
+    notification's route shows."""
+    shown = row.route.get("shown")
+    return f"{row.channel} to {shown}" if shown else row.channel
+
+
 def _backoff(attempts: int, retry_after: float | None) -> timedelta:
     if retry_after is not None:
         return timedelta(seconds=retry_after)
     return min(timedelta(seconds=2**attempts), _BACKOFF_CAP)
 
 
-def _payload(reply: Reply, part: int) -> dict[str, Any]:
+def payload(reply: Reply, part: int) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "key": reply.key,
         "params": dict(reply.params),

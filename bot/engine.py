@@ -2,10 +2,11 @@
 
 Per event: claim the channel's event id (a redelivery stops here), lock the
 conversation row, run the step of the conversation's flow on a fresh Dialogue, and
-write flow, state, slots and the redacted transcript in the same transaction. SMS and
-mail go out after the commit, so a rolled-back turn never sends anything. Password
-hashing happens between transactions: a step that needs it stops the turn
-(:class:`bot.turn.Unprepared`), which is rolled back, and is run again with the hash.
+write flow, state, slots, the redacted transcript and the outbox rows of its replies,
+SMS and mail in the same transaction. They go out after the commit, so a rolled-back
+turn never sends anything. Password hashing happens between transactions: a step that
+needs it stops the turn (:class:`bot.turn.Unprepared`), which is rolled back, and is
+run again with the hash.
 
 The engine knows no flow by name: it runs the registry it is given, starting new
 conversations in its entry flow and moving a conversation on where a flow exits.
@@ -35,11 +36,12 @@ from adapters.channels.channel import (
 )
 from bot import dispatcher
 from bot.deadlines import Overdue, within
+from bot.dispatcher import Dispatcher
 from bot.handlers import Flows, Handlers
+from bot.notifications import Notifier
 from bot.turn import Notification, Services, Turn, Unprepared
 from flows.commands import Command, command_in
 from flows.flow import Flow, Step
-from flows.letters import Letter
 from flows.messages import CATALOG, DEFAULT_LANG
 from flows.problems import Invalid
 from flows.redaction import has_card, recorded_reply, redact
@@ -97,10 +99,13 @@ class Engine:
         services: Services,
         flows: Flows,
         capabilities: Mapping[str, Capabilities] | None = None,
+        dispatch: Dispatcher | None = None,
     ) -> None:
         self.services = services
         self.flows = flows
         self.capabilities = dict(capabilities or {})
+        self.dispatcher = dispatch or Dispatcher(services.database, services.clock)
+        self.notifier = Notifier(services, self.dispatcher)
 
     async def handle(self, inbound: Inbound, *, route: Mapping[str, Any] | None = None) -> Outcome:
         """``route`` is how the channel reaches this chat (e.g. a Telegram chat id);
@@ -127,7 +132,7 @@ class Engine:
             # The step is unknown now, so any text is treated as possibly secret.
             return Outcome(replies=[Reply("trouble")], failed=True, secret_input=bool(inbound.text))
         # Committed: from here on nothing may turn the answer into a 503.
-        await self.notify(notifications, outcome.conversation_id)
+        await self.notifier.send(outcome.conversation_id, (note.kind for note in notifications))
         await asyncio.sleep(max(0.0, not_before - time.monotonic()))
         return outcome
 
@@ -320,6 +325,7 @@ class Engine:
             )
             if route is not None:
                 dispatcher.queue(session, row, route=route, replies=turn.replies, at=now)
+            self.notifier.queue(session, row.id, row.lang, turn.notifications, now)
         outcome = Outcome(
             replies=turn.replies,
             state=row.state,
@@ -554,25 +560,6 @@ class Engine:
             return
         turn.dialogue.wipe()
         await _enter(turn, linked)
-
-    async def notify(self, notifications: list[Notification], conversation_id: int) -> None:
-        """Send the SMS and mail a committed turn queued (also the sign-in page's)."""
-        services = self.services
-        for note in notifications:
-            try:
-                if isinstance(note.message, Letter):
-                    await services.mail.send_mail(note.to, note.message, conversation_id)
-                else:
-                    await services.sms.send_sms(note.to, note.message, conversation_id)
-            except Exception as error:  # the member can ask for a new passcode; the turn stands
-                # The type only: a gateway's error may quote a server that echoes the
-                # message, the address or the credentials.
-                logger.error(
-                    "%s delivery failed conversation=%s: %s",
-                    note.kind,
-                    conversation_id,
-                    type(error).__name__,
-                )
 
 
 async def _enter(turn: Turn, unit: Handlers) -> None:

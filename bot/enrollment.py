@@ -5,6 +5,7 @@ from datetime import timedelta
 
 from bot import card_check, completion, identity, passcodes
 from bot.handlers import Handlers
+from bot.notifications import mask_phone
 from bot.telephony import phone_index
 from bot.turn import Turn
 from flows import terms as terms_text
@@ -234,7 +235,7 @@ async def _start_call(turn: Turn, phone: str) -> None:
     )
     turn.slots["call"] = {
         "number": turn.services.issuer.verification_line,
-        "phone": passcodes.mask_phone(phone),
+        "phone": mask_phone(phone),
         "minutes": CALL_WINDOW_MINUTES,
     }
 

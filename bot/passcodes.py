@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from bot.notifications import mask_email, mask_phone
 from bot.turn import NotificationKind, Turn
 from flows.enrollment import RESEND_LIMIT
 from flows.problems import Invalid, Problem
@@ -43,7 +44,7 @@ async def send(turn: Turn, *, by_mail: bool = False) -> None:
         via, to = NotificationKind.SMS, holder.personal.phone
         shown = mask_phone(to)
     elif holder.email is not None:
-        via, to, shown = NotificationKind.MAIL, holder.email, _mask_email(holder.email)
+        via, to, shown = NotificationKind.MAIL, holder.email, mask_email(holder.email)
     else:
         raise ValueError("the issuer holds no address to mail a passcode to")
     record: dict[str, Any] = turn.slots.setdefault("otp", {"resends": 0})
@@ -54,7 +55,7 @@ async def send(turn: Turn, *, by_mail: bool = False) -> None:
         via=via.value,
         to=shown,
     )
-    turn.notify(via, to, f"{via}.passcode", code=code)
+    turn.notify(via, to, f"{via}.passcode", code=code, expires=turn.now + TTL)
 
 
 async def mailable(turn: Turn) -> bool:
@@ -139,12 +140,3 @@ def _subject(turn: Turn) -> str:
 
 def _mac(turn: Turn, code: str) -> str:
     return turn.services.vault.index(f"{turn.conversation_id}:{code}", _PURPOSE)
-
-
-def mask_phone(phone: str) -> str:
-    return "*" * (len(phone) - 4) + phone[-4:]
-
-
-def _mask_email(address: str) -> str:
-    local, _, domain = address.rpartition("@")
-    return f"{local[:2]}***@{domain}"

@@ -3,8 +3,8 @@ the dispatcher; it is what channels talk to (:class:`~adapters.channels.channel.
 
 import asyncio
 import random
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,16 +24,20 @@ from bot import files
 from bot.config import ConfigError, Settings
 from bot.dispatcher import Dispatcher
 from bot.engine import Engine
+from bot.pictures import Pictures
 from bot.registry import CHANNELS, FLOWS
 from bot.turn import Services
 from flows.replies import Chart
-from storage import conversations, outbox, rotation, sandbox, schema
-from storage.database import Database
+from storage import conversations, members, outbox, rotation, sandbox, schema
+from storage.database import Database, aware
 from storage.sandbox import Delivered
 from storage.vault import Vault, VaultError
 
 #: The sandbox issuer's own records, in the data folder.
 ISSUER_LEDGER = "sandbox-issuer.sqlite3"
+#: Seconds closing waits for mail still going out in the background (within a server's
+#: shutdown bound); what is unsent then stays queued for the next worker's retry loop.
+SETTLE = 3.0
 
 
 def utc_now() -> datetime:
@@ -47,6 +51,7 @@ class Runtime:
     vault: Vault
     engine: Engine
     dispatcher: Dispatcher
+    pictures: Pictures = field(default_factory=Pictures)  # of sent replies, drawn once
 
     async def handle(self, inbound: Inbound, *, route: Mapping[str, Any] | None = None) -> Outcome:
         return await self.engine.handle(inbound, route=route)
@@ -56,6 +61,12 @@ class Runtime:
 
     async def resume(self, channel: str, user_id: str) -> None:
         await self.dispatcher.resume(channel, user_id)
+
+    async def waiting(self, channel: str, user_ids: Collection[str]) -> list[str]:
+        if not user_ids:
+            return []
+        async with self.database.transaction() as session:
+            return await outbox.waiting_chats(session, channel, user_ids)
 
     async def history(self, channel: str, user_id: str) -> History:
         async with self.database.transaction() as session:
@@ -84,6 +95,17 @@ class Runtime:
 
         return await asyncio.to_thread(charts.png, chart, lang)
 
+    async def sent_picture(self, channel: str, reply_id: int) -> bytes | None:
+        async with self.database.transaction() as session:
+            row = await outbox.get(session, reply_id)
+            if row is None or row.channel != channel or "image" not in row.payload:
+                return None
+            link = await members.chat_link(session, channel, row.user_id)
+        if link is None or aware(link.linked_at) > aware(row.created_at):
+            return None  # unlinked, or linked again since: the chart is not its to show
+        chart, lang = Chart.from_json(row.payload["image"]), row.lang
+        return await self.pictures.of(reply_id, lambda: self.picture(chart, lang))
+
     def secret(self, purpose: str) -> bytes:
         return self.vault.derived_key(purpose)
 
@@ -98,6 +120,7 @@ class Runtime:
             self.engine.services.entry_channels.add(channel.name)
 
     async def close(self) -> None:
+        await self.engine.notifier.settle(SETTLE)
         await self.engine.services.issuer.close()
         await self.database.close()
 
@@ -175,5 +198,6 @@ def start(
         order_window=settings.order_window,
         public_url=settings.public_url,
     )
-    engine = Engine(services, FLOWS, {channel.name: channel.capabilities for channel in CHANNELS})
-    return Runtime(settings, database, vault, engine, Dispatcher(database, clock))
+    capabilities = {channel.name: channel.capabilities for channel in CHANNELS}
+    engine = Engine(services, FLOWS, capabilities, Dispatcher(database, clock))
+    return Runtime(settings, database, vault, engine, engine.dispatcher)

@@ -13,8 +13,6 @@ from adapters.gateways import Cardholder, Issuer, Mail, Sms
 from flows.cards import CardNumber, brand_of
 from flows.dialogue import Dialogue
 from flows.flow import Flow
-from flows.letters import Letter, letter
-from flows.messages import text
 from flows.replies import Chart, Param, Reply
 from storage.database import Database
 from storage.vault import CARD_PURPOSE, Vault
@@ -57,9 +55,15 @@ class NotificationKind(StrEnum):
 
 @dataclass(frozen=True)
 class Notification:
+    """An SMS or mail as message key and params, rendered when it is sent."""
+
     kind: NotificationKind
-    to: str
-    message: str | Letter = field(repr=False)  # may hold a passcode: never printed
+    to: str = field(repr=False)
+    key: str
+    params: dict[str, Param] = field(repr=False)  # may hold a passcode: never printed
+    #: Until when it is worth sending; set for a passcode, whose params are then
+    #: kept sealed (encrypted) in the outbox.
+    expires: datetime | None = None
 
 
 class Unprepared(Exception):
@@ -106,13 +110,18 @@ class Turn:
     ) -> None:
         self.replies.append(Reply(key, params, sensitive=sensitive, image=image))
 
-    def notify(self, kind: NotificationKind, to: str, key: str, **params: Param) -> None:
-        """Queue an SMS or mail, sent only after the turn is committed."""
-        if kind is NotificationKind.MAIL:
-            message: str | Letter = letter(key, self.lang, params)
-        else:
-            message = text(key, self.lang, params)
-        self.notifications.append(Notification(kind, to, message))
+    def notify(
+        self,
+        kind: NotificationKind,
+        to: str,
+        key: str,
+        *,
+        expires: datetime | None = None,
+        **params: Param,
+    ) -> None:
+        """Queue an SMS or mail, written to the outbox with the turn and sent only after
+        its commit; ``expires``: a passcode, kept sealed and not sent after that."""
+        self.notifications.append(Notification(kind, to, key, params, expires))
 
     def keep_card(self, card: CardNumber) -> None:
         vault = self.services.vault

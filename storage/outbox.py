@@ -6,7 +6,7 @@ Channel-neutral: a row names its channel, chat user and ``route`` (how the chann
 reaches the chat); what a payload means is up to the caller.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -182,6 +182,22 @@ async def pending(session: AsyncSession, channel: str, user_id: str) -> int:
         OutboxMessage.status == OutboxStatus.PENDING,
     )
     return int(await session.scalar(query) or 0)
+
+
+async def waiting_chats(
+    session: AsyncSession, channel: str, user_ids: Collection[str]
+) -> list[str]:
+    """Which of these chats of ``channel`` have a row still to be sent."""
+    query = (
+        select(OutboxMessage.user_id)
+        .where(
+            OutboxMessage.channel == channel,
+            OutboxMessage.user_id.in_(user_ids),
+            OutboxMessage.status == OutboxStatus.PENDING,
+        )
+        .distinct()
+    )
+    return list((await session.scalars(query)).all())
 
 
 async def due_chats(session: AsyncSession, *, now: datetime, limit: int) -> list[tuple[str, str]]:

@@ -6,14 +6,16 @@ import asyncio
 import datetime
 import email.policy
 import ipaddress
+import json
 import logging
 import os
 import random
+import socket
 import ssl
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -26,14 +28,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from sqlalchemy import select
 
 from adapters import smtp_mail
 from adapters.smtp_mail import SmtpMail, SmtpServer
 from bot.config import ConfigError, Settings
+from bot.dispatcher import MAX_ATTEMPTS
 from bot.runtime import Runtime, start
 from flows.letters import letter
-from tests.conftest import Chat, Clock
-from tests.enroll import EMAIL, PASSWORD, VISA, to_passcode
+from storage.models import OutboxMessage
+from tests.conftest import Chat, Clock, passcode_in
+from tests.enroll import DINERS, EMAIL, PASSWORD, VISA, to_confirm, to_passcode
 
 _COMMAND = str(Path(sys.executable).parent / "netanswer-bot")
 SMTP_USER = "netanswer-bot"
@@ -123,9 +128,9 @@ def trusted(certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> 
 
 
 async def _serve(
-    relay: Relay, make: Any, tls: ssl.SSLContext | None = None
+    relay: Relay, make: Any, tls: ssl.SSLContext | None = None, port: int = 0
 ) -> AsyncIterator[Relay]:
-    server = await asyncio.get_running_loop().create_server(make, "127.0.0.1", 0, ssl=tls)
+    server = await asyncio.get_running_loop().create_server(make, "127.0.0.1", port, ssl=tls)
     relay.port = server.sockets[0].getsockname()[1]
     yield relay
     server.close()
@@ -136,7 +141,12 @@ async def _serve(
 async def relay(request: pytest.FixtureRequest, trusted: ssl.SSLContext) -> AsyncIterator[Relay]:
     """STARTTLS required, then AUTH with the one mechanism of the parameter."""
     relay = Relay(mechanism=request.param)
-    other = {"PLAIN": "LOGIN", "LOGIN": "PLAIN"}[request.param]
+    async for running in _serve(relay, _smtp(relay, trusted)):
+        yield running
+
+
+def _smtp(relay: Relay, trusted: ssl.SSLContext) -> Callable[[], SMTP]:
+    other = {"PLAIN": "LOGIN", "LOGIN": "PLAIN"}[relay.mechanism or "PLAIN"]
 
     def make() -> SMTP:
         return SMTP(
@@ -149,8 +159,7 @@ async def relay(request: pytest.FixtureRequest, trusted: ssl.SSLContext) -> Asyn
             authenticator=relay.authenticate,
         )
 
-    async for running in _serve(relay, make):
-        yield running
+    return make
 
 
 async def _bot(settings: Settings, clock: Clock, **env: str) -> Runtime:
@@ -239,6 +248,8 @@ async def test_a_refused_login_leaves_the_turn_and_the_reply_as_they_were(
         chat = Chat(bot)
         netid = await _complete(chat)
         texts = chat.texts
+        await bot.engine.notifier.settle(5)
+        [row] = await _mail_rows(bot)
     finally:
         await bot.close()
 
@@ -251,13 +262,18 @@ async def test_a_refused_login_leaves_the_turn_and_the_reply_as_they_were(
     assert chat.state == "wallet"
     assert chat.last is not None
     ours = [r for r in caplog.records if not r.name.startswith("mail.")]  # not the server's
-    assert [r.getMessage() for r in ours if "delivery failed" in r.getMessage()] == [
-        f"mail delivery failed conversation={chat.last.conversation_id}: SMTPAuthenticationError"
+    lines = [r.getMessage() for r in ours if r.name.startswith(("bot.", "adapters."))]
+    assert [line for line in lines if " failed" in line] == [
+        f"mail to ha***@example.com failed conversation={chat.last.conversation_id}: "
+        "SMTPAuthenticationError",
+        f"outbox {row.id}: mail to ha***@example.com send failed (SMTPAuthenticationError), "
+        "retry in 2.0s",
     ]
+    assert (row.status, row.attempts, row.last_error) == ("pending", 1, "SMTPAuthenticationError")
     logged = "\n".join(r.getMessage() + str(r.exc_info or "") for r in ours)
     for secret in ("Wrong-pw-4kZ", SMTP_PASSWORD, _IN_URL, PASSWORD):
         assert secret not in logged
-    said = "\n".join(r.getMessage() for r in ours if r.name.startswith(("bot.", "adapters.")))
+    said = "\n".join(lines)
     assert netid not in said and EMAIL not in said  # nor what the mail would have said
 
 
@@ -402,3 +418,169 @@ async def test_an_old_carrier_address_is_delivered_as_written(relay: Relay) -> N
     assert relay.received[0].rcpt_tos == [address]
     raw, _ = relay.message()
     assert f"To: {address}\r\n".encode() in raw
+
+
+# The mail outbox: durable, retried, sent once, never in the member's way ---------------
+
+
+async def _mail_rows(bot: Runtime) -> list[OutboxMessage]:
+    async with bot.database.transaction() as session:
+        query = select(OutboxMessage).where(OutboxMessage.channel == "mail")
+        return list((await session.scalars(query.order_by(OutboxMessage.id))).all())
+
+
+def _free_port() -> int:
+    """A loopback port where no relay listens (yet)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def _ours(caplog: pytest.LogCaptureFixture) -> str:
+    """What the bot logged (not the SMTP server), tracebacks included."""
+    return "\n".join(
+        r.getMessage() + str(r.exc_info or "")
+        for r in caplog.records
+        if r.name.startswith(("bot.", "adapters.", "storage."))
+    )
+
+
+async def test_a_relay_down_at_first_gets_the_mail_once_it_is_up_from_any_worker(
+    settings: Settings, clock: Clock, trusted: ssl.SSLContext, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    port = _free_port()
+    relay = Relay(port=port, mechanism="PLAIN")
+    env = {"SMTP_URL": relay.url(), "MAIL_FROM": MAIL_FROM}
+    bot, other = await _bot(settings, clock, **env), await _bot(settings, clock, **env)
+    try:
+        chat = Chat(bot)
+        netid = await _complete(chat)  # the relay is down: the member is answered anyway
+        assert chat.texts[0].startswith("ご登録ありがとうございました。")
+        await bot.engine.notifier.settle(5)
+        [queued] = await _mail_rows(bot)
+        assert (queued.status, queued.attempts, queued.last_error) == (
+            "pending",
+            1,
+            "SMTPConnectError",
+        )
+        async for _ in _serve(relay, _smtp(relay, trusted), port=port):  # the relay is up
+            clock.advance(seconds=2)  # the first retry is due
+            # Both workers' retry loops sweep at once: one of them sends it.
+            await asyncio.gather(bot.dispatcher.deliver_due(), other.dispatcher.deliver_due())
+            clock.advance(minutes=10)
+            await asyncio.gather(bot.dispatcher.deliver_due(), other.dispatcher.deliver_due())
+        [sent] = await _mail_rows(bot)
+    finally:
+        await other.close()
+        await bot.close()
+
+    assert len(relay.received) == 1
+    assert relay.received[0].rcpt_tos == [EMAIL]
+    assert f"NetアンサーID：{netid}" in next(relay.message()[1].iter_parts()).get_content()
+    assert (sent.status, sent.attempts) == ("sent", 2)
+    logged = _ours(caplog)
+    assert f"conversation={queued.conversation_id}: SMTPConnectError" in logged
+    assert "mail to ha***@example.com" in logged
+    assert EMAIL not in logged and SMTP_PASSWORD not in logged and _IN_URL not in logged
+
+
+async def test_a_hanging_relay_does_not_hold_the_members_answer(
+    settings: Settings, clock: Clock
+) -> None:
+    connected, release = asyncio.Event(), asyncio.Event()
+
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connected.set()  # accepted, and no greeting until the test lets go
+        await release.wait()
+        writer.close()
+
+    silent = await asyncio.start_server(hang, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    bot = await _bot(settings, clock, SMTP_URL=f"smtp://u:p@127.0.0.1:{port}", MAIL_FROM=MAIL_FROM)
+    try:
+        chat = Chat(bot)
+        code = await to_passcode(chat)
+        # A guard against a hang only (the relay never answers on its own).
+        await asyncio.wait_for(chat.send(code), 30)
+        assert chat.state == "wallet"
+        await asyncio.wait_for(connected.wait(), 30)
+        [in_flight] = await _mail_rows(bot)
+        # The member has the answer while the relay still holds the mail's connection:
+        # no outcome is recorded yet.
+        assert (in_flight.status, in_flight.attempts) == ("pending", 0)
+        release.set()
+        await bot.engine.notifier.settle(30)
+        [after] = await _mail_rows(bot)
+    finally:
+        release.set()
+        await bot.close()
+        silent.close()
+        await silent.wait_closed()
+
+    assert (after.status, after.attempts) == ("pending", 1)  # for the retry loop
+
+
+async def test_the_mail_is_given_up_after_the_outboxs_limit_with_a_masked_line(
+    settings: Settings, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    url = f"smtp://{SMTP_USER}:{_IN_URL}@127.0.0.1:{_free_port()}"  # nobody listens
+    bot = await _bot(settings, clock, SMTP_URL=url, MAIL_FROM=MAIL_FROM)
+    try:
+        await _complete(Chat(bot))
+        await bot.engine.notifier.settle(5)
+        for _ in range(MAX_ATTEMPTS):
+            clock.advance(minutes=6)  # past the longest backoff
+            await bot.dispatcher.deliver_due()
+        [given_up] = await _mail_rows(bot)
+    finally:
+        await bot.close()
+
+    assert (given_up.status, given_up.attempts) == ("failed", MAX_ATTEMPTS)
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [
+        f"outbox {given_up.id}: giving up on mail to ha***@example.com after {MAX_ATTEMPTS} "
+        "attempts (SMTPConnectError)"
+    ]
+    logged = _ours(caplog)
+    assert EMAIL not in logged and SMTP_PASSWORD not in logged and _IN_URL not in logged
+
+
+async def test_a_passcode_mail_waits_sealed_and_is_not_sent_once_expired(
+    settings: Settings, clock: Clock, trusted: ssl.SSLContext
+) -> None:
+    """A landline member takes the passcode by mail while the relay is down."""
+    port = _free_port()
+    relay = Relay(port=port, mechanism="PLAIN")
+    bot = await _bot(settings, clock, SMTP_URL=relay.url(), MAIL_FROM=MAIL_FROM)
+    try:
+        chat = Chat(bot)
+        await to_confirm(chat, DINERS)
+        await chat.send(choice="confirm:ok")
+        await chat.send(choice="otp:email")
+        assert chat.state == "otp"
+        await bot.engine.notifier.settle(5)
+        [first] = await _mail_rows(bot)
+        clock.advance(minutes=1)  # a new code may be asked for after a minute
+        await chat.send(choice="otp:resend")
+        await bot.engine.notifier.settle(5)
+        async for _ in _serve(relay, _smtp(relay, trusted), port=port):
+            clock.advance(minutes=4, seconds=30)  # the first code has expired, not the second
+            await bot.dispatcher.deliver_due()
+            await bot.dispatcher.deliver_due()
+        expired, second = await _mail_rows(bot)
+        assert len(relay.received) == 1  # only the code still valid went out
+        _, message = relay.message()
+        code = passcode_in(next(message.iter_parts()).get_content())
+        await chat.send(code)
+        assert chat.state == "wallet", chat.keys
+    finally:
+        await bot.close()
+
+    assert relay.received[0].rcpt_tos == [DINERS.email]
+    assert (expired.status, expired.last_error) == ("failed", "expired")
+    assert second.status == "sent"
+    for row in (first, expired, second):  # sealed: the code is nowhere in the row
+        assert code not in json.dumps(row.payload) and "code" not in row.payload["params"]

@@ -11,7 +11,7 @@ import json
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -237,6 +237,10 @@ class Conversations(Protocol):
         """The chat can be reached again: send its queued replies now, those waiting
         for a retry included."""
 
+    async def waiting(self, channel: str, user_ids: Collection[str]) -> list[str]:
+        """Which of these chat users have replies still queued (written by any worker,
+        due now or waiting for a retry)."""
+
     async def history(self, channel: str, user_id: str) -> History:
         """The chat's redacted transcript."""
 
@@ -251,6 +255,11 @@ class Conversations(Protocol):
 
     async def picture(self, chart: Chart, lang: str) -> bytes:
         """The chart as a PNG, labelled in ``lang``."""
+
+    async def sent_picture(self, channel: str, reply_id: int) -> bytes | None:
+        """The chart of a reply queued for ``channel`` as a PNG, drawn once; None when
+        there is none, or the chat is no longer linked as it was when the reply was
+        written (the member unlinked, or linked again since)."""
 
     def secret(self, purpose: str) -> bytes:
         """A key for one purpose of the channel's (e.g. signing links), derived from

@@ -18,8 +18,9 @@ A reply with a chart goes as an image message before its text. LINE fetches the
 picture from this server, when the member's app shows it, at an address that names the
 reply's outbox row and when the address expires (:data:`IMAGE_LINK_LIFETIME` after the
 send), signed with an HMAC over both and the member's user id (a key derived from the
-vault's, :meth:`Conversations.secret`). Any other address, an altered one or an
-expired one gets a bare 404; a good one gets the PNG drawn from that row's figures.
+vault's, :meth:`Conversations.secret`). Any other address, an altered one, an
+expired one or one whose chat was unlinked since gets a bare 404; a good one gets the
+PNG drawn from that row's figures (once: :meth:`Conversations.sent_picture`).
 
 LINE's account linking: :meth:`Line.link_token` asks for a user's link token, and an
 ``accountLink`` event becomes an inbound of kind ``linked`` carrying the nonce (none
@@ -414,7 +415,9 @@ class Line(Channel):
         given = request.path_params["signature"].encode()  # bytes: any character may come
         if not hmac.compare_digest(given, expected.encode()):
             return Response(status_code=404)
-        png = await self.conversations.picture(outgoing.reply.image, outgoing.lang)
+        png = await self.conversations.sent_picture(CHANNEL, reply)
+        if png is None:  # the member unlinked the chat since
+            return Response(status_code=404)
         return Response(
             png, media_type="image/png", headers={"Cache-Control": f"private, max-age={left}"}
         )

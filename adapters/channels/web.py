@@ -9,6 +9,12 @@ reconnect is applied once), the application runs the flow and queues the replies
 the outbox, and :meth:`Web.send` pushes them to the chat's open sockets. With none
 open, the send fails and the reply stays queued until the page connects again.
 
+A page's socket is held by one worker process; a reply may be queued or retried by
+another (a turn that ended after the page moved, the retry loop of a worker that holds
+no socket of the chat). So each worker looks every :data:`WATCH_EVERY` seconds for
+queued replies of the chats whose pages it holds and sends them at once (one query for
+all of them), whatever retry they were waiting for.
+
 The page shows the conversation again after a reload from the transcript, which holds
 no secret as typed. Its template, script and stylesheet live beside this module in
 ``templates/`` and ``static/``: the page is this channel's own, nothing else serves it.
@@ -23,12 +29,13 @@ Settings: on whenever the sandbox is (every environment but ``NETANSWER_ENV=prod
 or with ``WEB_CHAT=1``; ``WEB_CHAT=0`` turns it off.
 """
 
+import asyncio
 import base64
 import json
 import logging
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Self
@@ -40,7 +47,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
 from adapters.channels.channel import (
     ENTRY_CHOICE,
@@ -65,6 +72,7 @@ STATIC = "/static/web"
 COOKIE = "netanswer_chat"
 SESSION_AGE = timedelta(days=30)
 _SESSION_SECONDS = int(SESSION_AGE.total_seconds())
+WATCH_EVERY = 0.5  # seconds between looks for replies other workers queued
 #: Closing code for a socket without a valid session: the page reloads to get one.
 NO_SESSION = 4401
 _SALT = "web-chat-session"
@@ -154,6 +162,21 @@ class Web(Channel):
             WebSocketRoute(SOCKET, self._socket),
             Mount(STATIC, app=StaticFiles(directory=_HERE / "static"), name="web-static"),
         ]
+
+    def background(self) -> list[Callable[[], Coroutine[Any, Any, None]]]:
+        return [self._watch]
+
+    async def _watch(self) -> None:
+        """Send the replies queued for the chats whose pages this worker holds."""
+        while True:
+            await asyncio.sleep(WATCH_EVERY)
+            try:
+                for user in await self.conversations.waiting(CHANNEL, list(self._sockets)):
+                    await self.conversations.resume(CHANNEL, user)
+            except Exception as error:  # the database away: the next look tries again
+                logger.warning(
+                    "web chat: looking for queued replies failed: %s", type(error).__name__
+                )
 
     async def send(self, batch: Sequence[Outgoing]) -> None:
         """Push the replies to every page of the chat that is open; none open fails,
@@ -281,7 +304,7 @@ class Web(Channel):
                 await websocket.send_json(
                     {"type": "ack", "id": event, "secret": outcome.secret_input}
                 )
-        except WebSocketDisconnect:
+        except (WebSocketDisconnect, WebSocketDisconnected):  # gone, maybe found by a push
             pass
         except Exception as error:  # the database away: the page reconnects and resends
             logger.warning("web chat turn failed: %s", type(error).__name__)

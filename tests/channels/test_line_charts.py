@@ -2,6 +2,7 @@
 expires and shows only the chart of the reply it names; LINE's stand-in checks the
 messages, and the address is fetched from the served app as LINE would."""
 
+import asyncio
 import re
 from urllib.parse import urlsplit
 
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from adapters.channels.channel import Outgoing
 from adapters.channels.line import IMAGE_LINK_LIFETIME, Line, LineSettings
+from bot import charts
 from bot.dispatcher import queue
 from bot.runtime import Runtime
 from flows.messages import render
@@ -23,6 +25,7 @@ from tests.conftest import Clock
 from tests.enroll import answers_to_passcode
 
 PNG = b"\x89PNG\r\n\x1a\n"
+charts_png = charts.png
 _ADDRESS = re.compile(r"/images/line/(\d+)/(\d+)/([A-Za-z0-9_-]+)\.png")
 
 
@@ -70,6 +73,34 @@ async def test_the_image_address_serves_the_members_chart(
     reply_id = int(_parts(graph)[0])
     chart = next(row for row in await _rows(line_runtime) if row.id == reply_id)
     assert chart.payload["key"] == "member.graph" and chart.status == "sent"
+
+
+async def test_fetching_the_chart_again_does_not_draw_it_again(
+    graph: str, line_client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawn: list[str] = []
+
+    def counted(chart: Chart, lang: str) -> bytes:
+        drawn.append(lang)
+        return charts_png(chart, lang)
+
+    monkeypatch.setattr(charts, "png", counted)
+    together = await asyncio.gather(line_client.get(graph), line_client.get(graph))
+    again = await line_client.get(graph)
+    assert [answer.status_code for answer in [*together, again]] == [200, 200, 200]
+    assert together[0].content == together[1].content == again.content
+    assert again.content.startswith(PNG)
+    assert drawn == ["ja"]
+
+
+async def test_the_address_stops_working_once_the_member_unlinks(
+    graph: str, line_client: httpx.AsyncClient, friend: Friend
+) -> None:
+    assert (await line_client.get(graph)).status_code == 200  # drawn and kept
+    await friend.say("/unlink")
+    await friend.choose("unlink:confirm")
+    gone = await line_client.get(graph)
+    assert (gone.status_code, gone.content) == (404, b"")
 
 
 async def test_the_address_expires(
