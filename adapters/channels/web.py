@@ -148,6 +148,7 @@ class Web(Channel):
         self._sessions = URLSafeTimedSerializer(conversations.secret(_SALT), salt=_SALT)
         self._phone = phone
         self._sockets: dict[str, set[WebSocket]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
     @classmethod
     def configured(cls, env: Mapping[str, str], conversations: Conversations) -> Self | None:
@@ -172,11 +173,16 @@ class Web(Channel):
             await asyncio.sleep(WATCH_EVERY)
             try:
                 for user in await self.conversations.waiting(CHANNEL, list(self._sockets)):
-                    await self.conversations.resume(CHANNEL, user)
+                    async with self._turns(user):
+                        await self.conversations.resume(CHANNEL, user)
             except Exception as error:  # the database away: the next look tries again
                 logger.warning(
                     "web chat: looking for queued replies failed: %s", type(error).__name__
                 )
+
+    def _turns(self, user: str) -> asyncio.Lock:
+        """The chat's lock: its pages' events and the look for its queued replies."""
+        return self._locks.setdefault(user, asyncio.Lock())
 
     async def send(self, batch: Sequence[Outgoing]) -> None:
         """Push the replies to every page of the chat that is open; none open fails,
@@ -292,18 +298,21 @@ class Web(Channel):
                 if inbound is None:
                     await websocket.send_json({"type": "error", "id": event})
                     continue
-                outcome = await self.conversations.handle(inbound, route=_ROUTE)
-                if outcome.failed:  # rolled back, nothing queued: the apology goes directly
-                    for reply in outcome.replies:
-                        await websocket.send_json(rendered(reply, outcome.lang))
-                elif not outcome.duplicate:
-                    await self.conversations.deliver(CHANNEL, user)
-                if outcome.conversation_id:
-                    seen = await self._push_phone(websocket, outcome.conversation_id, seen)
-                # Last: everything the event brought is on the page by now.
-                await websocket.send_json(
-                    {"type": "ack", "id": event, "secret": outcome.secret_input}
-                )
+                # One at a time with the look for queued replies, so the ack comes after
+                # every reply of its event, never before one the look is still sending.
+                async with self._turns(user):
+                    outcome = await self.conversations.handle(inbound, route=_ROUTE)
+                    if outcome.failed:  # rolled back, nothing queued: the apology goes directly
+                        for reply in outcome.replies:
+                            await websocket.send_json(rendered(reply, outcome.lang))
+                    elif not outcome.duplicate:
+                        await self.conversations.deliver(CHANNEL, user)
+                    if outcome.conversation_id:
+                        seen = await self._push_phone(websocket, outcome.conversation_id, seen)
+                    # Last: everything the event brought is on the page by now.
+                    await websocket.send_json(
+                        {"type": "ack", "id": event, "secret": outcome.secret_input}
+                    )
         except (WebSocketDisconnect, WebSocketDisconnected):  # gone, maybe found by a push
             pass
         except Exception as error:  # the database away: the page reconnects and resends
@@ -314,6 +323,7 @@ class Web(Channel):
             sockets.discard(websocket)
             if not sockets:
                 self._sockets.pop(user, None)
+                self._locks.pop(user, None)
 
     async def _phone_start(self, websocket: WebSocket, history: History) -> int:
         """Where the phone pane goes on from: what the page saw before a reconnect
