@@ -29,7 +29,12 @@ from bot.registry import FLOWS
 from bot.runtime import Runtime
 from storage import vault
 from storage.models import CallCheck, ChatIdentity, Conversation, Lockout, TranscriptEntry
-from tests.channels.conftest import line_app, line_runtime, line_stand_in  # noqa: F401 (fixtures)
+from tests.channels.conftest import (  # noqa: F401 (fixtures)
+    line_app,
+    line_runtime,
+    line_settings,
+    line_stand_in,
+)
 from tests.conftest import Chat
 from tests.enroll import walk_to
 from tests.fuzz import CARD_NUMBERS, MESSAGES, SHORT_SECRETS, fuzzing

@@ -36,6 +36,7 @@ from tests.channels.conftest import (  # noqa: F401 (fixtures)
     line_app,
     line_client,
     line_runtime,
+    line_settings,
     line_stand_in,
     member,
     runtime,

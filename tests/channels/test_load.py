@@ -359,12 +359,18 @@ async def _conversation(bot: Runtime, member: Enrolling) -> Conversation | None:
 
 
 async def _passcode(bot: Runtime, member: Enrolling) -> str | None:
-    """The passcode the sandbox sent the member, None if none was sent."""
+    """The passcode the sandbox sent the member, None if none was sent within 15 s.
+    The SMS leaves through the outbox after the turn's commit: a duplicate delivery of
+    the confirmation can be answered 200 before the worker applying it has sent it."""
     conversation = await _conversation(bot, member)
     assert conversation is not None
-    async with bot.database.transaction() as session:
-        messages = await sandbox.read(session, bot.vault, conversation_id=conversation.id)
-    return passcode_in(messages[-1].text) if messages else None
+    for _ in range(150):
+        async with bot.database.transaction() as session:
+            messages = await sandbox.read(session, bot.vault, conversation_id=conversation.id)
+        if messages:
+            return passcode_in(messages[-1].text)
+        await asyncio.sleep(0.1)
+    return None
 
 
 async def _enroll(
