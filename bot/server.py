@@ -161,7 +161,8 @@ async def shut_down(
     try:
         await within(STOPPING, _stop(tasks, channels, runtime), what="stopping")
     except Exception as error:
-        logger.warning("stopping: %s", error)
+        # The type only: a database error would quote its SQL parameters.
+        logger.warning("stopping: %s", type(error).__name__)
 
 
 async def _stop(
