@@ -6,6 +6,12 @@ reply exists exactly when the state change does. After the commit the channel ca
 with a later ``next_attempt_at`` and the retry loop (:meth:`Dispatcher.deliver_due`)
 sends it again. The replies of one chat always leave in the order they were written.
 
+A turn whose replies nothing older of the chat waits before leases them to its own
+worker in its transaction (:func:`queue` with ``lease``); that worker hands them over
+(:meth:`Dispatcher.hold`) and sends them without claiming them again, and records
+each batch sent together with its look for the chat's next replies: two transactions
+per message, the turn's and one after the send.
+
 A reply is sent at least once. Its outcome (sent, or failed and when to retry) is
 recorded right after the send; when the database is away at that moment, the outcome
 is kept in memory and recorded first thing once it is back, so the chat neither stalls
@@ -18,6 +24,7 @@ A channel that takes several messages in one call (LINE: up to five) says so wit
 succeed or fail together.
 """
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -29,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.channels.channel import Outgoing, SendFailed
 from flows.replies import Chart, Choice, Reply
 from storage import outbox
-from storage.database import Database
+from storage.database import Database, aware
 from storage.models import Conversation, OutboxMessage
 
 LEASE = timedelta(seconds=60)  # longer than any single send may take
@@ -54,16 +61,22 @@ class Sender(Protocol):
     async def send(self, batch: Sequence[Outgoing]) -> None: ...
 
 
-def queue(
+async def queue(
     session: AsyncSession,
     conversation: Conversation,
     *,
     route: Mapping[str, Any],
     replies: Sequence[Reply],
     at: datetime,
-) -> None:
-    """Queue a turn's replies to the conversation's chat in the caller's transaction."""
-    for part, reply in enumerate(replies):
+    lease: bool = False,
+) -> list[OutboxMessage]:
+    """Queue a turn's replies to the conversation's chat in the caller's transaction.
+    With ``lease``, they are leased to the caller's worker unless an older reply of the
+    chat is still to be sent (then whoever sends that one sends these after it); the
+    leased rows are returned, to be handed to :meth:`Dispatcher.hold` after the commit."""
+    if lease:
+        lease = not await outbox.waiting(session, conversation.channel, conversation.user_id)
+    rows = [
         outbox.add(
             session,
             conversation_id=conversation.id,
@@ -73,7 +86,11 @@ def queue(
             payload=payload(reply, part),
             lang=conversation.lang,
             at=at,
+            leased_until=at + LEASE if lease else None,
         )
+        for part, reply in enumerate(replies)
+    ]
+    return rows if lease else []
 
 
 class Dispatcher:
@@ -82,26 +99,43 @@ class Dispatcher:
         self._clock = clock
         self._channels: dict[str, Sender] = {}
         self._unrecorded: list[Callable[[AsyncSession], Awaitable[None]]] = []
+        #: Replies a committed turn leased to this worker, per chat, not sent yet.
+        self._held: dict[tuple[str, str], list[OutboxMessage]] = {}
         self.repeats = 0  # replies sent again because an earlier outcome was unknown
 
     def register(self, channel: Sender) -> None:
         self._channels[channel.name] = channel
 
+    def sends(self, channel: str) -> bool:
+        """Whether this worker sends ``channel``'s replies itself."""
+        return channel in self._channels
+
+    def hold(self, rows: Sequence[OutboxMessage]) -> None:
+        """Keep replies a committed turn leased to this worker for :meth:`deliver`."""
+        for row in rows:
+            self._held.setdefault((row.channel, row.user_id), []).append(row)
+
     async def deliver(self, channel: str, user_id: str) -> None:
         """Send the chat's due replies, oldest first, until none is left or one fails."""
         sender = self._channels[channel]
         await self._record_unrecorded()
-        while True:
-            now = self._clock()
+        rows = self._held.pop((channel, user_id), [])
+        if not rows:
             async with self._database.transaction() as session:
-                rows = await outbox.claim_batch(
-                    session, channel, user_id, now=now, until=now + LEASE, size=sender.batch_size
-                )
-            if not rows:
-                return
+                rows = await self._claim(sender, user_id, session)
+        while rows:
             self._note_repeats(rows)
-            if not await self._send(sender, rows):
-                return
+            batch = _batch(rows, sender.batch_size)
+            rows = await self._send(sender, batch, rows[len(batch) :])
+
+    async def _claim(
+        self, sender: Sender, user_id: str, session: AsyncSession
+    ) -> list[OutboxMessage]:
+        """Lease the chat's next due replies, one send's worth."""
+        now = self._clock()
+        return await outbox.claim_batch(
+            session, sender.name, user_id, now=now, until=now + LEASE, size=sender.batch_size
+        )
 
     async def queued(self, channel: str, reply_id: int) -> Outgoing | None:
         """A reply queued for ``channel`` by its outbox id, sent or not; None when
@@ -122,6 +156,7 @@ class Dispatcher:
         ``budget`` seconds have gone (a send is never cut: the next sweep goes on)."""
         ends = time.monotonic() + budget
         await self._record_unrecorded()
+        self._drop_lapsed()
         async with self._database.transaction() as session:
             chats = await outbox.due_chats(session, now=self._clock(), limit=_DUE_BATCH)
         for channel, user_id in chats:
@@ -130,22 +165,40 @@ class Dispatcher:
             if channel in self._channels:
                 await self.deliver(channel, user_id)
 
-    async def _send(self, sender: Sender, rows: Sequence[OutboxMessage]) -> bool:
-        """Send one batch and record its outcome; True when it was sent."""
+    def _drop_lapsed(self) -> None:
+        """Forget held replies whose lease ran out (no delivery came for them): the
+        retry loop claims them like any other."""
+        now = self._clock()
+        for chat, rows in list(self._held.items()):
+            leased = rows[0].leased_until
+            if leased is None or aware(leased) <= now:
+                del self._held[chat]
+
+    async def _send(
+        self, sender: Sender, batch: Sequence[OutboxMessage], rest: Sequence[OutboxMessage]
+    ) -> list[OutboxMessage]:
+        """Send one batch and record its outcome; returns what to send next: the rest
+        leased already, or the chat's next due replies claimed in the same transaction
+        that records this batch sent. Nothing when the send failed, or the outcome
+        could not be recorded."""
         try:
-            await sender.send([_outgoing(row) for row in rows])
-        except SendFailed as failure:
-            await self._record(self._failure_recorder(rows, failure))
-            return False
+            await sender.send([_outgoing(row) for row in batch])
         except Exception as error:  # a sender bug must not lose the reply either
-            await self._record(self._failure_recorder(rows, SendFailed(type(error).__name__)))
-            return False
-        ids, at = [row.id for row in rows], self._clock()
+            failure = error if isinstance(error, SendFailed) else SendFailed(type(error).__name__)
+            await self._record(self._failure_recorder(batch, rest, failure))
+            return []
+        ids, at = [row.id for row in batch], self._clock()
 
         async def sent(session: AsyncSession) -> None:
             await outbox.mark_sent(session, ids, at=at)
 
-        return await self._record(sent)
+        try:
+            async with self._database.transaction() as session:
+                await sent(session)
+                return list(rest) or await self._claim(sender, batch[0].user_id, session)
+        except Exception as error:
+            self._keep(sent, error)
+            return []
 
     async def _record(self, outcome: Callable[[AsyncSession], Awaitable[None]]) -> bool:
         """Record an outcome now, or keep it for when the database is back."""
@@ -153,12 +206,13 @@ class Dispatcher:
             async with self._database.transaction() as session:
                 await outcome(session)
         except Exception as error:
-            logger.warning(
-                "outbox outcome kept until the database is back: %s", type(error).__name__
-            )
-            self._unrecorded.append(outcome)
+            self._keep(outcome, error)
             return False
         return True
+
+    def _keep(self, outcome: Callable[[AsyncSession], Awaitable[None]], error: Exception) -> None:
+        logger.warning("outbox outcome kept until the database is back: %s", type(error).__name__)
+        self._unrecorded.append(outcome)
 
     async def _record_unrecorded(self) -> None:
         """Record kept outcomes, oldest first; each is taken before it is recorded, so
@@ -173,11 +227,17 @@ class Dispatcher:
                 raise
 
     def _failure_recorder(
-        self, rows: Sequence[OutboxMessage], failure: SendFailed
+        self, rows: Sequence[OutboxMessage], rest: Sequence[OutboxMessage], failure: SendFailed
     ) -> Callable[[AsyncSession], Awaitable[None]]:
+        """The failed batch's outcome; the leased replies behind it are released (they
+        wait behind the failed one, which goes first when it is due again)."""
+        behind = [row.id for row in rest]
+
         async def failed(session: AsyncSession) -> None:
             for row in rows:
                 await self._record_failure(session, row, failure)
+            if behind:
+                await outbox.release(session, behind)
 
         return failed
 
@@ -226,6 +286,17 @@ def _recipient(row: OutboxMessage) -> str:
     return f"{row.channel} to {shown}" if shown else row.channel
 
 
+def _batch(rows: Sequence[OutboxMessage], size: int) -> list[OutboxMessage]:
+    """The first send's worth of ``rows``: up to ``size`` consecutive rows sharing the
+    first one's route (one turn's replies)."""
+    batch = [rows[0]]
+    for row in rows[1:size]:
+        if row.route != batch[0].route:
+            break
+        batch.append(row)
+    return batch
+
+
 def _backoff(attempts: int, retry_after: float | None) -> timedelta:
     if retry_after is not None:
         return timedelta(seconds=retry_after)
@@ -247,7 +318,10 @@ def payload(reply: Reply, part: int) -> dict[str, Any]:
     }
     if reply.image is not None:  # its figures: the picture is drawn when it is sent
         payload["image"] = reply.image.as_json()
-    return payload
+    # As the database gives it back (an enum as its value): a row the turn leased is
+    # sent from memory, and must read as one claimed from the table.
+    plain: dict[str, Any] = json.loads(json.dumps(payload))
+    return plain
 
 
 def _outgoing(row: OutboxMessage) -> Outgoing:

@@ -39,6 +39,7 @@ from bot.deadlines import Overdue, within
 from bot.dispatcher import Dispatcher
 from bot.handlers import Flows, Handlers
 from bot.notifications import Notifier
+from bot.sequence import Sequence
 from bot.turn import Notification, Services, Turn, Unprepared
 from flows.commands import Command, command_in
 from flows.flow import Flow, Step
@@ -106,6 +107,11 @@ class Engine:
         self.capabilities = dict(capabilities or {})
         self.dispatcher = dispatch or Dispatcher(services.database, services.clock)
         self.notifier = Notifier(services, self.dispatcher)
+        self._sequences = {
+            name: Sequence(channel.sequence_reach)
+            for name, channel in self.capabilities.items()
+            if channel.sequence_reach
+        }
 
     async def handle(self, inbound: Inbound, *, route: Mapping[str, Any] | None = None) -> Outcome:
         """``route`` is how the channel reaches this chat (e.g. a Telegram chat id);
@@ -180,28 +186,64 @@ class Engine:
         self, inbound: Inbound, route: Mapping[str, Any] | None
     ) -> tuple[Outcome, list[Notification], float]:
         """Events of one chat that arrive together, at any workers, are applied in the
-        platform's order: each registers its arrival, lets the others arrive (see
-        :meth:`_arrive`), then waits while an earlier one of the chat is still waiting."""
+        platform's order. Where the platform numbers its events (Telegram), an event
+        goes straight into its turn, unregistered, once this worker's earlier events of
+        the chat are done, every event numbered before it has arrived and none of the
+        chat's waits elsewhere: most messages, in one transaction. Any other event
+        registers its arrival, lets the others arrive (see :meth:`_arrive`), then waits
+        while an earlier one of the chat is still waiting."""
         ordered = inbound.position is not None and self.services.order_window > 0
         if not ordered:
             return await self._applied(inbound, route, ordered=False)
+        sequence = self._sequences.get(inbound.channel)
+        if sequence is None:
+            return await self._registered(inbound, route, {})
+        async with sequence.hold(inbound.user_id, inbound.position or 0):
+            prepared: dict[tuple[str, ...], Any] = {}
+            try:
+                return await self._turn(
+                    inbound, route, ordered=True, registered=False, prepared=prepared
+                )
+            except _NotYet:
+                return await self._registered(inbound, route, prepared)
+            except Unprepared as slow:
+                return await self._registered(inbound, route, prepared, slow)
+
+    async def _registered(
+        self,
+        inbound: Inbound,
+        route: Mapping[str, Any] | None,
+        prepared: dict[tuple[str, ...], Any],
+        slow: Unprepared | None = None,
+    ) -> tuple[Outcome, list[Notification], float]:
+        """The event applied in order, its arrival registered first: however long this
+        worker holds it (waiting, or doing the ``slow`` work a step asked for), the
+        chat's later events at any worker wait for it."""
         await self._arrive(inbound)
-        # However long this worker holds the event, the later ones wait for it.
         reminding = asyncio.create_task(self._still_here(inbound))
         try:
-            return await self._applied(inbound, route, ordered=True)
+            if slow is not None:
+                await slow.prepare(prepared)
+            return await self._applied(inbound, route, ordered=True, prepared=prepared)
         finally:
             reminding.cancel()
 
     async def _applied(
-        self, inbound: Inbound, route: Mapping[str, Any] | None, *, ordered: bool
+        self,
+        inbound: Inbound,
+        route: Mapping[str, Any] | None,
+        *,
+        ordered: bool,
+        prepared: dict[tuple[str, ...], Any] | None = None,
     ) -> tuple[Outcome, list[Notification], float]:
         """The turn, tried again while an earlier event of the chat waits, and after the
         slow work a step asked for."""
-        prepared: dict[tuple[str, ...], Any] = {}
+        prepared = {} if prepared is None else prepared
         while True:
             try:
-                return await self._turn(inbound, route, ordered=ordered, prepared=prepared)
+                return await self._turn(
+                    inbound, route, ordered=ordered, registered=ordered, prepared=prepared
+                )
             except _NotYet:
                 await asyncio.sleep(_ORDER_POLL)
             except Unprepared as slow:  # rolled back: no lock or connection held meanwhile
@@ -219,9 +261,7 @@ class Engine:
             await arrivals.register(
                 session, channel, inbound.user_id, inbound.event_id, position, self.services.clock()
             )
-            if reach and await arrivals.predecessors_arrived(
-                session, channel, position, reach=reach
-            ):
+            if reach and await self._predecessors_arrived(session, inbound):
                 return
         if not reach:
             await asyncio.sleep(window)
@@ -231,8 +271,32 @@ class Engine:
             await asyncio.sleep(min(pause, max(0.0, until - time.monotonic())))
             pause *= 2  # most wait a moment for another worker; few for a gap
             async with self.services.database.transaction() as session:
-                if await arrivals.predecessors_arrived(session, channel, position, reach=reach):
+                if await self._predecessors_arrived(session, inbound):
                     return
+
+    async def _earlier_waiting(
+        self, session: AsyncSession, inbound: Inbound, now: datetime
+    ) -> bool:
+        """Whether an earlier event of the chat is still to be applied: held by this
+        worker (where the channel numbers its events), or registered by any."""
+        position, sequence = inbound.position or 0, self._sequences.get(inbound.channel)
+        if sequence is not None and sequence.earlier_held(inbound.user_id, position):
+            return True
+        return await arrivals.earlier_waiting(
+            session, inbound.channel, inbound.user_id, position, since=now - ARRIVAL_MEMORY
+        )
+
+    async def _predecessors_arrived(self, session: AsyncSession, inbound: Inbound) -> bool:
+        """Whether the events numbered just before this one have arrived, on a channel
+        that numbers its events one after another: asks the database only about those
+        this worker has not seen."""
+        sequence, position = self._sequences[inbound.channel], inbound.position or 0
+        missing = sequence.missing(position)
+        if missing:
+            sequence.learn(
+                await arrivals.arrived_among(session, inbound.channel, missing[0], position)
+            )
+        return not sequence.missing(position)
 
     async def _still_here(self, inbound: Inbound) -> None:
         """Say every STILL_HERE_EVERY seconds that this worker holds the event."""
@@ -264,25 +328,27 @@ class Engine:
         route: Mapping[str, Any] | None,
         *,
         ordered: bool,
+        registered: bool,
         prepared: dict[tuple[str, ...], Any],
     ) -> tuple[Outcome, list[Notification], float]:
         """The event applied in one transaction: its outcome, the SMS and mail to send
         after the commit, and the time.monotonic() before which the answer may not
-        leave (a card check answers no sooner than its floor)."""
+        leave (a card check answers no sooner than its floor). ``ordered``: after the
+        chat's earlier events; ``registered``: its arrival is registered (and removed
+        here), else it goes only when the events numbered before it have arrived."""
         now = self.services.clock()
         async with self.services.database.transaction() as session:
-            if ordered:
+            if registered:
                 await arrivals.done(session, inbound.channel, inbound.user_id, inbound.event_id)
-            if not await conversations.claim_event(session, inbound.channel, inbound.event_id, now):
+            elif ordered and not await self._predecessors_arrived(session, inbound):
+                raise _NotYet
+            claimed = await conversations.claim_event(
+                session, inbound.channel, inbound.event_id, now, inbound.position
+            )
+            if not claimed:
                 return Outcome(duplicate=True), [], 0.0
             row, created = await self._lock(session, inbound, now)
-            if ordered and await arrivals.earlier_waiting(
-                session,
-                inbound.channel,
-                inbound.user_id,
-                inbound.position or 0,
-                since=now - ARRIVAL_MEMORY,
-            ):
+            if ordered and await self._earlier_waiting(session, inbound, now):
                 raise _NotYet  # rolls back: the event is claimed and applied later
             turn = self._begin(session, row, inbound, now)
             turn.prepared = prepared
@@ -302,10 +368,10 @@ class Engine:
             secret = secret or inbound.entry is not None
             # The row's changes first: the transcript's insert flushes them in one UPDATE.
             self._save(row, turn, now)
-            if turn.asked and inbound.channel in self.services.entry_channels:
-                await self._offer_entry(session, row, turn, now)
             if counted:
                 conversations.count_message(row, now)
+            if turn.asked and inbound.channel in self.services.entry_channels:
+                await self._offer_entry(session, row, turn, now)
             await transcripts.record(
                 session,
                 transcripts.Turn(
@@ -323,9 +389,15 @@ class Engine:
                 _event(turn, inbound, asked, secret, command, throttled),
                 [recorded_reply(reply) for reply in turn.replies],
             )
+            leased = []
             if route is not None:
-                dispatcher.queue(session, row, route=route, replies=turn.replies, at=now)
+                # Sent right after the commit by this worker, when it sends this channel's.
+                lease = self.dispatcher.sends(inbound.channel)
+                leased = await dispatcher.queue(
+                    session, row, route=route, replies=turn.replies, at=now, lease=lease
+                )
             self.notifier.queue(session, row.id, row.lang, turn.notifications, now)
+        self.dispatcher.hold(leased)
         outcome = Outcome(
             replies=turn.replies,
             state=row.state,

@@ -2,25 +2,41 @@
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, union, update
+from sqlalchemy import (
+    DateTime,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    union,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.database import insert
 from storage.models import Arrival, ProcessedEvent
+
+# Written out, as storage/conversations.py's claim: SQLAlchemy compiles its dialects'
+# ON CONFLICT inserts afresh on every execution, and this runs on many messages.
+_REGISTER = text(
+    "INSERT INTO arrivals (channel, user_id, event_id, position, at)"
+    " VALUES (:channel, :user_id, :event_id, :position, :at)"
+    " ON CONFLICT (channel, user_id, event_id) DO UPDATE SET at = excluded.at"
+).bindparams(bindparam("at", type_=DateTime(timezone=True)))
 
 
 async def register(
     session: AsyncSession, channel: str, user_id: str, event_id: str, position: int, at: datetime
 ) -> None:
     """The event arrived at ``at``; a redelivery of it arrives anew."""
-    statement = insert(session, Arrival).values(
-        channel=channel, user_id=user_id, event_id=event_id, position=position, at=at
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=[Arrival.channel, Arrival.user_id, Arrival.event_id],
-        set_={"at": statement.excluded.at},
-    )
-    await session.execute(statement)
+    values = {
+        "channel": channel,
+        "user_id": user_id,
+        "event_id": event_id,
+        "position": position,
+        "at": at,
+    }
+    await session.execute(_REGISTER, values)
 
 
 async def still_here(
@@ -56,18 +72,19 @@ async def earlier_waiting(
     return bool(await session.scalar(query))
 
 
-async def predecessors_arrived(
-    session: AsyncSession, channel: str, position: int, *, reach: int
-) -> bool:
-    """Whether every event of the channel numbered ``position - reach`` to ``position - 1``
-    has arrived (waiting or applied), for a channel whose event ids are those numbers."""
-    ids = [str(number) for number in range(max(0, position - reach), position)]
-    waiting = select(Arrival.event_id).where(Arrival.channel == channel, Arrival.event_id.in_(ids))
-    applied = select(ProcessedEvent.event_id).where(
-        ProcessedEvent.channel == channel, ProcessedEvent.event_id.in_(ids)
+async def arrived_among(session: AsyncSession, channel: str, first: int, last: int) -> list[int]:
+    """Which events of the channel numbered ``first`` to ``last - 1`` have arrived
+    (waiting or applied), for a channel whose events are numbered one after another."""
+    waiting = select(Arrival.position.label("position")).where(
+        Arrival.channel == channel, Arrival.position >= first, Arrival.position < last
+    )
+    applied = select(ProcessedEvent.position).where(
+        ProcessedEvent.channel == channel,
+        ProcessedEvent.position >= first,
+        ProcessedEvent.position < last,
     )
     known = union(waiting, applied).subquery()
-    return await session.scalar(select(func.count()).select_from(known)) == len(ids)
+    return [int(number) for number in (await session.scalars(select(known.c.position))).all()]
 
 
 async def done(session: AsyncSession, channel: str, user_id: str, event_id: str) -> None:

@@ -18,14 +18,18 @@ EXPIRED = "expired"
 # Written out because SQLAlchemy 2.0 compiles its dialects' ON CONFLICT inserts afresh
 # on every execution (they have no cache key); this runs on every message.
 _CLAIM = text(
-    "INSERT INTO processed_events (channel, event_id, at) VALUES (:channel, :event_id, :at) "
-    "ON CONFLICT DO NOTHING RETURNING event_id"
+    "INSERT INTO processed_events (channel, event_id, position, at)"
+    " VALUES (:channel, :event_id, :position, :at) ON CONFLICT DO NOTHING RETURNING event_id"
 ).bindparams(bindparam("at", type_=DateTime(timezone=True)))
 
 
-async def claim_event(session: AsyncSession, channel: str, event_id: str, at: datetime) -> bool:
-    """Record the event id; False when it was processed before (a redelivery)."""
-    claimed = await session.execute(_CLAIM, {"channel": channel, "event_id": event_id, "at": at})
+async def claim_event(
+    session: AsyncSession, channel: str, event_id: str, at: datetime, position: int | None = None
+) -> bool:
+    """Record the event id (and its position); False when it was processed before (a
+    redelivery)."""
+    values = {"channel": channel, "event_id": event_id, "position": position, "at": at}
+    claimed = await session.execute(_CLAIM, values)
     return claimed.first() is not None
 
 

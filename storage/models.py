@@ -65,9 +65,12 @@ class ProcessedEvent(Base):
     """One row per channel event id: a redelivered event finds its row and is skipped."""
 
     __tablename__ = "processed_events"
+    __table_args__ = (Index("ix_processed_events_position", "channel", "position"),)
 
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    #: The platform's order of the event (None where the channel gives none).
+    position: Mapped[int | None] = mapped_column(BigInteger)
     at: Mapped[datetime]
 
 

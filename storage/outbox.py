@@ -27,21 +27,50 @@ def add(
     payload: dict[str, Any],
     lang: str,
     at: datetime,
-) -> None:
-    session.add(
-        OutboxMessage(
-            conversation_id=conversation_id,
-            channel=channel,
-            user_id=user_id,
-            route=dict(route),
-            payload=payload,
-            lang=lang,
-            status=OutboxStatus.PENDING,
-            attempts=0,
-            claims=0,
-            created_at=at,
-            next_attempt_at=at,
+    leased_until: datetime | None = None,
+) -> OutboxMessage:
+    """A pending row; with ``leased_until``, claimed already by the caller's worker."""
+    row = OutboxMessage(
+        conversation_id=conversation_id,
+        channel=channel,
+        user_id=user_id,
+        route=dict(route),
+        payload=payload,
+        lang=lang,
+        status=OutboxStatus.PENDING,
+        attempts=0,
+        claims=0 if leased_until is None else 1,
+        leased_until=leased_until,
+        created_at=at,
+        next_attempt_at=at,
+    )
+    session.add(row)
+    return row
+
+
+async def waiting(session: AsyncSession, channel: str, user_id: str) -> bool:
+    """Whether the chat has a row still to be sent. A row being recorded as sent right
+    now is waited for (its lock), so the answer is never that row's old status."""
+    query = (
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.channel == channel,
+            OutboxMessage.user_id == user_id,
+            OutboxMessage.status == OutboxStatus.PENDING,
         )
+        .limit(1)
+        .with_for_update()
+    )
+    return await session.scalar(query) is not None
+
+
+async def release(session: AsyncSession, message_ids: Sequence[int]) -> None:
+    """Give up the lease of rows not sent (they wait behind a failed one)."""
+    await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(message_ids))
+        .values(leased_until=None)
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -129,6 +158,7 @@ async def mark_sent(session: AsyncSession, message_ids: Sequence[int], *, at: da
             leased_until=None,
             attempts=OutboxMessage.attempts + 1,
         )
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -144,6 +174,7 @@ async def reschedule(
             attempts=OutboxMessage.attempts + 1,
             last_error=error[:64],
         )
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -157,6 +188,7 @@ async def give_up(session: AsyncSession, message_id: int, *, error: str) -> None
             attempts=OutboxMessage.attempts + 1,
             last_error=error[:64],
         )
+        .execution_options(synchronize_session=False)
     )
 
 
@@ -171,6 +203,7 @@ async def due_now(session: AsyncSession, channel: str, user_id: str, *, now: dat
             OutboxMessage.next_attempt_at > now,
         )
         .values(next_attempt_at=now)
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from starlette.applications import Starlette
 
 from adapters.channels.telegram import Telegram
@@ -61,7 +61,9 @@ async def _earlier_updates_applied(settings: Settings) -> None:
     try:
         async with bot.database.transaction() as session:
             for update_id in range(last - Telegram.capabilities.sequence_reach, last + 1):
-                await conversations.claim_event(session, "telegram", str(update_id), bot.now())
+                await conversations.claim_event(
+                    session, "telegram", str(update_id), bot.now(), update_id
+                )
     finally:
         await bot.close()
 
@@ -120,6 +122,47 @@ async def test_a_lone_update_after_applied_ones_does_not_wait_the_window(
             await member.say("/start")
             await member.say(VISA.number)
         assert await _state(settings, member.user_id) == "expiry"
+        async with bot.database.transaction() as session:
+            assert (await session.scalars(select(Arrival))).all() == []
+    finally:
+        await bot.close()
+
+
+async def test_one_worker_keeps_a_chats_updates_in_order_registering_only_to_wait(
+    telegram_settings: Settings, stand_in: TelegramStandIn
+) -> None:
+    """Updates in flight at one worker go straight into their turns when the updates
+    numbered before them have arrived (nothing written to wait on), a chat's later one
+    after its earlier one; a later one that arrives first registers and waits."""
+    settings = telegram_settings.with_env(NETANSWER_ORDER_WINDOW_MS=None)
+    await _earlier_updates_applied(settings)
+    bot = await asyncio.to_thread(start, settings)
+    app = create_app(bot, retry_every=3600, channels=[telegram(bot)])
+    registered: list[str] = []
+
+    def statement(_conn: object, _cursor: object, sql: str, *_: object) -> None:
+        if sql.lstrip().upper().startswith("INSERT INTO ARRIVALS"):
+            registered.append(sql)
+
+    event.listen(bot.database.engine.sync_engine, "before_cursor_execute", statement)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://bot.test") as client,
+        ):
+            for later_first in (False, True) * (TRIALS // 6):
+                member = Member(client, stand_in, user_id=next(_users))
+                await member.say("/start")
+                card, expiry = member.message(VISA.number), member.message(VISA.expiry)
+                first, second = (expiry, card) if later_first else (card, expiry)
+                answers = await asyncio.gather(
+                    member.post(first), _after(0.02, member.post(second))
+                )
+                assert [answer.status_code for answer in answers] == [200, 200]
+                assert await _state(settings, member.user_id) == "code"
+                assert len(registered) == (1 if later_first else 0)
+                registered.clear()
         async with bot.database.transaction() as session:
             assert (await session.scalars(select(Arrival))).all() == []
     finally:

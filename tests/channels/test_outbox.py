@@ -4,10 +4,10 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
-from adapters.channels.channel import Channel, Inbound, Outgoing
-from bot.dispatcher import Dispatcher
+from adapters.channels.channel import Channel, Inbound, Outgoing, SendFailed
+from bot.dispatcher import LEASE, Dispatcher
 from bot.runtime import Runtime
 from storage.models import OutboxMessage
 from tests.conftest import Clock
@@ -83,3 +83,106 @@ async def test_without_a_route_nothing_is_queued(bot: Runtime, clock: Clock) -> 
     dispatcher.register(channel)
     await dispatcher.deliver_due()
     assert channel.sent == []
+
+
+class _Flaky(Channel):
+    """Records what it sends; fails the sends it is told to."""
+
+    name = "test"
+
+    def __init__(self, bot: Runtime, failing: int = 0) -> None:
+        super().__init__(bot)
+        self.sent: list[int] = []
+        self.failing = failing
+
+    async def send(self, batch: Sequence[Outgoing]) -> None:
+        if self.failing:
+            self.failing -= 1
+            raise SendFailed("test-down")
+        self.sent.extend(outgoing.id for outgoing in batch)
+
+
+class _FlakyBatches(_Flaky):
+    batch_size = 10  # a turn's replies in one send, as Telegram's and LINE's
+
+
+async def _rows(bot: Runtime) -> list[OutboxMessage]:
+    async with bot.database.transaction() as session:
+        return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def _transactions(bot: Runtime) -> list[int]:
+    """A counter of the transactions ``bot`` begins from now on."""
+    begun = [0]
+
+    def count(*_: object) -> None:
+        begun[0] += 1
+
+    event.listen(bot.database.engine.sync_engine, "begin", count)
+    return begun
+
+
+async def test_a_turn_leases_its_replies_and_its_worker_sends_them_in_one_more_transaction(
+    bot: Runtime,
+) -> None:
+    channel = _FlakyBatches(bot)
+    bot.dispatcher.register(channel)
+    await bot.handle(Inbound("test", "member-1", "e1", text="/start"), route={"chat": "m"})
+    leased = await _rows(bot)
+    assert [row.status for row in leased] == ["pending", "pending"]
+    assert all(row.leased_until is not None and row.claims == 1 for row in leased)
+
+    begun = _transactions(bot)
+    await bot.deliver("test", "member-1")
+    # Sent from memory; recording them sent and looking for more is one transaction.
+    assert begun[0] == 1
+    rows = await _rows(bot)
+    assert channel.sent == [row.id for row in rows]
+    assert [(row.status, row.attempts, row.claims) for row in rows] == [("sent", 1, 1)] * 2
+    assert bot.dispatcher.repeats == 0
+
+
+async def test_replies_behind_an_unsent_one_are_not_leased_and_go_after_it(
+    bot: Runtime, clock: Clock
+) -> None:
+    channel = _Flaky(bot, failing=1)
+    bot.dispatcher.register(channel)
+    await bot.handle(Inbound("test", "member-1", "e1", text="/start"), route={"chat": "m"})
+    await bot.deliver("test", "member-1")  # fails: retried in 2 s, the turn's second released
+    first = await _rows(bot)
+    assert [row.leased_until for row in first] == [None, None]
+    assert channel.sent == []
+
+    await bot.handle(Inbound("test", "member-1", "e2", text="/help"), route={"chat": "m"})
+    later = (await _rows(bot))[len(first) :]
+    assert later and all(row.leased_until is None and row.claims == 0 for row in later)
+    await bot.deliver("test", "member-1")  # the older reply is not due yet: nothing goes
+    assert channel.sent == []
+
+    clock.advance(seconds=3)
+    await bot.dispatcher.deliver_due()
+    rows = await _rows(bot)
+    assert channel.sent == [row.id for row in rows]
+    assert {row.status for row in rows} == {"sent"}
+
+
+async def test_replies_leased_to_a_worker_that_never_sent_them_go_once_after_the_lease(
+    bot: Runtime, clock: Clock
+) -> None:
+    bot.dispatcher.register(_Flaky(bot))
+    await bot.handle(Inbound("test", "member-1", "e1", text="/start"), route={"chat": "m"})
+    # That worker is gone before sending; another worker's retry loop takes over.
+    other = _Flaky(bot)
+    dispatcher = Dispatcher(bot.database, clock)
+    dispatcher.register(other)
+    await dispatcher.deliver_due()
+    assert other.sent == []  # still leased
+    clock.advance(seconds=LEASE.total_seconds() + 1)
+    await dispatcher.deliver_due()
+    await dispatcher.deliver_due()
+    rows = await _rows(bot)
+    assert other.sent == [row.id for row in rows]
+    assert {row.status for row in rows} == {"sent"}
+    # The first worker forgets what it held once the lease lapsed: nothing twice.
+    await bot.dispatcher.deliver_due()
+    assert bot.dispatcher._held == {}
