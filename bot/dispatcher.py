@@ -264,7 +264,7 @@ class Dispatcher:
                 attempts,
                 failure.reason,
             )
-            await outbox.give_up(session, row.id, error=failure.reason)
+            await outbox.give_up(session, row.id, at=self._clock(), error=failure.reason)
             return
         delay = _backoff(attempts, failure.retry_after)
         logger.warning(

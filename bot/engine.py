@@ -17,7 +17,7 @@ import copy
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from adapters.channels.channel import (
     ENTRY_CHOICE,
     ENTRY_PAGE,
+    REPLY_LINK_LIFETIME,
     Capabilities,
     Inbound,
     Kind,
@@ -55,6 +56,7 @@ from storage import (
     entry_tokens,
     lockouts,
     members,
+    outbox,
     transcripts,
 )
 from storage.database import aware
@@ -75,6 +77,12 @@ _SEQUENCE_POLL = 0.004  # seconds to the first look again at whether earlier-num
 #: Processed event ids are kept this long: far past Telegram's 24 hours of keeping an
 #: undelivered update and LINE's redelivery window.
 EVENT_MEMORY = timedelta(days=7)
+#: Sent and failed outbox rows are kept this long after their outcome, then deleted
+#: with what they carry (reply tokens, page tokens in buttons, sealed passcodes). It must
+#: outlast every link a channel signed to a row (a LINE chart is fetched by its row id);
+#: a day more covers the clocks of different hosts. Pending rows are never pruned.
+OUTBOX_MEMORY = REPLY_LINK_LIFETIME + timedelta(days=1)
+_PRUNE_BATCH = 1000  # rows deleted per transaction, so no prune holds locks for long
 _PLAIN = Capabilities()
 _CHAT_USER = "transcript-user"  # the vault purpose of the transcript's chat user hash
 #: The vault purpose of the secure-entry page's tokens (kept as keyed hashes).
@@ -165,22 +173,35 @@ class Engine:
         return count
 
     async def prune_events(self) -> int:
-        """Forget processed event ids older than EVENT_MEMORY, in batches, arrivals no
-        worker applied, account-link runs as old and secure-entry tokens long lapsed;
+        """Forget processed event ids older than EVENT_MEMORY, outbox rows done for
+        longer than OUTBOX_MEMORY (both in batches), arrivals no worker applied,
+        account-link runs as old as the events and secure-entry tokens long lapsed;
         returns how many event ids. No platform redelivers an event that old."""
         now = self.services.clock()
         cutoff = now - EVENT_MEMORY
-        pruned = 0
+        pruned = await self._in_batches(
+            lambda session: conversations.prune_events(session, before=cutoff, batch=_PRUNE_BATCH)
+        )
+        sent = await self._in_batches(
+            lambda session: outbox.prune(session, before=now - OUTBOX_MEMORY, batch=_PRUNE_BATCH)
+        )
+        if sent:
+            logger.info("pruned %s outbox rows", sent)
+        async with self.services.database.transaction() as session:
+            await arrivals.prune(session, before=now - 2 * ARRIVAL_MEMORY)
+            await account_links.prune(session, before=cutoff)
+            await entry_tokens.prune(session, before=now - 2 * ENTRY_LIFETIME)
+        return pruned
+
+    async def _in_batches(self, prune: Callable[[AsyncSession], Awaitable[int]]) -> int:
+        """Run ``prune`` a transaction at a time until it deletes less than a batch."""
+        total = 0
         while True:
             async with self.services.database.transaction() as session:
-                count = await conversations.prune_events(session, before=cutoff, batch=1000)
-            pruned += count
-            if count < 1000:
-                async with self.services.database.transaction() as session:
-                    await arrivals.prune(session, before=now - 2 * ARRIVAL_MEMORY)
-                    await account_links.prune(session, before=cutoff)
-                    await entry_tokens.prune(session, before=now - 2 * ENTRY_LIFETIME)
-                return pruned
+                count = await prune(session)
+            total += count
+            if count < _PRUNE_BATCH:
+                return total
 
     async def _in_order(
         self, inbound: Inbound, route: Mapping[str, Any] | None

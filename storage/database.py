@@ -77,6 +77,10 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
+        # Cut by a cancellation (the turn deadline), a transaction never hands its
+        # connection on mid-statement: psycopg cancels the query on the server and
+        # SQLAlchemy drops a connection whose statement a cancellation interrupted; cut
+        # between statements, it is rolled back and reused. tests/test_cut_transactions.py
         async with self._sessions() as session, session.begin():
             yield session
 

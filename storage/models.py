@@ -239,6 +239,10 @@ class OutboxMessage(Base):
     claimed (``leased_until``), and a failed row holds the ones behind it until its
     ``next_attempt_at``. ``route`` is how the channel reaches the chat (a Telegram chat
     id, a LINE reply token); ``payload`` is the reply as message keys, never text.
+
+    Once a row is sent or failed, ``next_attempt_at`` is when that outcome was recorded,
+    and the row is deleted a while later (bot/engine.py ``OUTBOX_MEMORY``): the same
+    index that finds due rows finds those, and no other has to be kept up on every send.
     """
 
     __tablename__ = "outbox"
@@ -258,7 +262,7 @@ class OutboxMessage(Base):
     attempts: Mapped[int]  # outcomes recorded: sent, failed or given up
     claims: Mapped[int]  # times a worker took it to send; more than attempts + 1: unknown
     created_at: Mapped[datetime]
-    next_attempt_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]  # pending: when it may go; else: when it was done
     leased_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(64))

@@ -1,6 +1,6 @@
 """The outbox of channel replies: queued in the turn's transaction, claimed per chat
 (oldest first, alone or with the rows of the same turn behind it), then marked sent,
-rescheduled or given up.
+rescheduled or given up, and pruned a while after that.
 
 Channel-neutral: a row names its channel, chat user and ``route`` (how the channel
 reaches the chat); what a payload means is up to the caller.
@@ -10,7 +10,8 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import aware
@@ -155,6 +156,7 @@ async def mark_sent(session: AsyncSession, message_ids: Sequence[int], *, at: da
         .values(
             status=OutboxStatus.SENT,
             sent_at=at,
+            next_attempt_at=at,  # done: from here on, when the outcome was recorded
             leased_until=None,
             attempts=OutboxMessage.attempts + 1,
         )
@@ -178,12 +180,13 @@ async def reschedule(
     )
 
 
-async def give_up(session: AsyncSession, message_id: int, *, error: str) -> None:
+async def give_up(session: AsyncSession, message_id: int, *, at: datetime, error: str) -> None:
     await session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == message_id)
         .values(
             status=OutboxStatus.FAILED,
+            next_attempt_at=at,  # done: from here on, when the outcome was recorded
             leased_until=None,
             attempts=OutboxMessage.attempts + 1,
             last_error=error[:64],
@@ -246,3 +249,20 @@ async def due_chats(session: AsyncSession, *, now: datetime, limit: int) -> list
         .limit(limit)
     )
     return [(channel, user_id) for channel, user_id in (await session.execute(query)).all()]
+
+
+async def prune(session: AsyncSession, *, before: datetime, batch: int) -> int:
+    """Delete up to ``batch`` sent or failed rows whose outcome was recorded before
+    ``before``; pending rows stay whatever their age. Served by ``ix_outbox_due``."""
+    oldest = (
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.status.in_((OutboxStatus.SENT, OutboxStatus.FAILED)),
+            OutboxMessage.next_attempt_at < before,
+        )
+        .limit(batch)
+    )
+    result: CursorResult[Any] = await session.execute(  # type: ignore[assignment]
+        delete(OutboxMessage).where(OutboxMessage.id.in_(oldest))
+    )
+    return result.rowcount or 0

@@ -13,7 +13,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import accumulate
 from typing import Any, ClassVar, Protocol, Self
@@ -34,6 +34,10 @@ WEBHOOKS = "/webhooks"
 ENTRY_PAGE = "/entry"
 #: The data of the button that opens it (first in line at every step it serves).
 ENTRY_CHOICE = "entry:open"
+#: The longest a channel may link to one of its sent replies by outbox id (LINE's chart
+#: addresses, signed to expire this long after the send): the outbox keeps a sent row
+#: at least this long (bot/engine.py ``OUTBOX_MEMORY``).
+REPLY_LINK_LIFETIME = timedelta(days=7)
 #: The longest user id or event id a channel may hand over: the width of those
 #: columns in storage/models.py. A longer one is refused before it reaches the database.
 ID_LIMIT = 128

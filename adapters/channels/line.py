@@ -92,6 +92,7 @@ from adapters.channels.channel import (
     ENTRY_PAGE,
     ID_LIMIT,
     JSON_DEPTH_LIMIT,
+    REPLY_LINK_LIFETIME,
     Capabilities,
     Channel,
     Conversations,
@@ -127,7 +128,7 @@ _SECRET_FORMAT = re.compile(r"[0-9A-Fa-f]{32}")  # a channel secret is 16 bytes 
 #: How long LINE may fetch a chart after it was sent: the member's app loads it when
 #: the chat is opened or scrolled, maybe days later. Past it the address answers 404
 #: (the app keeps what it already loaded).
-IMAGE_LINK_LIFETIME = timedelta(days=7)
+IMAGE_LINK_LIFETIME = REPLY_LINK_LIFETIME
 IMAGES = "/images/line"  # where the charts are served, under PUBLIC_URL
 _LINK_PURPOSE = "line image links"
 _LARGEST_ID = 2**63 - 1  # no row has a larger id, and no database takes one

@@ -14,6 +14,7 @@ from adapters.channels.channel import Outgoing
 from adapters.channels.line import IMAGE_LINK_LIFETIME, Line, LineSettings
 from bot import charts
 from bot.dispatcher import queue
+from bot.engine import OUTBOX_MEMORY
 from bot.runtime import Runtime
 from flows.messages import render
 from flows.replies import Chart, Reply
@@ -111,6 +112,20 @@ async def test_the_address_expires(
     clock.advance(seconds=1)
     expired = await line_client.get(graph)
     assert (expired.status_code, expired.content) == (404, b"")
+
+
+async def test_the_outbox_keeps_the_chart_while_its_address_works(
+    graph: str, line_client: httpx.AsyncClient, line_runtime: Runtime, clock: Clock
+) -> None:
+    reply_id = int(_parts(graph)[0])
+    clock.advance(seconds=IMAGE_LINK_LIFETIME.total_seconds() - 1)
+    await line_runtime.engine.prune_events()
+    answer = await line_client.get(graph)  # drawn now, from the row the prune kept
+    assert answer.status_code == 200 and answer.content.startswith(PNG)
+    clock.advance(seconds=(OUTBOX_MEMORY - IMAGE_LINK_LIFETIME).total_seconds() + 2)  # and 1 s
+    await line_runtime.engine.prune_events()
+    assert [row for row in await _rows(line_runtime) if row.id == reply_id] == []
+    assert (await line_client.get(graph)).status_code == 404
 
 
 async def test_an_altered_address_shows_nothing(
