@@ -112,7 +112,7 @@ async def test_a_passcode_sms_is_forgotten_with_the_replies(
 
 
 def test_the_migration_dates_rows_done_before_it_from_their_outcome(database_url: str) -> None:
-    command.upgrade(schema._config(database_url), "0013")
+    command.upgrade(schema._config(database_url), "0014")
     engine = sqlalchemy.create_engine(sync_url(database_url))
     with engine.begin() as connection:
         connection.execute(

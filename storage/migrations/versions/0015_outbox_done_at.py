@@ -5,8 +5,8 @@ which can be long before the send: a sent row takes its ``sent_at``; a failed ro
 whose give-up time was never recorded, takes the time of this upgrade, so pruning
 keeps it a full retention from now.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 """
 
 from datetime import UTC, datetime
@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
