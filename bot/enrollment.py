@@ -124,9 +124,19 @@ async def netid(turn: Turn, answer: str) -> str:
     if looks_like_card(answer):  # a card number pasted here: refused and deleted, never shown
         turn.possibly_secret = True
         raise Invalid(Problem("netid.card"))
-    chosen = parse_net_answer_id(answer, (await turn.holder()).personal, _email_locals(turn))
+    try:
+        chosen = parse_net_answer_id(answer, (await turn.holder()).personal, _email_locals(turn))
+    except Invalid as invalid:
+        # A password typed here (netid.password): refused unrepeated and deleted like one.
+        turn.possibly_secret = any(p.key == "netid.password" for p in invalid.problems)
+        raise
+    password_hash = turn.slots.get("password_hash")  # chosen already: fixing the ID
+    if password_hash and turn.verified(password_hash, chosen):
+        turn.possibly_secret = True
+        raise Invalid(Problem("netid.same_as_password"))
     if await completion.taken(turn, chosen):
         raise Invalid(Problem("netid.taken"))
+    turn.redacted = "⟨netid:ok⟩"  # not as typed: it may be a password that passes as an ID
     turn.slots["netid"] = chosen
     turn.say("netid.chosen", netid=chosen)
     return Event.NEXT

@@ -40,7 +40,7 @@ from bot.runtime import Runtime, start
 from flows.cards import brand_of, luhn_ok, parse_card_number, parse_expiry, parse_security_code
 from flows.emails import parse_emails
 from flows.messages import CATALOG, DEFAULT_LANG
-from flows.netids import parse_net_answer_id
+from flows.netids import issue_net_answer_id, parse_net_answer_id
 from flows.passwords import check_password, strength
 from flows.personal import Personal
 from flows.problems import Invalid, Problem
@@ -56,6 +56,9 @@ _PASSCODE = re.compile(r"\b(\d{6})\b")
 _COMPARED = ("direction", "text", "choice", "event", "flow", "state_before", "state_after")
 _REPLY_COMPARED = ("key", "params", "choices")
 _WRONG_PASSWORD = "Replay-Wrong-7"  # noqa: S105 (never a demo password)
+_SIGNIN_ID = "⟨netid:unchecked⟩"  # what a sign-in's ID step records
+_DEMO_ID = next(card.net_answer_id for card in DEMO_CARDS if card.net_answer_id)
+_UNKNOWN_ID = "replaynobody7"  # no member's: any sign-in with it is refused
 #: A refused secret's placeholder (``⟨cvc:invalid⟩``) and the problem keys that say why.
 _FAMILY = {"card": "card.", "cvc": "code.", "otp": "otp.", "pin": "pin.", "password": "password."}
 
@@ -369,7 +372,11 @@ class _Values:
                 return where(text="-"), None
             return where(), None  # a sticker, a photo
         text = str(event["text"])
-        if following is not None and following.event.get("text") == "⟨password:accepted⟩":
+        accepted = following is not None and following.event.get("text") == "⟨password:accepted⟩"
+        if text == _SIGNIN_ID:  # the ID before a sign-in's password
+            self.signing_in = (self.netid or _DEMO_ID) if accepted else _UNKNOWN_ID
+            return where(text=self.signing_in), None
+        if accepted:  # recorded in clear, before the typed ID became a placeholder
             self.signing_in = text
             if not any(card.net_answer_id == text for card in DEMO_CARDS) and self.netid:
                 self.signing_in = self.netid
@@ -406,6 +413,8 @@ class _Values:
         if detail == "invalid" and kind in _FAMILY:
             family = _FAMILY[kind]
             return self._refused([r for r in step.replies if r["key"].startswith(family)])
+        if placeholder == "invalid:netid.same_as_password":
+            return self.password
         if kind == "invalid":
             keys = detail.split("+")
             return self._refused([r for r in step.replies if r["key"] in keys])
@@ -416,6 +425,7 @@ class _Values:
             "otp": self._otp,
             "pin": self._pin,
             "password": self._password,
+            "netid": self._netid,
             "text": self._text,
             "digits": self._digits,
         }
@@ -471,6 +481,12 @@ class _Values:
             self.card = member
             return member.password
         return None
+
+    def _netid(self, parts: list[str], step: Step) -> str | None:
+        if parts[0] == "ok":  # a new ID the enrollment took: one valid for the holder
+            pick = random.Random(SEED).choice  # noqa: S311 (a sandbox value)
+            return issue_net_answer_id(self._personal(), pick)
+        return "- -" if parts[0] == "format" else None  # with spaces: no sign-in ID
 
     def _text(self, parts: list[str], step: Step) -> str | None:
         return "-" * int(parts[0]) if parts[0].isdigit() else None
@@ -540,7 +556,8 @@ class _Values:
             typed += [",".join(f"m{i}@example.com" for i in range(count)) for count in (3, 4, 5)]
             return parse_emails, typed
         if family == "netid":
-            typed = ["ab1", "abc!1234567", "a" * 17] + [f"id{piece}" for piece in pieces]
+            typed = ["ab1", "abc!1234567", "a" * 17, _WRONG_PASSWORD]
+            typed += [f"id{piece}" for piece in pieces]
             return (lambda text: parse_net_answer_id(text, personal, [])), typed
         return _format(0, ""), []  # the member's balance decides (points): not known here
 

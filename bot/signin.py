@@ -26,6 +26,7 @@ from bot import identity, passcodes
 from bot.handlers import Handlers
 from bot.turn import Turn
 from flows.flow import RESTART
+from flows.netids import looks_like_password
 from flows.signin import SIGNIN, Button, Event, State
 from flows.text import fold
 from storage import account_links, lockouts, members
@@ -44,6 +45,9 @@ NONCE_LIFETIME = timedelta(minutes=10)
 #: Where the sign-in page is served (``bot/signin_page.py``).
 PAGE_PATH = "/signin/line"
 _ID_PURPOSE = "net-answer-id"
+#: The ID typed at the ID step, kept sealed until the password is checked.
+_TYPED = "netid_token"
+_TYPED_PURPOSE = "signin-id"
 TOKEN_PURPOSE = "link-token"  # noqa: S105 (a vault purpose)
 NONCE_PURPOSE = "link-nonce"
 
@@ -60,10 +64,18 @@ async def netid(turn: Turn, answer: str) -> str | None:
     if answer in (Button.FORGOT, Button.ENROLL):
         return _forgotten(turn, answer)
     typed = fold(answer)
+    if looks_like_password(answer):  # refused unrepeated, deleted like a password
+        turn.redacted, turn.possibly_secret = "⟨invalid:netid.password⟩", True
+        turn.say("netid.password")
+        return None
     if not 0 < len(typed) <= 64 or any(char.isspace() for char in typed):
+        turn.redacted = "⟨netid:format⟩"
         turn.say("signin.id_format")
         return None
-    turn.slots["netid"] = typed
+    # Sealed, and recorded as a placeholder: an ID of letters and digits may as well be
+    # the password, typed too soon or arriving before the ID.
+    turn.redacted = "⟨netid:unchecked⟩"
+    turn.slots["netid_token"] = turn.services.vault.encrypt(typed, _TYPED_PURPOSE)
     return Event.NEXT
 
 
@@ -81,13 +93,14 @@ async def authenticate(turn: Turn, typed: str) -> bool:
     the ID is unknown or the password wrong, or the pause and its end) and it counts
     against the ID and the chat."""
     turn.redacted = "⟨password:unchecked⟩"
-    limits = _limits(turn)
+    net_answer_id = _typed_id(turn)
+    limits = _limits(turn, net_answer_id)
     session, now = turn.session, turn.now
     paused = [until for s in sorted(limits) if (until := await lockouts.hold(session, s, now))]
     if paused:
         turn.say("signin.locked", until=turn.local_time(max(paused)))
         return False
-    member = await _member(turn, turn.slots["netid"], typed)
+    member = await _member(turn, net_answer_id, typed)
     if member is None:
         turn.redacted = "⟨password:refused⟩"
         # One order everywhere: concurrent sign-ins never deadlock on the lockout rows.
@@ -101,7 +114,8 @@ async def authenticate(turn: Turn, typed: str) -> bool:
             turn.say("signin.failed")
         return False
     turn.redacted = "⟨password:accepted⟩"
-    await lockouts.clear(session, _id_subject(turn), now)
+    await lockouts.clear(session, _id_subject(turn, net_answer_id), now)
+    turn.slots.pop(_TYPED, None)  # the member's card is all the passcode needs
     _keep(turn, member)
     return True
 
@@ -134,7 +148,6 @@ async def challenge(turn: Turn) -> bool:
 def _keep(turn: Turn, member: Member) -> None:
     turn.slots.update(
         member_id=member.id,
-        netid=member.net_answer_id,
         card_token=member.card_token,
         card_index=member.card_index,
         card_masked=member.card_masked,
@@ -282,20 +295,28 @@ def _forgotten(turn: Turn, answer: str) -> str | None:
 
 
 def _again(turn: Turn) -> str:
-    turn.slots.pop("netid", None)
+    turn.slots.pop(_TYPED, None)
     return Event.BACK
 
 
-def _id_subject(turn: Turn) -> str:
+def _typed_id(turn: Turn) -> str:
+    """The ID typed at the ID step, unsealed."""
+    return turn.services.vault.decrypt(turn.slots[_TYPED], _TYPED_PURPOSE)
+
+
+def _id_subject(turn: Turn, net_answer_id: str) -> str:
     """The ID's failure count, whatever case it was typed in: changing the case of an
     ID does not buy five more guesses."""
-    index = turn.services.vault.index(turn.slots["netid"].casefold(), _ID_PURPOSE)
+    index = turn.services.vault.index(net_answer_id.casefold(), _ID_PURPOSE)
     return f"signin:id:{index}"
 
 
-def _limits(turn: Turn) -> dict[str, int]:
+def _limits(turn: Turn, net_answer_id: str) -> dict[str, int]:
     """The failure counts a sign-in adds to, and the limit of each."""
-    return {_id_subject(turn): ID_LIMIT, f"signin:chat:{turn.channel}:{turn.user_id}": CHAT_LIMIT}
+    return {
+        _id_subject(turn, net_answer_id): ID_LIMIT,
+        f"signin:chat:{turn.channel}:{turn.user_id}": CHAT_LIMIT,
+    }
 
 
 otp, pin = identity.steps(done=_link)

@@ -3,6 +3,7 @@
 import re
 from collections.abc import Callable, Sequence
 
+from flows.passwords import shaped_like_password
 from flows.personal import Personal
 from flows.problems import Invalid, Problem
 from flows.text import fold
@@ -20,7 +21,16 @@ _DIGITS = "23456789"
 _ISSUE_ATTEMPTS = 1000
 
 
+def looks_like_password(text: str) -> bool:
+    """Whether ``text`` can only be a password: it has a character no ID has (``- = @ _``)
+    and keeps the password's shape. Typed at an ID step, it is a password typed too soon
+    (or arriving before the ID): refused, never repeated, never kept."""
+    return not _ALLOWED.fullmatch(fold(text)) and shaped_like_password(text.strip())
+
+
 def parse_net_answer_id(text: str, personal: Personal, email_locals: Sequence[str] = ()) -> str:
+    if looks_like_password(text):
+        raise Invalid(Problem("netid.password"))
     netid = fold(text)
     problems: list[Problem] = []
     if not MIN_LENGTH <= len(netid) <= MAX_LENGTH:

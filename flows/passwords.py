@@ -29,15 +29,7 @@ def check_password(password: str, personal: Personal, email_locals: Sequence[str
     changed: a converted password would not be the one the member types elsewhere."""
     if not password.isascii():
         raise Invalid(Problem("password.half_width"))
-    problems: list[Problem] = []
-    if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
-        problems.append(Problem("password.length", {"min": MIN_LENGTH, "max": MAX_LENGTH}))
-    if not _ALLOWED.fullmatch(password):
-        problems.append(Problem("password.characters"))
-    if not _LETTER.search(password):
-        problems.append(Problem("password.letter"))
-    if not _DIGIT.search(password):
-        problems.append(Problem("password.digit"))
+    problems = _shape_problems(password)
     collisions = personal.collisions(password)
     problems.extend(
         Problem(f"password.{rule}") for rule in ("birth", "phone") if rule in collisions
@@ -47,6 +39,25 @@ def check_password(password: str, personal: Personal, email_locals: Sequence[str
     if problems:
         raise Invalid(*problems)
     return password
+
+
+def shaped_like_password(text: str) -> bool:
+    """Whether ``text`` keeps every rule of a password's shape (length, alphabet, a
+    letter and a digit), whoever typed it."""
+    return text.isascii() and not _shape_problems(text)
+
+
+def _shape_problems(password: str) -> list[Problem]:
+    problems: list[Problem] = []
+    if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
+        problems.append(Problem("password.length", {"min": MIN_LENGTH, "max": MAX_LENGTH}))
+    if not _ALLOWED.fullmatch(password):
+        problems.append(Problem("password.characters"))
+    if not _LETTER.search(password):
+        problems.append(Problem("password.letter"))
+    if not _DIGIT.search(password):
+        problems.append(Problem("password.digit"))
+    return problems
 
 
 def _contains_email_local(text: str, email_locals: Sequence[str]) -> bool:

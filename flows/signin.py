@@ -59,10 +59,11 @@ class Button(StrEnum):
 
 
 class Slots(TypedDict, total=False):
-    """Never the password or a passcode: the typed ID until the password is checked,
-    then the member's card (encrypted, its keyed hash) for the passcode."""
+    """Never the password or a passcode: the typed ID, sealed (it may be the password,
+    typed too soon), until the password is checked, then the member's card (encrypted,
+    its keyed hash) for the passcode."""
 
-    netid: str
+    netid_token: str
     member_id: int
     card_token: str
     card_index: str

@@ -396,7 +396,8 @@ async def test_member_may_choose_their_own_id(chat: Chat) -> None:
     assert chat.state == "netid"
     for typed, key in [
         ("abc", "netid.length"),
-        ("taro_yamada1", "netid.characters"),
+        ("taro.yamada1", "netid.characters"),
+        ("taro_yamada1", "netid.password"),  # "_" is a password's: taken for one
         ("taro19850412", "netid.birth"),
         ("taro12345678", "netid.phone"),
     ]:

@@ -172,6 +172,40 @@ async def _reregistered(chat: Chat, clock: Clock) -> None:
     assert chat.state == "member"
 
 
+async def _id_step_mistakes(chat: Chat, clock: Clock) -> None:
+    """A password at the ID step (refused), a malformed ID, an ID-shaped password taken
+    as the ID (and refused at the password), then the sign-in."""
+    await chat.send("/start")
+    await chat.send(choice="welcome:signin")
+    await chat.send(SIGNIN_PASSWORD)
+    await chat.send("two words")
+    await chat.send(PASSWORD)
+    await chat.send(SIGNIN_ID)
+    assert chat.keys == ["signin.failed", "ask.signin_id"]
+    await chat.send(SIGNIN_ID)
+    await chat.send(SIGNIN_PASSWORD)
+    await chat.send(await chat.passcode())
+    assert chat.state == "member"
+
+
+async def _new_id_mistakes(chat: Chat, clock: Clock) -> None:
+    """A password typed as the new ID, then an ID of one's own; from the confirmation,
+    the password typed as the ID, then another ID."""
+    await to_password(chat, MASTERCARD_2)
+    await chat.send(choice="netid:own")
+    await chat.send(SIGNIN_PASSWORD)
+    await chat.send("hanako2024")
+    await chat.send(PASSWORD)
+    await chat.send(PASSWORD)
+    await chat.send(choice="terms:agree")
+    await chat.send(choice="confirm:edit")
+    await chat.send(choice="fix:netid")
+    await chat.send(PASSWORD)
+    assert chat.keys == ["netid.same_as_password", "ask.netid"]
+    await chat.send("hanako2025")
+    assert chat.state == "confirm"
+
+
 SCENARIOS: dict[str, Scenario] = {
     "completed": _completed,
     "cancelled": _cancelled,
@@ -184,6 +218,8 @@ SCENARIOS: dict[str, Scenario] = {
     "landline": _landline,
     "signed-in": _signed_in,
     "reregistered": _reregistered,
+    "id-step-mistakes": _id_step_mistakes,
+    "new-id-mistakes": _new_id_mistakes,
 }
 
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flows.netids import issue_net_answer_id, parse_net_answer_id
+from flows.netids import issue_net_answer_id, looks_like_password, parse_net_answer_id
 from flows.personal import Personal
 from flows.problems import Invalid, Problem
 from tests.flows import keys
@@ -43,10 +43,27 @@ def test_length(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["yamada_2024", "yamada-2024", "yamada 2024", "やまだ20240000", "ab😀cdefgh"]
+    "text", ["yamada!2024", "yamada_san", "yamada 2024", "やまだ20240000", "ab😀cdefgh"]
 )
 def test_characters(text: str) -> None:
     assert _keys_of(text) == ["netid.characters"]
+
+
+@pytest.mark.parametrize("text", ["yamada_2024", "yamada-2024", "Kumo-Sora2030", " a=b@c_d1 "])
+def test_a_password_is_refused_as_one_alone(text: str) -> None:
+    """A character only a password has, in a password's shape: one problem that names
+    no input, whatever else the text breaks (here the ID's length or birth date)."""
+    assert looks_like_password(text)
+    assert _keys_of(text) == ["netid.password"]
+    assert _keys_of("yamada-19850709") == ["netid.password"]
+
+
+@pytest.mark.parametrize(
+    "text", ["yamada2024", "yamada-san", "ya-1", "yamada-2024-and-more", "ｙａｍａｄａ－２０２４"]
+)
+def test_what_is_no_password_is_not_taken_for_one(text: str) -> None:
+    """An ID, no digit, too short or long, or full-width (no password is): not one."""
+    assert not looks_like_password(text)
 
 
 @pytest.mark.parametrize("text", ["yamada19850709", "yamada1985", "yama0709da"])

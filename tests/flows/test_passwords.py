@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flows.passwords import Strength, check_password, strength
+from flows.passwords import Strength, check_password, shaped_like_password, strength
 from flows.personal import Personal
 from flows.problems import Invalid, Problem
 from tests.flows import keys
@@ -159,3 +159,20 @@ def test_strength_values() -> None:
 @given(st.from_regex(r"[A-Za-z0-9\-=@_]{8,16}", fullmatch=True))
 def test_strength_of_any_well_formed_password(password: str) -> None:
     assert strength(password, PERSONAL) in set(Strength)
+
+
+@pytest.mark.parametrize(
+    ("text", "shaped"),
+    [
+        ("Kumo-Sora2030", True),
+        ("a=b@c_d1", True),
+        ("yamada19850709", True),  # the holder's birth date: still a password's shape
+        ("abcdefgh", False),
+        ("12345678", False),
+        ("Ab1", False),
+        ("Abcd!1234", False),
+        ("Ａｂｃｄ１２３４", False),
+    ],
+)
+def test_a_passwords_shape_is_checked_whoever_typed_it(text: str, shaped: bool) -> None:
+    assert shaped_like_password(text) is shaped
