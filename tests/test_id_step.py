@@ -201,7 +201,7 @@ def test_the_migration_drops_the_ids_older_releases_kept_in_clear(database_url: 
     """A sign-in waiting for its password asks the ID again; one waiting for its passcode
     goes on without the member's ID, which it no longer needs."""
     config = schema._config(database_url)
-    command.upgrade(config, "0013")
+    command.upgrade(config, "0015")
     engine = sqlalchemy.create_engine(sync_url(database_url))
     insert = sqlalchemy.text(
         "INSERT INTO conversations (channel, user_id, flow, state, slots, lang, started_at, "

@@ -4,15 +4,15 @@ A sign-in kept the ID typed at its ID step in clear in the conversation's slots 
 after the password, the member's ID): what was typed may be the password, typed too
 soon. The clear value is dropped; a sign-in waiting for its password asks the ID again.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0016
+Revises: 0015
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0014"
-down_revision = "0013"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
