@@ -5,9 +5,11 @@ PostgreSQL, and the reply sent through the outbox to a local stand-in for each p
     PYTHONPATH=. .venv/bin/python benchmarks/webhooks.py \\
         --database-url postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-Prints, in one run: messages/s with 1 and 2 worker processes and their ratio, latency
-at a fixed offered rate, the bare-database floor (benchmarks/turns.py's), and a
-worker's resident memory with 1,000 and 100,000 stored conversations. Every message is
+Prints, in one run: messages/s with 1 and 2 worker processes and their ratio, the
+workers' CPU per message, latency at a fixed offered rate and at half the rate the
+workers carried, the SQL statements and transactions per message, the bare-database
+floor (benchmarks/turns.py's), and a worker's resident memory with 1,000 and 100,000
+stored conversations. Every message is
 ``/help`` from one of many chats (it reads, writes and answers); the load generator,
 the stand-ins, PostgreSQL and the workers share this machine's cores. It asserts
 nothing, except that every message was answered 200 and every reply was sent.
@@ -151,6 +153,14 @@ class _Workers:
                 assert time.monotonic() < deadline, "a worker did not start"
                 time.sleep(0.1)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user and system) the workers have used so far."""
+        total = 0
+        for process in self.processes:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+        return total / os.sysconf("SC_CLK_TCK")
+
     def rss_kib(self) -> int:
         """The first worker's resident memory."""
         status = Path(f"/proc/{self.processes[0].pid}/status").read_text()
@@ -231,9 +241,13 @@ async def _drained(url: str) -> None:
 class _Measured:
     answered: float  # messages/s answered 200
     sent: float  # messages/s until every reply was sent
-    p50: float
+    cpu: float  # the workers' CPU milliseconds per message, its replies sent
+    p50: float  # latency in ms at the offered rate
     p99: float
-    refused: int  # answers other than 200
+    refused: int  # answers other than 200 at the offered rate
+    carried: float  # half the rate the workers answered: offered for the latency below
+    carried_p50: float
+    carried_p99: float
 
 
 async def _measure(
@@ -247,16 +261,70 @@ async def _measure(
             load = _Load(client, workers, platform)
             await load.rate(_CHATS, "/start")  # every chat exists before the clock starts
             await _drained(url)
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), workers.cpu_seconds()
             answered = await load.rate(messages)
             await _drained(url)
             sent = messages / (time.perf_counter() - started)
+            cpu = (workers.cpu_seconds() - cpu) * 1000 / messages
+            load.refused = 0
             cut = statistics.quantiles(await load.latencies(rate, seconds), n=100)
+            refused = load.refused
+            await _drained(url)
+            carried = max(1, round(answered / 2))
+            easy = statistics.quantiles(await load.latencies(carried, seconds), n=100)
             await _drained(url)
             measured[platform.name] = _Measured(
-                answered, sent, cut[49] * 1000, cut[98] * 1000, load.refused
+                answered,
+                sent,
+                cpu,
+                cut[49] * 1000,
+                cut[98] * 1000,
+                refused,
+                carried,
+                easy[49] * 1000,
+                easy[98] * 1000,
             )
     return measured
+
+
+async def _statements(env: dict[str, str]) -> dict[str, tuple[float, float]]:
+    """SQL statements and transactions per webhook message, its reply sent, counted in
+    this process on one worker's app (after each chat's first message)."""
+    from sqlalchemy import event
+
+    from bot.server import configured_channels, create_app
+
+    bot = await asyncio.to_thread(start, Settings.from_env(env))
+    app = create_app(bot, retry_every=3600, channels=configured_channels(bot))
+    counts = [0, 0]
+
+    def statement(*_: object) -> None:
+        counts[0] += 1
+
+    def transaction(*_: object) -> None:
+        counts[1] += 1
+
+    engine = bot.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine, "begin", transaction)
+    per_message = {}
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://bot.test") as client,
+        ):
+            for platform in _PLATFORMS:
+                for number in range(120):  # Telegram's first 100 wait for predecessors
+                    body, headers = platform.request(number % 20, "/help")
+                    if number == 100:
+                        counts[:] = [0, 0]
+                    response = await client.post(platform.path, content=body, headers=headers)
+                    assert response.status_code == 200
+                per_message[platform.name] = (counts[0] / 20, counts[1] / 20)
+    finally:
+        await bot.close()
+    return per_message
 
 
 def _worker_env(url: str, folder: str, telegram_api: str, line_api: str) -> dict[str, str]:
@@ -365,13 +433,20 @@ def main() -> None:
             for name, m in runs[count].items():
                 print(
                     f"  {name:8} {count} worker(s): {m.answered:5.0f} messages/s answered, "
-                    f"{m.sent:5.0f}/s with every reply sent; at {args.rate}/s offered: "
-                    f"p50 {m.p50:4.0f} ms, p99 {m.p99:4.0f} ms; {m.refused} not answered 200",
+                    f"{m.sent:5.0f}/s with every reply sent, {m.cpu:4.1f} ms of worker CPU "
+                    f"each; at {args.rate}/s offered: p50 {m.p50:5.0f} ms, p99 {m.p99:5.0f} "
+                    f"ms, {m.refused} not answered 200; at {m.carried:.0f}/s: p50 "
+                    f"{m.carried_p50:4.0f} ms, p99 {m.carried_p99:4.0f} ms",
                     flush=True,
                 )
         for platform in _PLATFORMS:
             one, two = runs[1][platform.name], runs[2][platform.name]
             print(f"  {platform.name:8} 2 workers / 1 worker: {two.sent / one.sent:.2f}")
+        for name, (sql, transactions) in asyncio.run(_statements(env)).items():
+            print(
+                f"  {name:8} per message: {sql:.1f} SQL statements in "
+                f"{transactions:.1f} transactions"
+            )
         floor = asyncio.run(_floor(url, folder))
         print(f"  bare database transaction (20 chats at once): {floor:.0f}/s")
         for stored in (1_000, 100_000):

@@ -167,7 +167,7 @@ async def _someone_elses_chart(runtime: Runtime) -> int:
             lang="ja",
             at=runtime.now(),
         )
-        queue(
+        await queue(
             session,
             conversation,
             route={"reply_token": None, "received_at": runtime.now().isoformat(), "turn": "0" * 32},
