@@ -76,20 +76,17 @@ async def queue(
     leased rows are returned, to be handed to :meth:`Dispatcher.hold` after the commit."""
     if lease:
         lease = not await outbox.waiting(session, conversation.channel, conversation.user_id)
-    rows = [
-        outbox.add(
-            session,
-            conversation_id=conversation.id,
-            channel=conversation.channel,
-            user_id=conversation.user_id,
-            route=route,
-            payload=payload(reply, part),
-            lang=conversation.lang,
-            at=at,
-            leased_until=at + LEASE if lease else None,
-        )
-        for part, reply in enumerate(replies)
-    ]
+    rows = await outbox.add(
+        session,
+        conversation_id=conversation.id,
+        channel=conversation.channel,
+        user_id=conversation.user_id,
+        route=route,
+        payloads=[payload(reply, part) for part, reply in enumerate(replies)],
+        lang=conversation.lang,
+        at=at,
+        leased_until=at + LEASE if lease else None,
+    )
     return rows if lease else []
 
 

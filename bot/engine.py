@@ -417,7 +417,7 @@ class Engine:
                 leased = await dispatcher.queue(
                     session, row, route=route, replies=turn.replies, at=now, lease=lease
                 )
-            self.notifier.queue(session, row.id, row.lang, turn.notifications, now)
+            await self.notifier.queue(session, row.id, row.lang, turn.notifications, now)
         self.dispatcher.hold(leased)
         outcome = Outcome(
             replies=turn.replies,

@@ -60,7 +60,7 @@ class Notifier:
         for kind in NotificationKind:
             dispatch.register(_Sender(kind, services))
 
-    def queue(
+    async def queue(
         self,
         session: AsyncSession,
         conversation_id: int,
@@ -78,13 +78,13 @@ class Notifier:
             shown = (
                 mask_email(note.to) if note.kind is NotificationKind.MAIL else mask_phone(note.to)
             )
-            outbox.add(
+            await outbox.add(
                 session,
                 conversation_id=conversation_id,
                 channel=note.kind.value,
                 user_id=str(conversation_id),
                 route={"to": note.to, "shown": shown},
-                payload=dispatcher.payload(Reply(note.key, params), 0),
+                payloads=[dispatcher.payload(Reply(note.key, params), 0)],
                 lang=lang,
                 at=at,
             )

@@ -132,7 +132,9 @@ async def _submitted(
         step = "passcode" if "otp" in run.slots else "password"
         if run.used_at is not None:  # the card was paused: this page is done
             step = ""
-        engine.notifier.queue(session, conversation.id, turn.lang, turn.notifications, turn.now)
+        await engine.notifier.queue(
+            session, conversation.id, turn.lang, turn.notifications, turn.now
+        )
     await engine.notifier.send(conversation.id, (note.kind for note in turn.notifications))
     if nonce is not None:
         query = urlencode({"linkToken": token, "nonce": nonce})

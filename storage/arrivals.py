@@ -2,19 +2,12 @@
 
 from datetime import datetime
 
-from sqlalchemy import (
-    DateTime,
-    bindparam,
-    delete,
-    func,
-    select,
-    text,
-    union,
-    update,
-)
+from sqlalchemy import DateTime, bindparam, delete, exists, select, text, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Arrival, ProcessedEvent
+from storage.models import Arrival, ProcessedEvent, table
+
+_ARRIVALS = table(Arrival)
 
 # Written out, as storage/conversations.py's claim: SQLAlchemy compiles its dialects'
 # ON CONFLICT inserts afresh on every execution, and this runs on many messages.
@@ -63,11 +56,14 @@ async def earlier_waiting(
     """Whether an event of the chat that came before ``position`` is still waiting: it
     arrived, or its worker said it still holds it, after ``since`` (before that, its
     worker is gone, and the platform will deliver it again)."""
-    query = select(func.count()).where(
-        Arrival.channel == channel,
-        Arrival.user_id == user_id,
-        Arrival.position < position,
-        Arrival.at > since,
+    waiting = _ARRIVALS.c
+    query = select(
+        exists().where(
+            waiting.channel == channel,
+            waiting.user_id == user_id,
+            waiting.position < position,
+            waiting.at > since,
+        )
     )
     return bool(await session.scalar(query))
 

@@ -3,11 +3,13 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Conversation, EntryToken
+from storage.models import Conversation, EntryToken, table
+
+_TOKENS = table(EntryToken)
 
 
 async def issue(
@@ -15,13 +17,14 @@ async def issue(
 ) -> None:
     """A page for the conversation's current step; the pages offered before it, for
     earlier questions or an earlier asking of this one, cannot be used any more."""
+    tokens = _TOKENS.c
     await session.execute(
-        update(EntryToken)
-        .where(EntryToken.conversation_id == conversation.id, EntryToken.used_at.is_(None))
+        update(_TOKENS)
+        .where(tokens.conversation_id == conversation.id, tokens.used_at.is_(None))
         .values(used_at=at)
     )
-    session.add(
-        EntryToken(
+    await session.execute(
+        insert(_TOKENS).values(
             token_index=token_index,
             conversation_id=conversation.id,
             channel=conversation.channel,
@@ -29,6 +32,7 @@ async def issue(
             flow=conversation.flow,
             state=conversation.state,
             issued_at=at,
+            used_at=None,
         )
     )
 

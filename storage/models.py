@@ -3,7 +3,7 @@ ever holds a security code, PIN, passcode or password in clear."""
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    Table,
     Text,
     UniqueConstraint,
     false,
@@ -293,3 +294,9 @@ class CallCheck(Base):
     started_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     verified_at: Mapped[datetime | None]
+
+
+def table(model: type[Base]) -> Table:
+    """The model's table. Statements run on every message are written against it: an
+    ORM-enabled statement costs about twice the CPU of the same one on the table."""
+    return cast(Table, model.__table__)

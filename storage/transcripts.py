@@ -14,7 +14,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import aware
-from storage.models import ChatIdentity, Conversation, Direction, Member, TranscriptEntry
+from storage.models import ChatIdentity, Conversation, Direction, Member, TranscriptEntry, table
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ async def record(
     }
     bodies = [(Direction.IN, event), *((Direction.OUT, reply) for reply in replies)]
     rows = [{**where, "direction": direction, "body": body} for direction, body in bodies]
-    await session.execute(insert(TranscriptEntry), rows)
+    await session.execute(insert(table(TranscriptEntry)), rows)
 
 
 async def summaries(

@@ -5,6 +5,7 @@ import asyncio
 import json
 import logging
 import re
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -547,3 +548,52 @@ async def test_the_usage_graph_is_uploaded_as_a_photo_with_its_text(
     # The question and its buttons follow as a message, in order after the photo.
     assert stand_in.texts[asked:] == [render(Reply("ask.member", question.payload["params"]), lang)]
     assert stand_in.calls.index(photo) < len(stand_in.calls) - 1
+
+
+async def test_a_bot_api_that_never_answers_times_the_send_out() -> None:
+    """The send's own HTTP client (aiohttp) honours python-telegram-bot's timeouts: a Bot
+    API that takes the request and never answers fails it as TimedOut, in time."""
+    from telegram.error import TimedOut
+
+    from adapters.channels.telegram import _Requests
+
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # read nothing, answer nothing
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    requests = _Requests()
+    await requests.initialize()
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TimedOut):
+            await requests.post(
+                f"http://127.0.0.1:{port}/bot1:x/sendMessage", read_timeout=0.3, write_timeout=0.3
+            )
+        assert asyncio.get_running_loop().time() - started < 3
+    finally:
+        await requests.shutdown()
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_an_unreachable_bot_api_is_a_network_error() -> None:
+    from telegram.error import NetworkError, TimedOut
+
+    from adapters.channels.telegram import _Requests
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    requests = _Requests()
+    try:
+        with pytest.raises(NetworkError) as raised:
+            await requests.post(f"http://127.0.0.1:{port}/bot1:x/getMe")
+        assert not isinstance(raised.value, TimedOut)
+        assert "aiohttp.ClientConnectorError" in str(raised.value)
+    finally:
+        await requests.shutdown()
