@@ -4,12 +4,19 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, bindparam, delete, select, text, tuple_, update
+from sqlalchemy import DateTime, bindparam, delete, exists, select, text, tuple_, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.database import aware, insert
-from storage.models import CallCheck, Conversation, Direction, ProcessedEvent, TranscriptEntry
+from storage.models import (
+    CallCheck,
+    Conversation,
+    Direction,
+    ProcessedEvent,
+    TranscriptEntry,
+    table,
+)
 
 #: The slot left in an enrollment wiped for idleness.
 EXPIRED = "expired"
@@ -118,12 +125,17 @@ async def transcript(session: AsyncSession, conversation_id: int) -> list[Transc
 
 
 async def said(session: AsyncSession, conversation_id: int, key: str) -> bool:
-    """Whether the bot has already said ``key`` in this conversation."""
-    query = select(TranscriptEntry.body).where(
-        TranscriptEntry.conversation_id == conversation_id,
-        TranscriptEntry.direction == Direction.OUT,
+    """Whether the bot has already said ``key`` in this conversation: asked of the
+    database, which stops at the first such row, however long the conversation."""
+    entries = table(TranscriptEntry).c
+    query = select(
+        exists().where(
+            entries.conversation_id == conversation_id,
+            entries.direction == Direction.OUT,
+            entries.body["key"].as_string() == key,
+        )
     )
-    return any(body.get("key") == key for body in await session.scalars(query))
+    return bool(await session.scalar(query))
 
 
 async def expire_idle(

@@ -119,9 +119,12 @@ def _create_engine(url: str, timeout: float) -> AsyncEngine:
 
 
 def _postgres_engine(target: URL, timeout: float) -> AsyncEngine:
+    # No pre-ping: it costs every transaction a round trip (two per webhook message).
+    # A pooled connection the database dropped (a restart) fails its first statement
+    # instead; SQLAlchemy then discards every connection pooled before it, and that one
+    # turn answers 503 for the platform to redeliver (tests/channels/test_faults.py).
     engine = create_async_engine(
         target,
-        pool_pre_ping=True,
         pool_timeout=timeout,
         pool_size=POOL_SIZE,
         max_overflow=POOL_OVERFLOW,

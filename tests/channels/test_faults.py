@@ -150,6 +150,29 @@ async def test_a_refusing_database_is_answered_503_at_once(
     assert await _state(database_url, member.user_id) == "expiry"
 
 
+async def test_connections_dropped_by_the_database_cost_one_503_at_most(
+    served: httpx.AsyncClient,
+    proxy: Proxy,
+    stand_in: TelegramStandIn,
+    database_url: str,
+    proxied: Runtime,
+) -> None:
+    """A restart drops every pooled connection. With no ping before each transaction,
+    the first turn to use a dropped one fails (503, redelivered) and the pool is
+    renewed: the redelivery, and every message after it, is answered at once."""
+    member = Member(served, stand_in)
+    await member.say("/start")
+    proxy.set(Mode.REFUSE)  # the pooled connections are dropped, as by a restart
+    await asyncio.sleep(0.2)
+    proxy.set(Mode.PASS)
+    update = member.message(VISA.number)
+    answers = [(await member.post(update)).status_code for _ in range(2)]
+    assert answers in ([200, 200], [503, 200])
+    assert await _state(database_url, member.user_id) == "expiry"
+    assert (await member.post(member.message("12/29"))).status_code == 200
+    assert await _state(database_url, member.user_id) == "code"
+
+
 @pytest.mark.parametrize("limits", [{"NETANSWER_DB_TIMEOUT": "1", "NETANSWER_TURN_DEADLINE": "3"}])
 async def test_frozen_connections_are_left_behind_and_the_loops_say_so(
     served: httpx.AsyncClient,
