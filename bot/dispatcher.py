@@ -154,6 +154,12 @@ class Dispatcher:
         ends = time.monotonic() + budget
         await self._record_unrecorded()
         self._drop_lapsed()
+        # Replies leased to this worker whose delivery failed before sending them (the
+        # pool was exhausted, say) go now, not after their lease.
+        for channel, user_id in list(self._held):
+            if time.monotonic() > ends:
+                return
+            await self.deliver(channel, user_id)
         async with self._database.transaction() as session:
             chats = await outbox.due_chats(session, now=self._clock(), limit=_DUE_BATCH)
         for channel, user_id in chats:

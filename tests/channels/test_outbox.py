@@ -4,6 +4,7 @@ import asyncio
 import uuid
 from collections.abc import Sequence
 
+import pytest
 from sqlalchemy import event, select
 
 from adapters.channels.channel import Channel, Inbound, Outgoing, SendFailed
@@ -186,3 +187,31 @@ async def test_replies_leased_to_a_worker_that_never_sent_them_go_once_after_the
     # The first worker forgets what it held once the lease lapsed: nothing twice.
     await bot.dispatcher.deliver_due()
     assert bot.dispatcher._held == {}
+
+
+async def test_leased_replies_whose_delivery_failed_go_with_the_next_sweep(
+    bot: Runtime, clock: Clock
+) -> None:
+    """A delivery that fails before sending (the pool exhausted while it records an
+    earlier outcome) leaves the turn's leased replies in memory: the worker's next retry
+    sweep sends them, not the retry loop after their 60 s lease, and none counts as a
+    repeat."""
+    channel = _FlakyBatches(bot)
+    bot.dispatcher.register(channel)
+    await bot.handle(Inbound("test", "member-1", "e1", text="/start"), route={"chat": "m"})
+
+    async def unavailable(session: object) -> None:
+        raise TimeoutError("pool exhausted")
+
+    bot.dispatcher._unrecorded.append(unavailable)
+    with pytest.raises(TimeoutError):
+        await bot.deliver("test", "member-1")
+    assert channel.sent == []
+    bot.dispatcher._unrecorded.clear()  # the database answers again
+
+    clock.advance(seconds=1)
+    await bot.dispatcher.deliver_due()
+    rows = await _rows(bot)
+    assert channel.sent == [row.id for row in rows]
+    assert [(row.status, row.attempts, row.claims) for row in rows] == [("sent", 1, 1)] * 2
+    assert bot.dispatcher.repeats == 0
