@@ -117,6 +117,8 @@ class Dispatcher:
         sender = self._channels[channel]
         await self._record_unrecorded()
         rows = self._held.pop((channel, user_id), [])
+        if rows and not _time_to_send(rows[0], self._clock()):
+            rows = []  # forgotten: the retry loop claims them once the lease is over
         if not rows:
             async with self._database.transaction() as session:
                 rows = await self._claim(sender, user_id, session)
@@ -169,12 +171,11 @@ class Dispatcher:
                 await self.deliver(channel, user_id)
 
     def _drop_lapsed(self) -> None:
-        """Forget held replies whose lease ran out (no delivery came for them): the
-        retry loop claims them like any other."""
+        """Forget held replies with too little of their lease left to be sent in (see
+        :func:`_time_to_send`): the retry loop claims them like any other after it."""
         now = self._clock()
         for chat, rows in list(self._held.items()):
-            leased = rows[0].leased_until
-            if leased is None or aware(leased) <= now:
+            if not _time_to_send(rows[0], now):
                 del self._held[chat]
 
     async def _send(
@@ -287,6 +288,13 @@ def _recipient(row: OutboxMessage) -> str:
     notification's route shows."""
     shown = row.route.get("shown")
     return f"{row.channel} to {shown}" if shown else row.channel
+
+
+def _time_to_send(row: OutboxMessage, now: datetime) -> bool:
+    """Whether a held row still has half its lease: a send that outlasted the lease
+    could go out twice (another worker may claim the row when the lease ends)."""
+    leased = row.leased_until
+    return leased is not None and aware(leased) - now >= LEASE / 2
 
 
 def _batch(rows: Sequence[OutboxMessage], size: int) -> list[OutboxMessage]:

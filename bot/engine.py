@@ -22,7 +22,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import InterfaceError, InternalError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -132,7 +132,7 @@ class Engine:
         platform redelivers."""
         try:
             outcome, notifications, not_before = await within(
-                self.services.turn_deadline, self._in_order(inbound, route), what="turn"
+                self.services.turn_deadline, self._on_a_live_connection(inbound, route), what="turn"
             )
         except UNAVAILABLE:
             raise
@@ -202,6 +202,21 @@ class Engine:
             total += count
             if count < _PRUNE_BATCH:
                 return total
+
+    async def _on_a_live_connection(
+        self, inbound: Inbound, route: Mapping[str, Any] | None
+    ) -> tuple[Outcome, list[Notification], float]:
+        """The event in order, run once more if the database had dropped the pooled
+        connection it took (a restart): the pool pings none before use, so the first
+        statement finds out; the turn was rolled back whole, SQLAlchemy has renewed the
+        pool, and the second run takes a fresh connection (or fails as any other)."""
+        try:
+            return await self._in_order(inbound, route)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            logger.warning("turn run again: the database had dropped its connection")
+            return await self._in_order(inbound, route)
 
     async def _in_order(
         self, inbound: Inbound, route: Mapping[str, Any] | None
@@ -387,7 +402,7 @@ class Engine:
             # A card number is card data wherever it was typed: deleted where the channel can.
             secret = secret or (inbound.text is not None and has_card(inbound.text))
             secret = secret or inbound.entry is not None
-            # The row's changes first: the transcript's insert flushes them in one UPDATE.
+            # The row's changes are written in one UPDATE when the transaction commits.
             self._save(row, turn, now)
             if counted:
                 conversations.count_message(row, now)

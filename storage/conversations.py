@@ -126,7 +126,7 @@ async def transcript(session: AsyncSession, conversation_id: int) -> list[Transc
 
 async def said(session: AsyncSession, conversation_id: int, key: str) -> bool:
     """Whether the bot has already said ``key`` in this conversation: asked of the
-    database, which stops at the first such row, however long the conversation."""
+    database, so only the answer comes back, however long the conversation."""
     entries = table(TranscriptEntry).c
     query = select(
         exists().where(

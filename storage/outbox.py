@@ -37,8 +37,8 @@ async def add(
     at: datetime,
     leased_until: datetime | None = None,
 ) -> list[OutboxMessage]:
-    """Pending rows, one per payload in that order, in one statement; with
-    ``leased_until``, claimed already by the caller's worker."""
+    """Pending rows, one per payload in that order (one statement on PostgreSQL, one
+    per row on SQLite); with ``leased_until``, claimed already by the caller's worker."""
     common = {
         "conversation_id": conversation_id,
         "channel": channel,

@@ -226,12 +226,13 @@ class _Requests(BaseRequest):
                 return response.status, await response.read()
         except TimeoutError as error:
             raise TimedOut from error
-        except aiohttp.ClientError as error:
-            raise NetworkError(f"aiohttp.{type(error).__name__}: {error}") from error
+        except aiohttp.ClientError as error:  # its text may carry the URL, so the token
+            raise NetworkError(f"aiohttp.{type(error).__name__}") from error
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:  # opened in the running event loop, as aiohttp needs
-            self._session = aiohttp.ClientSession()
+            # HTTP(S)_PROXY and NO_PROXY apply, as they do to httpx and to LINE's SDK.
+            self._session = aiohttp.ClientSession(trust_env=True)
         return self._session
 
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
-from adapters.channels.channel import Outgoing
+from adapters.channels.channel import Inbound, Outgoing
 from bot.config import Settings
 from bot.runtime import Runtime, start
 from bot.server import create_app
@@ -150,27 +150,49 @@ async def test_a_refusing_database_is_answered_503_at_once(
     assert await _state(database_url, member.user_id) == "expiry"
 
 
-async def test_connections_dropped_by_the_database_cost_one_503_at_most(
+async def test_connections_dropped_by_the_database_are_replaced_without_a_503(
     served: httpx.AsyncClient,
     proxy: Proxy,
     stand_in: TelegramStandIn,
     database_url: str,
     proxied: Runtime,
 ) -> None:
-    """A restart drops every pooled connection. With no ping before each transaction,
-    the first turn to use a dropped one fails (503, redelivered) and the pool is
-    renewed: the redelivery, and every message after it, is answered at once."""
-    member = Member(served, stand_in)
-    await member.say("/start")
+    """A restart drops every pooled connection. The pool pings none before use: a turn
+    whose first statement finds its connection gone is run once more on a fresh one,
+    so chats writing at that moment, several at once, are all answered 200."""
+    members = [Member(served, stand_in, user_id=5_550_100 + n) for n in range(6)]
+    for member in members:
+        await member.say("/start")
     proxy.set(Mode.REFUSE)  # the pooled connections are dropped, as by a restart
     await asyncio.sleep(0.2)
     proxy.set(Mode.PASS)
-    update = member.message(VISA.number)
-    answers = [(await member.post(update)).status_code for _ in range(2)]
-    assert answers in ([200, 200], [503, 200])
-    assert await _state(database_url, member.user_id) == "expiry"
-    assert (await member.post(member.message("12/29"))).status_code == 200
-    assert await _state(database_url, member.user_id) == "code"
+    answers = await asyncio.gather(*(m.post(m.message(VISA.number)) for m in members))
+    assert [answer.status_code for answer in answers] == [200] * len(members)
+    for member in members:
+        assert await _state(database_url, member.user_id) == "expiry"
+
+
+async def test_a_turn_that_takes_a_dropped_connection_is_run_again_on_a_fresh_one(
+    proxy: Proxy, proxied: Runtime, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As above, with no background loop to meet the dropped connections first: each
+    turn that takes one is rolled back and run once more, and applied once."""
+    users = [str(5_550_200 + n) for n in range(4)]
+    for user in users:  # the pool holds a connection per chat at once, as under load
+        await proxied.handle(Inbound("telegram", user, f"{user}-1", text="/start"))
+    await asyncio.gather(
+        *(proxied.handle(Inbound("telegram", u, f"{u}-2", text="/help")) for u in users)
+    )
+    proxy.set(Mode.REFUSE)
+    await asyncio.sleep(0.2)
+    proxy.set(Mode.PASS)
+    outcomes = await asyncio.gather(
+        *(proxied.handle(Inbound("telegram", u, f"{u}-3", text=VISA.number)) for u in users)
+    )
+    assert [(o.failed, o.duplicate, o.state) for o in outcomes] == [(False, False, "expiry")] * 4
+    assert "turn run again: the database had dropped its connection" in caplog.text
+    for user in users:
+        assert await _state(database_url, int(user)) == "expiry"
 
 
 @pytest.mark.parametrize("limits", [{"NETANSWER_DB_TIMEOUT": "1", "NETANSWER_TURN_DEADLINE": "3"}])

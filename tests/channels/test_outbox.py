@@ -215,3 +215,22 @@ async def test_leased_replies_whose_delivery_failed_go_with_the_next_sweep(
     assert channel.sent == [row.id for row in rows]
     assert [(row.status, row.attempts, row.claims) for row in rows] == [("sent", 1, 1)] * 2
     assert bot.dispatcher.repeats == 0
+
+
+async def test_held_replies_with_under_half_their_lease_left_wait_for_the_lease(
+    bot: Runtime, clock: Clock
+) -> None:
+    """A send begun near the end of its lease could still be running when another
+    worker claims the row: held replies go only while half their lease is left; after
+    that the retry loop sends them, once, when the lease is over."""
+    channel = _FlakyBatches(bot)
+    bot.dispatcher.register(channel)
+    await bot.handle(Inbound("test", "member-1", "e1", text="/start"), route={"chat": "m"})
+    clock.advance(seconds=LEASE.total_seconds() / 2 + 1)
+    await bot.dispatcher.deliver_due()
+    assert channel.sent == [] and bot.dispatcher._held == {}
+    clock.advance(seconds=LEASE.total_seconds() / 2)
+    await bot.dispatcher.deliver_due()
+    rows = await _rows(bot)
+    assert channel.sent == [row.id for row in rows]
+    assert {row.status for row in rows} == {"sent"}

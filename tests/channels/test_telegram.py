@@ -597,3 +597,33 @@ async def test_an_unreachable_bot_api_is_a_network_error() -> None:
         assert "aiohttp.ClientConnectorError" in str(raised.value)
     finally:
         await requests.shutdown()
+
+
+async def test_sends_go_through_the_proxy_the_environment_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """HTTP(S)_PROXY applies to the replies as it does to LINE's SDK (a bank's egress
+    proxy): the request reaches the proxy, never the Bot API's name directly."""
+    from adapters.channels.telegram import _Requests
+
+    seen: list[str] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append((await reader.readline()).decode().strip())
+        body = b'{"ok":true,"result":true}'
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+        writer.write(b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+    requests = _Requests()
+    await requests.initialize()
+    try:
+        assert await requests.post("http://api.telegram.invalid/bot1:x/getMe") is True
+        assert seen == ["POST http://api.telegram.invalid/bot1:x/getMe HTTP/1.1"]
+    finally:
+        await requests.shutdown()
+        server.close()
+        await server.wait_closed()
