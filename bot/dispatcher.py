@@ -202,6 +202,7 @@ class Dispatcher:
                 return list(rest) or await self._claim(sender, batch[0].user_id, session)
         except Exception as error:
             self._keep(sent, error)
+            self.hold(rest)  # sent by a later sweep, once this outcome is recorded
             return []
 
     async def _record(self, outcome: Callable[[AsyncSession], Awaitable[None]]) -> bool:

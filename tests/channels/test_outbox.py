@@ -234,3 +234,34 @@ async def test_held_replies_with_under_half_their_lease_left_wait_for_the_lease(
     rows = await _rows(bot)
     assert channel.sent == [row.id for row in rows]
     assert {row.status for row in rows} == {"sent"}
+
+
+async def test_leased_replies_behind_a_send_whose_record_failed_go_once_it_is_recorded(
+    bot: Runtime, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database is away right after a send: its outcome is kept, and the turn's
+    replies behind it stay with the worker, sent by the next sweep once the outcome is
+    recorded, not after their lease; nothing is sent twice."""
+    from storage import outbox
+
+    channel = _Flaky(bot)  # one reply per send: the turn's second waits behind the first
+    bot.dispatcher.register(channel)
+    await bot.handle(Inbound("test", "member-1", "e1", text="/start"), route={"chat": "m"})
+    mark_sent = outbox.mark_sent
+    failures = [TimeoutError("pool exhausted")]
+
+    async def unavailable_once(*args: object, **kwargs: object) -> None:
+        if failures:
+            raise failures.pop()
+        await mark_sent(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(outbox, "mark_sent", unavailable_once)
+    await bot.deliver("test", "member-1")
+    first, second = await _rows(bot)
+    assert channel.sent == [first.id]
+    clock.advance(seconds=1)
+    await bot.dispatcher.deliver_due()
+    rows = await _rows(bot)
+    assert channel.sent == [first.id, second.id]
+    assert [(row.status, row.attempts) for row in rows] == [("sent", 1), ("sent", 1)]
+    assert bot.dispatcher.repeats == 0
