@@ -41,7 +41,7 @@ _CARDS = [
 ]
 
 
-class _Statements:
+class Statements:
     """SQL statements sent to the database (SQLite's BEGIN not among them) and
     transactions begun, from attaching on."""
 
@@ -177,7 +177,7 @@ async def floor_rate(bot: Runtime, members: int) -> float:
 
 async def _ratio(settings: Settings) -> None:
     bot = await asyncio.to_thread(start, settings)
-    statements = _Statements(bot)
+    statements = Statements(bot)
     for members in (1, 20):
         floor = await floor_rate(bot, members)
         statements.taken()
@@ -198,7 +198,7 @@ async def _ratio(settings: Settings) -> None:
 async def _statements_per_step(settings: Settings) -> None:
     """One enrollment, alone: the statements each of its messages costs."""
     bot = await asyncio.to_thread(start, settings)
-    statements = _Statements(bot)
+    statements = Statements(bot)
     user = "statements"
     number, expiry, code = _CARDS[0]
     steps: Counter[str] = Counter()

@@ -41,7 +41,7 @@ import httpx
 import sqlalchemy
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from benchmarks.turns import floor_rate, scratch
+from benchmarks.turns import Statements, floor_rate, scratch
 from bot.config import Settings
 from bot.runtime import start
 
@@ -293,23 +293,11 @@ async def _measure(
 async def _statements(env: dict[str, str]) -> dict[str, tuple[float, float]]:
     """SQL statements and transactions per webhook message, its reply sent, counted in
     this process on one worker's app (after each chat's first message)."""
-    from sqlalchemy import event
-
     from bot.server import configured_channels, create_app
 
     bot = await asyncio.to_thread(start, Settings.from_env(env))
     app = create_app(bot, retry_every=3600, channels=configured_channels(bot))
-    counts = [0, 0]
-
-    def statement(*_: object) -> None:
-        counts[0] += 1
-
-    def transaction(*_: object) -> None:
-        counts[1] += 1
-
-    engine = bot.database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", statement)
-    event.listen(engine, "begin", transaction)
+    statements = Statements(bot)
     per_message = {}
     try:
         transport = httpx.ASGITransport(app=app)
@@ -321,10 +309,11 @@ async def _statements(env: dict[str, str]) -> dict[str, tuple[float, float]]:
                 for number in range(120):  # Telegram's first 100 wait for predecessors
                     body, headers = platform.request(number % 20, "/help")
                     if number == 100:
-                        counts[:] = [0, 0]
+                        statements.taken()
                     response = await client.post(platform.path, content=body, headers=headers)
                     assert response.status_code == 200
-                per_message[platform.name] = (counts[0] / 20, counts[1] / 20)
+                sql, transactions = statements.taken()
+                per_message[platform.name] = (sql / 20, transactions / 20)
     finally:
         await bot.close()
     return per_message

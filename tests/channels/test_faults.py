@@ -83,6 +83,13 @@ async def _timed(call: Awaitable[httpx.Response]) -> tuple[httpx.Response, float
     return response, time.monotonic() - began
 
 
+async def _restart(proxy: Proxy) -> None:
+    """Every pooled connection dropped, as by a database restart; new ones work."""
+    proxy.set(Mode.REFUSE)
+    await asyncio.sleep(0.2)
+    proxy.set(Mode.PASS)
+
+
 async def _state(direct_url: str, user: int) -> str:
     database = Database(direct_url)
     try:
@@ -163,9 +170,7 @@ async def test_connections_dropped_by_the_database_are_replaced_without_a_503(
     members = [Member(served, stand_in, user_id=5_550_100 + n) for n in range(6)]
     for member in members:
         await member.say("/start")
-    proxy.set(Mode.REFUSE)  # the pooled connections are dropped, as by a restart
-    await asyncio.sleep(0.2)
-    proxy.set(Mode.PASS)
+    await _restart(proxy)
     answers = await asyncio.gather(*(m.post(m.message(VISA.number)) for m in members))
     assert [answer.status_code for answer in answers] == [200] * len(members)
     for member in members:
@@ -183,9 +188,7 @@ async def test_a_turn_that_takes_a_dropped_connection_is_run_again_on_a_fresh_on
     await asyncio.gather(
         *(proxied.handle(Inbound("telegram", u, f"{u}-2", text="/help")) for u in users)
     )
-    proxy.set(Mode.REFUSE)
-    await asyncio.sleep(0.2)
-    proxy.set(Mode.PASS)
+    await _restart(proxy)
     outcomes = await asyncio.gather(
         *(proxied.handle(Inbound("telegram", u, f"{u}-3", text=VISA.number)) for u in users)
     )

@@ -112,6 +112,13 @@ async def _rows(bot: Runtime) -> list[OutboxMessage]:
         return list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
+async def _sent_in_order(bot: Runtime, channel: _Flaky) -> list[OutboxMessage]:
+    """Every outbox row, after checking the channel sent each once, in id order."""
+    rows = await _rows(bot)
+    assert channel.sent == [row.id for row in rows]
+    return rows
+
+
 def _transactions(bot: Runtime) -> list[int]:
     """A counter of the transactions ``bot`` begins from now on."""
     begun = [0]
@@ -137,8 +144,7 @@ async def test_a_turn_leases_its_replies_and_its_worker_sends_them_in_one_more_t
     await bot.deliver("test", "member-1")
     # Sent from memory; recording them sent and looking for more is one transaction.
     assert begun[0] == 1
-    rows = await _rows(bot)
-    assert channel.sent == [row.id for row in rows]
+    rows = await _sent_in_order(bot, channel)
     assert [(row.status, row.attempts, row.claims) for row in rows] == [("sent", 1, 1)] * 2
     assert bot.dispatcher.repeats == 0
 
@@ -162,8 +168,7 @@ async def test_replies_behind_an_unsent_one_are_not_leased_and_go_after_it(
 
     clock.advance(seconds=3)
     await bot.dispatcher.deliver_due()
-    rows = await _rows(bot)
-    assert channel.sent == [row.id for row in rows]
+    rows = await _sent_in_order(bot, channel)
     assert {row.status for row in rows} == {"sent"}
 
 
@@ -181,8 +186,7 @@ async def test_replies_leased_to_a_worker_that_never_sent_them_go_once_after_the
     clock.advance(seconds=LEASE.total_seconds() + 1)
     await dispatcher.deliver_due()
     await dispatcher.deliver_due()
-    rows = await _rows(bot)
-    assert other.sent == [row.id for row in rows]
+    rows = await _sent_in_order(bot, other)
     assert {row.status for row in rows} == {"sent"}
     # The first worker forgets what it held once the lease lapsed: nothing twice.
     await bot.dispatcher.deliver_due()
@@ -211,8 +215,7 @@ async def test_leased_replies_whose_delivery_failed_go_with_the_next_sweep(
 
     clock.advance(seconds=1)
     await bot.dispatcher.deliver_due()
-    rows = await _rows(bot)
-    assert channel.sent == [row.id for row in rows]
+    rows = await _sent_in_order(bot, channel)
     assert [(row.status, row.attempts, row.claims) for row in rows] == [("sent", 1, 1)] * 2
     assert bot.dispatcher.repeats == 0
 
@@ -231,8 +234,7 @@ async def test_held_replies_with_under_half_their_lease_left_wait_for_the_lease(
     assert channel.sent == [] and bot.dispatcher._held == {}
     clock.advance(seconds=LEASE.total_seconds() / 2)
     await bot.dispatcher.deliver_due()
-    rows = await _rows(bot)
-    assert channel.sent == [row.id for row in rows]
+    rows = await _sent_in_order(bot, channel)
     assert {row.status for row in rows} == {"sent"}
 
 
